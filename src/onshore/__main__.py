@@ -1,0 +1,3 @@
+from onshore.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,180 @@
+"""Composition root: build_app(settings) wires stores, clients and stages; the lifespan owns every
+background task (key refresh, audit checkpoints) and closes everything on shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from onshore.clock import Clock, SystemClock
+from onshore.decide.classes import DATA_CLASSES
+from onshore.decide.decision import DecisionCache
+from onshore.decide.policy import BackendFacts, ModelGroup, Policy, Route, Rule, policy_hash
+from onshore.edge.handlers import GATEWAY
+from onshore.edge.routes import ROUTES, openai_errors
+from onshore.identify.authenticator import KeyIndex
+from onshore.metrics import Metrics
+from onshore.pipeline import Pipeline
+from onshore.prove.signer import Signer
+from onshore.prove.writer import AuditWriter
+from onshore.route.backends.base import Adapter
+from onshore.route.backends.openai import OpenAIAdapter
+from onshore.route.router import Router
+from onshore.settings import ANY, FileSettings, Settings
+from onshore.state import Gateway
+from onshore.store.keyfile import load_or_create_signing_key
+from onshore.store.sqlite import SqliteStore
+
+log = logging.getLogger("onshore")
+
+DB_FILE = "onshore.db"
+SIGNING_KEY_FILE = "signing-key.pem"
+
+
+def _countries(values: list[str] | None, default: frozenset[str] | None) -> frozenset[str] | None:
+    if values is None:
+        return default
+    return None if ANY in values else frozenset(values)
+
+
+def build_policy(file: FileSettings) -> Policy:
+    """Resolve the config into the decide stage's pure policy model."""
+    backends = {
+        name: BackendFacts(
+            name=name,
+            jurisdiction=b.jurisdiction,
+            storage_jurisdiction=b.storage_jurisdiction or b.jurisdiction,
+            region=b.region,
+            operator=b.operator,
+            operator_jurisdiction=b.operator_jurisdiction,
+            retention_days=b.retention_days,
+            trains_on_inputs=b.trains_on_inputs,
+        )
+        for name, b in file.backends.items()
+    }
+    models = {
+        name: ModelGroup(
+            name=name,
+            endpoint=m.endpoint,
+            routes=tuple(Route(backends[r.backend], r.model) for r in m.routes),
+            extra_fields=frozenset(m.allow_extra_fields),
+        )
+        for name, m in file.models.items()
+    }
+    rules: dict[tuple[str, str], Rule] = {}
+    for tenant, t in file.tenants.items():
+        for data_class in DATA_CLASSES:
+            r = t.classes[data_class]
+            processing = _countries(r.jurisdictions, None)
+            rules[(tenant, data_class)] = Rule(
+                tenant=tenant,
+                data_class=data_class,
+                jurisdictions=processing,
+                # Unstated storage/operator sets default to the processing set: strict, never "any".
+                storage_jurisdictions=_countries(r.storage_jurisdictions, processing),
+                operator_jurisdictions=_countries(r.operator_jurisdictions, processing),
+                max_retention_days=r.max_retention_days,
+                allow_training=r.allow_training,
+                audit_content=r.audit_content,
+            )
+    return Policy(backends, models, rules, policy_hash(backends, models, rules))
+
+
+def build_adapters(settings: Settings) -> dict[str, Adapter]:
+    adapters: dict[str, Adapter] = {}
+    for name, backend in settings.file.backends.items():
+        secret = settings.secrets.get(name)
+        adapters[name] = OpenAIAdapter(backend.base_url, secret.value if secret else None)
+    return adapters
+
+
+def open_store(settings: Settings) -> SqliteStore:
+    return SqliteStore(settings.data_dir / DB_FILE, settings.gateway.audit.durability)
+
+
+def load_signer(settings: Settings) -> Signer:
+    return Signer(load_or_create_signing_key(settings.data_dir / SIGNING_KEY_FILE))
+
+
+async def _refresh_keys(store: SqliteStore, index: KeyIndex, interval: float, gateway: Gateway) -> None:
+    """Reload the key index whenever the key table's revision changes (create, revoke)."""
+    seen = store.keys_revision()
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            revision = store.keys_revision()
+            if revision != seen:
+                index.replace(store.list_keys())
+                seen = revision
+            gateway.problems.pop("keys", None)
+        except Exception as exc:  # noqa: BLE001 - keep serving known keys; report not-ready
+            gateway.problems["keys"] = f"key store unreadable: {type(exc).__name__}"
+            log.warning("key refresh failed: %s", type(exc).__name__)
+
+
+async def _checkpoints(audit: AuditWriter, clock: Clock, interval: float, gateway: Gateway) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await audit.checkpoint(clock.now())
+            gateway.problems.pop("checkpoint", None)
+        except Exception as exc:  # noqa: BLE001 - retried next interval; readiness shows it
+            gateway.problems["checkpoint"] = f"checkpoint failed: {type(exc).__name__}"
+            log.warning("audit checkpoint failed: %s", type(exc).__name__)
+
+
+def build_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+    clock = clock or SystemClock()
+    gw = settings.gateway
+    app = web.Application(
+        middlewares=[openai_errors], client_max_size=gw.max_body_bytes + 1, handler_args={"max_field_size": 16384}
+    )
+    app.add_routes(ROUTES)
+    policy = build_policy(settings.file)
+
+    async def lifespan(app: web.Application) -> AsyncIterator[None]:
+        store = open_store(settings)
+        signer = load_signer(settings)
+        index = KeyIndex(store.list_keys())
+        audit = AuditWriter(store, signer)
+        await audit.start()
+        connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
+        session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
+        metrics = Metrics()
+        decisions = DecisionCache(policy)
+        router = Router(
+            session,
+            build_adapters(settings),
+            tuple(s.value for s in settings.secrets.values()),
+            gw.upstream.connect_timeout_seconds,
+            gw.upstream.read_timeout_seconds,
+            clock.monotonic,
+        )
+        pipeline = Pipeline(index, decisions, router, audit, signer, clock, metrics)
+        gateway = Gateway(pipeline, decisions, audit, signer, metrics, gw.max_body_bytes, int(clock.now()))
+        app[GATEWAY] = gateway
+        tasks = [
+            asyncio.create_task(_refresh_keys(store, index, gw.key_refresh_seconds, gateway)),
+            asyncio.create_task(_checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway)),
+        ]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await session.close()
+            with contextlib.suppress(Exception):
+                await audit.checkpoint(clock.now())  # seal the tail of the chain on a clean shutdown
+            await audit.close()
+            store.close()
+
+    app.cleanup_ctx.append(lifespan)
+    return app

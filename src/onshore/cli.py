@@ -1,0 +1,296 @@
+"""The `onshore` command: serve, check-config, keys, audit, receipt."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from onshore.settings import ConfigError, Settings, load_settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings(getattr(args, "config", None))
+    data_dir = getattr(args, "data_dir", None)
+    if data_dir:
+        gateway = settings.file.gateway
+        import msgspec
+
+        file = msgspec.structs.replace(settings.file, gateway=msgspec.structs.replace(gateway, data_dir=data_dir))
+        settings = Settings(file=file, secrets=settings.secrets, source=settings.source)
+    return settings
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from onshore.app import build_app
+
+    settings = _settings(args)
+    host = args.host or settings.gateway.host
+    port = args.port or settings.gateway.port
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    out = sys.stdout
+    print(f"Onshore {_version()} — config: {settings.source}; data: {settings.data_dir.resolve()}", file=out)
+    if settings.source == "built-in defaults":
+        print(
+            "Built-in defaults: model 'local' is served by an OpenAI-compatible server you run at\n"
+            "  http://127.0.0.1:8000/v1 (llama.cpp server, Ollama, vLLM or LM Studio), declared as JP,\n"
+            "  operated by this organisation, keeping nothing. To use another server, write a config\n"
+            "  file (see README, 'Configuration') and start with: onshore serve --config onshore.yaml",
+            file=out,
+        )
+    _warn_no_keys(settings, out)
+    print(f"Listening on http://{host}:{port}/v1", file=out, flush=True)
+    web.run_app(build_app(settings), host=host, port=port, print=None, access_log=None, handler_cancellation=False)
+    return 0
+
+
+def _warn_no_keys(settings: Settings, out: TextIO) -> None:
+    from onshore.app import open_store
+
+    store = open_store(settings)
+    try:
+        if not [k for k in store.list_keys() if k.revoked_at is None]:
+            tenant = next(iter(settings.file.tenants))
+            print(f"No API keys yet. Create one with: onshore keys create --tenant {tenant}", file=out)
+    finally:
+        store.close()
+
+
+def _version() -> str:
+    from onshore import __version__
+
+    return __version__
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from onshore.app import build_policy
+    from onshore.decide.classes import DATA_CLASSES
+    from onshore.decide.decision import RequestFacts, evaluate
+
+    settings = load_settings(args.file)
+    policy = build_policy(settings.file)
+    print(f"Config OK: {args.file}")
+    print(f"Policy hash: {policy.hash}\n")
+    rows = [("TENANT", "CLASS", "MODEL", "ALLOWED (in order)", "EXCLUDED (why)")]
+    for tenant in policy.tenants:
+        for data_class in DATA_CLASSES:
+            for model in sorted(policy.models):
+                verdict = evaluate(policy, RequestFacts(tenant, data_class, model))
+                allowed = ", ".join(r.backend.name for r in verdict.allowed) or "DENIED"
+                excluded = "; ".join(f"{e.backend}: {', '.join(e.reasons)}" for e in verdict.excluded) or "-"
+                rows.append((tenant, data_class, model, allowed, excluded))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4])
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    from onshore.app import open_store
+    from onshore.decide.classes import is_data_class
+    from onshore.identify.keys import KeyRecord, generate_key
+
+    settings = _settings(args)
+    store = open_store(settings)
+    try:
+        if args.keys_command == "create":
+            if args.tenant not in settings.file.tenants:
+                raise ConfigError(
+                    "tenants",
+                    f"unknown tenant {args.tenant!r}; the config defines {', '.join(sorted(settings.file.tenants))}",
+                )
+            if not is_data_class(args.floor):
+                raise ConfigError("", f"unknown data class {args.floor!r}")
+            models = None
+            if args.models:
+                models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+                unknown = [m for m in models if m not in settings.file.models]
+                if unknown:
+                    raise ConfigError("models", f"unknown model(s): {', '.join(unknown)}")
+            new = generate_key()
+            store.add_key(
+                KeyRecord(new.key_id, args.name or "", args.tenant, args.floor, models, time.time(), None, new.hash)
+            )
+            print(
+                f"Created key {new.key_id} for tenant {args.tenant} (floor {args.floor}). "
+                "It is shown once; store it now:",
+                file=sys.stderr,
+            )
+            print(new.plaintext)
+        elif args.keys_command == "list":
+            print("KEY_ID        TENANT        FLOOR         MODELS        CREATED               STATUS")
+            for k in store.list_keys():
+                status = "active" if k.revoked_at is None else f"revoked {_iso(k.revoked_at)}"
+                shown = ",".join(k.models) if k.models else "*"
+                print(
+                    f"{k.key_id:<13} {k.tenant:<13} {k.floor:<13} {shown:<13} {_iso(k.created_at):<21} {status}"
+                    + (f"  ({k.name})" if k.name else "")
+                )
+        elif args.keys_command == "revoke":
+            if not store.revoke_key(args.key_id, time.time()):
+                print(f"No active key {args.key_id}.", file=sys.stderr)
+                return 1
+            print(
+                f"Revoked {args.key_id}; running gateways stop accepting it within "
+                f"{settings.gateway.key_refresh_seconds} s."
+            )
+    finally:
+        store.close()
+    return 0
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _parse_time(text: str) -> float:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError("", f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from onshore.app import open_store
+    from onshore.prove.chain import checkpoint_message, verify
+    from onshore.prove.signer import b64url_decode, key_id
+
+    settings = _settings(args)
+    store = open_store(settings)
+    try:
+        if args.audit_command == "verify":
+            from onshore.app import load_signer
+
+            signer = load_signer(settings)
+            public = signer.public_key
+
+            def signature_ok(cp: Any) -> bool:
+                if cp.kid != key_id(public):
+                    return False
+                try:
+                    public.verify(b64url_decode(cp.signature), checkpoint_message(cp.seq, cp.hash, cp.ts, cp.kid))
+                except Exception:  # noqa: BLE001 - any failure means "does not verify"
+                    return False
+                return True
+
+            report = verify(store.iter_records(), store.checkpoints(), signature_ok)
+            if report.ok:
+                print(
+                    f"OK: {report.records} records, chain intact to seq {report.head.seq}; "
+                    f"{report.checkpoints} signed checkpoints verified."
+                )
+                return 0
+            print(f"BROKEN: {report.first_break}", file=sys.stderr)
+            return 1
+        since = _parse_time(args.since) if args.since else None
+        until = _parse_time(args.until) if args.until else None
+        out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+        try:
+            count = 0
+            for record in store.iter_records(since, until):
+                document = json.loads(record.body)
+                document["hash"] = record.hash
+                out.write(json.dumps(document, ensure_ascii=False, sort_keys=True) + "\n")
+                count += 1
+        finally:
+            if out is not sys.stdout:
+                out.close()
+        print(f"Exported {count} records.", file=sys.stderr)
+        return 0
+    finally:
+        store.close()
+
+
+def cmd_receipt(args: argparse.Namespace) -> int:
+    from onshore.prove.signer import ReceiptError, public_key_from_jwk, verify_receipt
+
+    if args.jwks:
+        document = json.loads(Path(args.jwks).read_text(encoding="utf-8"))
+        keys = {}
+        for jwk in document.get("keys", []):
+            keys[str(jwk.get("kid"))] = public_key_from_jwk(jwk)
+    else:
+        from onshore.app import load_signer
+
+        signer = load_signer(_settings(args))
+        keys = {signer.kid: signer.public_key}
+    try:
+        claims = verify_receipt(args.token, keys)
+    except ReceiptError as exc:
+        print(f"INVALID: {exc}", file=sys.stderr)
+        return 1
+    print("VALID receipt, signed by key " + ", ".join(keys))
+    print(json.dumps(claims, indent=2, ensure_ascii=False, sort_keys=True))
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onshore", description="Onshore sovereign AI gateway")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", help="YAML config file (default: built-in defaults)")
+        p.add_argument("--data-dir", help="override gateway.data_dir")
+        return p
+
+    serve = with_config(sub.add_parser("serve", help="run the gateway"))
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+
+    check = sub.add_parser("check-config", help="validate a config and print the resolved policy")
+    check.add_argument("file")
+    check.set_defaults(func=cmd_check_config)
+
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = with_config(keys_sub.add_parser("create", help="create a key (printed once)"))
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--floor", default="public", help="data-class floor (default: public)")
+    create.add_argument("--models", help="comma-separated models this key may use (default: all)")
+    create.add_argument("--name", help="a label for the key")
+    with_config(keys_sub.add_parser("list", help="list keys (never the secrets)"))
+    revoke = with_config(keys_sub.add_parser("revoke", help="revoke a key by id"))
+    revoke.add_argument("key_id")
+    keys.set_defaults(func=cmd_keys)
+
+    audit = sub.add_parser("audit", help="verify or export the audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True)
+    with_config(audit_sub.add_parser("verify", help="check the hash chain and signed checkpoints"))
+    export = with_config(audit_sub.add_parser("export", help="write records as JSON lines"))
+    export.add_argument("--since", help="ISO 8601 time (inclusive)")
+    export.add_argument("--until", help="ISO 8601 time (exclusive)")
+    export.add_argument("--output", "-o", help="file to write (default: stdout)")
+    audit.set_defaults(func=cmd_audit)
+
+    receipt = sub.add_parser("receipt", help="verify a receipt offline")
+    receipt_sub = receipt.add_subparsers(dest="receipt_command", required=True)
+    verify = with_config(receipt_sub.add_parser("verify", help="verify an Onshore-Receipt token"))
+    verify.add_argument("token")
+    verify.add_argument("--jwks", help="JWKS file (e.g. saved from /.well-known/jwks.json)")
+    receipt.set_defaults(func=cmd_receipt)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ConfigError as exc:
+        print(f"Config error: {exc}", file=sys.stderr)
+        return 2

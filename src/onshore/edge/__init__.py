@@ -1,0 +1,1 @@
+"""Edge: HTTP only. The route table, wire models, OpenAI-format errors and SSE framing."""

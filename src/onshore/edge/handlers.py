@@ -1,0 +1,111 @@
+"""HTTP handlers: read the request, call the pipeline, write its answer. Nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from onshore.edge.errors import ApiError, model_not_found
+from onshore.edge.wire import raise_for_size
+from onshore.pipeline import DATA_CLASS_HEADER, Complete, Pipeline, Write
+from onshore.state import Gateway
+
+_encoder = msgspec.json.Encoder()
+GATEWAY = web.AppKey("gateway", Gateway)
+
+
+def error_response(error: ApiError) -> web.Response:
+    return web.Response(status=error.status, body=error.body(), content_type="application/json", headers=error.headers)
+
+
+def _answer(result: Complete) -> web.Response:
+    return web.Response(status=result.status, body=result.body, headers=result.headers)
+
+
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """Read at most `limit` bytes; anything larger is a 413 before it is buffered."""
+    if request.content_length is not None:
+        raise_for_size(request.content_length, limit)
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await request.content.readany():
+        size += len(chunk)
+        raise_for_size(size, limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _pipeline(request: web.Request) -> Pipeline:
+    return request.app[GATEWAY].pipeline
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    gateway = request.app[GATEWAY]
+    raw = await read_body(request, gateway.max_body_bytes)
+    stream_response: web.StreamResponse | None = None
+
+    async def open_stream(headers: dict[str, str]) -> Write:
+        nonlocal stream_response
+        stream_response = web.StreamResponse(status=200, headers=headers)
+        await stream_response.prepare(request)
+        return stream_response.write
+
+    result = await gateway.pipeline.chat(
+        request.headers.get("Authorization"), request.headers.get(DATA_CLASS_HEADER), raw, open_stream
+    )
+    if result is not None:
+        return _answer(result)
+    assert stream_response is not None
+    return stream_response
+
+
+async def embeddings(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    raw = await read_body(request, gateway.max_body_bytes)
+    result = await gateway.pipeline.embeddings(
+        request.headers.get("Authorization"), request.headers.get(DATA_CLASS_HEADER), raw
+    )
+    return _answer(result)
+
+
+def _model_card(name: str, created: int) -> dict[str, Any]:
+    return {"id": name, "object": "model", "created": created, "owned_by": "onshore"}
+
+
+async def list_models(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    principal = gateway.pipeline.identify(request.headers.get("Authorization"))
+    names = gateway.reachable_models(principal, request.headers.get(DATA_CLASS_HEADER))
+    body = {"object": "list", "data": [_model_card(name, gateway.started_at) for name in names]}
+    return web.Response(body=_encoder.encode(body), content_type="application/json")
+
+
+async def retrieve_model(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    principal = gateway.pipeline.identify(request.headers.get("Authorization"))
+    name = request.match_info["model"]
+    if name not in gateway.reachable_models(principal, request.headers.get(DATA_CLASS_HEADER)):
+        raise model_not_found(name)
+    return web.Response(body=_encoder.encode(_model_card(name, gateway.started_at)), content_type="application/json")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    problems = request.app[GATEWAY].readiness_problems()
+    if problems:
+        return web.json_response({"status": "not ready", "problems": problems}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body = request.app[GATEWAY].metrics.render()
+    return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
+
+
+async def jwks(request: web.Request) -> web.Response:
+    return web.Response(body=_encoder.encode(request.app[GATEWAY].signer.jwks()), content_type="application/json")

@@ -1,0 +1,38 @@
+"""The one route table. Everything Onshore serves over HTTP is listed here."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from onshore.edge import handlers
+from onshore.edge.errors import ApiError
+
+ROUTES = [
+    web.post("/v1/chat/completions", handlers.chat_completions),
+    web.post("/v1/embeddings", handlers.embeddings),
+    web.get("/v1/models", handlers.list_models, allow_head=False),
+    web.get("/v1/models/{model:.+}", handlers.retrieve_model, allow_head=False),
+    web.get("/healthz", handlers.healthz),
+    web.get("/readyz", handlers.readyz),
+    web.get("/metrics", handlers.metrics),
+    web.get("/.well-known/jwks.json", handlers.jwks),
+]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every error leaves in OpenAI's format, including aiohttp's own 404 and 405."""
+    try:
+        return await handler(request)
+    except ApiError as error:
+        return handlers.error_response(error)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        message = f"{request.method} {request.path} is not served here." if exc.status in (404, 405) else exc.reason
+        return handlers.error_response(ApiError(exc.status, message, code=code))

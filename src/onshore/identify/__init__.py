@@ -1,0 +1,1 @@
+"""Identify: who is calling, for which tenant, with which data-class floor."""

@@ -1,0 +1,78 @@
+"""Prometheus metrics, on a registry owned by the app (no module-level globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+_LATENCY_BUCKETS = (
+    0.0001,
+    0.00025,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    120,
+)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "onshore_requests",
+            "Requests answered, by endpoint and HTTP status.",
+            ["endpoint", "status"],
+            registry=self.registry,
+        )
+        self.decisions = Counter(
+            "onshore_decisions",
+            "Residency decisions, by outcome (allowed or denied).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.denials = Counter(
+            "onshore_denials",
+            "Requests refused, by the rule or check that refused them.",
+            ["rule"],
+            registry=self.registry,
+        )
+        self.upstream_latency = Histogram(
+            "onshore_upstream_latency_seconds",
+            "Time spent waiting for the backend, by backend.",
+            ["backend"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.overhead = Histogram(
+            "onshore_gateway_overhead_seconds",
+            "The gateway's own time per request (total minus backend).",
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.failovers = Counter(
+            "onshore_failovers",
+            "Backend attempts that failed and moved on, by backend and outcome.",
+            ["backend", "outcome"],
+            registry=self.registry,
+        )
+        self.tokens = Counter(
+            "onshore_tokens",
+            "Tokens reported by backends, by kind (prompt or completion).",
+            ["kind"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,452 @@
+"""The request path: identify -> decide -> (protect) -> route -> prove.
+
+Handlers in edge/ parse HTTP and call `Pipeline.chat`, `Pipeline.embeddings`; this module runs the
+stages in order and always ends in `prove`: every request, answered or refused, is recorded before
+its answer leaves, and an audit failure turns the answer into an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from onshore.clock import Clock
+from onshore.decide.classes import is_data_class, stricter
+from onshore.decide.decision import Decision, DecisionCache, RequestFacts
+from onshore.decide.policy import ModelGroup
+from onshore.edge import sse
+from onshore.edge.errors import ApiError, bad_request, forbidden, model_not_found, server_error, unauthorized
+from onshore.edge.wire import (
+    CHAT_FIELDS,
+    EMBEDDING_FIELDS,
+    ChatRequest,
+    EmbeddingRequest,
+    check_fields,
+    decode_json_object,
+    requested_model,
+    validate,
+)
+from onshore.identify.authenticator import AuthError, KeyIndex
+from onshore.identify.principal import Principal
+from onshore.ids import uuid7
+from onshore.metrics import Metrics
+from onshore.prove.record import RequestTrace, backend_summary, entry
+from onshore.prove.signer import Signer
+from onshore.prove.writer import AuditUnavailable, AuditWriter
+from onshore.route.backends.base import Endpoint
+from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
+
+DATA_CLASS_HEADER = "Onshore-Data-Class"
+RECEIPT_HEADER = "Onshore-Receipt"
+REQUEST_ID_HEADER = "Onshore-Request-Id"
+
+_encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True, slots=True)
+class Complete:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+Write = Callable[[bytes], Awaitable[None]]
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _attempts(attempts: list[Attempt]) -> list[dict[str, Any]]:
+    return [{"backend": a.backend, "outcome": a.outcome, "ms": round(a.duration_ms, 3)} for a in attempts]
+
+
+def _usage(document: dict[str, Any]) -> dict[str, int] | None:
+    usage = document.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    return {k: v for k in ("prompt_tokens", "completion_tokens", "total_tokens") if isinstance(v := usage.get(k), int)}
+
+
+class Pipeline:
+    def __init__(
+        self,
+        keys: KeyIndex,
+        decisions: DecisionCache,
+        router: Router,
+        audit: AuditWriter,
+        signer: Signer,
+        clock: Clock,
+        metrics: Metrics,
+    ) -> None:
+        self._keys = keys
+        self._decisions = decisions
+        self._router = router
+        self._audit = audit
+        self._signer = signer
+        self._clock = clock
+        self._metrics = metrics
+
+    # --- identify + decide, shared by every model endpoint ------------------------------------
+    def _new_trace(self, endpoint: str) -> tuple[RequestTrace, float]:
+        now = self._clock.now()
+        return RequestTrace(id=uuid7(int(now * 1000)), ts=now, endpoint=endpoint), self._clock.monotonic()
+
+    def identify(self, authorization: str | None) -> Principal:
+        try:
+            return self._keys.authenticate(authorization)
+        except AuthError as exc:
+            raise unauthorized(exc.message) from None
+
+    def _model_for(self, principal: Principal, model: str, endpoint: Endpoint) -> ModelGroup:
+        group = self._decisions.policy.models.get(model)
+        if group is None or not principal.may_use(model):
+            raise model_not_found(model)
+        if group.endpoint != endpoint:
+            right = "/v1/chat/completions" if group.endpoint == "chat" else "/v1/embeddings"
+            raise bad_request(f"The model '{model}' is served at {right}.", param="model", code="wrong_endpoint")
+        return group
+
+    def _decide(self, trace: RequestTrace, principal: Principal, model: str, requested_class: str | None) -> Decision:
+        data_class = principal.floor
+        if requested_class is not None:
+            requested_class = requested_class.strip()
+            if not is_data_class(requested_class):
+                raise bad_request(
+                    f"Unknown data class '{requested_class[:40]}' in the {DATA_CLASS_HEADER} header; "
+                    "use public, internal, confidential, personal or special_care.",
+                    code="invalid_data_class",
+                )
+            data_class = stricter(data_class, requested_class)  # a request may raise its class, never lower it
+        trace.data_class = data_class
+        now = self._clock.now()
+        decision = self._decisions.decide(
+            RequestFacts(principal.tenant, data_class, model), now, uuid7(int(now * 1000))
+        )
+        trace.decision = decision
+        if decision.denied:
+            self._metrics.decisions.labels("denied").inc()
+            self._metrics.denials.labels(decision.verdict.rule_id).inc()
+            raise forbidden(decision.verdict.denial or "No backend complies.", "residency_policy_denied")
+        self._metrics.decisions.labels("allowed").inc()
+        return decision
+
+    # --- prove ---------------------------------------------------------------------------------
+    async def _record(self, trace: RequestTrace, started: float) -> None:
+        trace.total_ms = (self._clock.monotonic() - started) * 1000
+        # Shielded: a request cancelled mid-way must still leave its record.
+        await asyncio.shield(self._audit.append(entry(trace)))
+
+    def _receipt(self, trace: RequestTrace, decision: Decision, opened: Opened, stream: bool) -> str:
+        claims: dict[str, Any] = {
+            "iss": "onshore",
+            "jti": trace.id,
+            "iat": int(trace.ts),
+            "tenant": trace.tenant,
+            "model": trace.model,
+            "data_class": trace.data_class,
+            "decision": decision.id,
+            "rule": decision.verdict.rule_id,
+            "policy_hash": decision.policy_hash,
+            "backend": backend_summary(opened.route.backend),
+            "request_sha256": trace.request_sha256,
+            "response_sha256": None if stream else trace.response_sha256,
+            "stream": stream,
+        }
+        return self._signer.receipt(claims)
+
+    async def _refuse(self, trace: RequestTrace, started: float, error: ApiError) -> Complete:
+        trace.status, trace.outcome, trace.error_code = error.status, "refused", error.code
+        self._metrics.requests.labels(trace.endpoint, str(error.status)).inc()
+        headers = {**error.headers, REQUEST_ID_HEADER: trace.id}
+        try:
+            await self._record(trace, started)
+        except AuditUnavailable:
+            return self._audit_failed(trace)
+        return Complete(error.status, error.body(), headers)
+
+    def _audit_failed(self, trace: RequestTrace) -> Complete:
+        error = server_error(
+            503, "The audit log could not record this request, so it was not served.", "audit_unavailable"
+        )
+        self._metrics.requests.labels(trace.endpoint, "503").inc()
+        return Complete(503, error.body(), {REQUEST_ID_HEADER: trace.id})
+
+    # --- the two model endpoints ----------------------------------------------------------------
+    async def chat(
+        self,
+        authorization: str | None,
+        data_class: str | None,
+        raw: bytes,
+        write_stream: Callable[[dict[str, str]], Awaitable[Write]],
+    ) -> Complete | None:
+        """Serve /v1/chat/completions. Returns the answer, or None once a stream has been written."""
+        trace, started = self._new_trace("chat")
+        try:
+            principal = self.identify(authorization)
+            trace.tenant, trace.key_id = principal.tenant, principal.key_id
+            body = decode_json_object(raw)
+            model = requested_model(body)
+            trace.model = model
+            group = self._model_for(principal, model, "chat")
+            check_fields(body, CHAT_FIELDS, group.extra_fields)
+            request: ChatRequest = validate(body, ChatRequest)
+            decision = self._decide(trace, principal, model, data_class)
+            trace.request_sha256 = _sha256(raw)
+            if request.stream:
+                return await self._chat_stream(trace, started, decision, body, request, write_stream)
+            return await self._complete(trace, started, decision, body, "chat")
+        except ApiError as error:
+            return await self._refuse(trace, started, error)
+
+    async def embeddings(self, authorization: str | None, data_class: str | None, raw: bytes) -> Complete:
+        trace, started = self._new_trace("embeddings")
+        try:
+            principal = self.identify(authorization)
+            trace.tenant, trace.key_id = principal.tenant, principal.key_id
+            body = decode_json_object(raw)
+            model = requested_model(body)
+            trace.model = model
+            group = self._model_for(principal, model, "embeddings")
+            check_fields(body, EMBEDDING_FIELDS, group.extra_fields)
+            validate(body, EmbeddingRequest)
+            decision = self._decide(trace, principal, model, data_class)
+            trace.request_sha256 = _sha256(raw)
+            return await self._complete(trace, started, decision, body, "embeddings")
+        except ApiError as error:
+            return await self._refuse(trace, started, error)
+
+    # --- route: non-streaming -----------------------------------------------------------------
+    async def _open(
+        self, trace: RequestTrace, decision: Decision, endpoint: Endpoint, body: dict[str, Any], stream: bool
+    ) -> Opened:
+        try:
+            opened = await self._router.open(decision, endpoint, body, stream)
+        except UpstreamFailure as failure:
+            trace.attempts = _attempts(failure.attempts)
+            for attempt in failure.attempts:
+                self._metrics.failovers.labels(attempt.backend, attempt.outcome).inc()
+            raise failure.error from None
+        trace.attempts = _attempts(opened.attempts)
+        for attempt in opened.attempts[:-1]:
+            self._metrics.failovers.labels(attempt.backend, attempt.outcome).inc()
+        trace.chosen = opened.route.backend
+        trace.upstream_ms = opened.upstream_ms
+        self._metrics.upstream_latency.labels(opened.route.backend.name).observe(opened.upstream_ms / 1000)
+        return opened
+
+    async def _complete(
+        self, trace: RequestTrace, started: float, decision: Decision, body: dict[str, Any], endpoint: Endpoint
+    ) -> Complete:
+        opened = await self._open(trace, decision, endpoint, body, stream=False)
+        document = opened.document or {}
+        document["model"] = trace.model  # clients see the public name, not the backend's
+        payload = _encoder.encode(document)
+        trace.usage = _usage(document)
+        trace.response_sha256 = _sha256(payload)
+        trace.status, trace.outcome = 200, "ok"
+        self._count_tokens(trace.usage)
+        try:
+            await self._record(trace, started)
+        except AuditUnavailable:
+            return self._audit_failed(trace)
+        self._metrics.requests.labels(trace.endpoint, "200").inc()
+        self._metrics.overhead.observe(max(0.0, trace.total_ms - (trace.upstream_ms or 0.0)) / 1000)
+        headers = {
+            "Content-Type": "application/json",
+            REQUEST_ID_HEADER: trace.id,
+            RECEIPT_HEADER: self._receipt(trace, decision, opened, stream=False),
+        }
+        return Complete(200, payload, headers)
+
+    def _count_tokens(self, usage: dict[str, int] | None) -> None:
+        if usage:
+            self._metrics.tokens.labels("prompt").inc(usage.get("prompt_tokens", 0))
+            self._metrics.tokens.labels("completion").inc(usage.get("completion_tokens", 0))
+
+    # --- route: streaming ---------------------------------------------------------------------
+    async def _chat_stream(
+        self,
+        trace: RequestTrace,
+        started: float,
+        decision: Decision,
+        body: dict[str, Any],
+        request: ChatRequest,
+        write_stream: Callable[[dict[str, str]], Awaitable[Write]],
+    ) -> Complete | None:
+        client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
+        # Ask for usage even when the client did not, so the audit record has real token counts;
+        # the usage-only chunk is then not passed on.
+        upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
+        opened = await self._open(trace, decision, "chat", upstream_body, stream=True)
+        trace.kind, trace.status, trace.outcome = "stream_open", 200, "streaming"
+        try:
+            await self._record(trace, started)
+        except AuditUnavailable:
+            opened.response.close()
+            return self._audit_failed(trace)
+        headers = {
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            REQUEST_ID_HEADER: trace.id,
+            RECEIPT_HEADER: self._receipt(trace, decision, opened, stream=True),
+        }
+        relay = _StreamRelay(self, trace, decision, opened, client_wants_usage)
+        await relay.run(write_stream, headers)
+        return None
+
+    async def close_stream(
+        self,
+        trace: RequestTrace,
+        opened: Opened,
+        outcome: str,
+        usage: dict[str, int] | None,
+        digest: str,
+        started: float,
+    ) -> bool:
+        """Write the stream's closing record; False if the audit store failed."""
+        close = RequestTrace(
+            id=uuid7(int(self._clock.now() * 1000)),
+            ts=self._clock.now(),
+            endpoint=trace.endpoint,
+            kind="stream_close",
+            tenant=trace.tenant,
+            key_id=trace.key_id,
+            model=trace.model,
+            data_class=trace.data_class,
+            decision=trace.decision,
+            chosen=trace.chosen,
+            attempts=trace.attempts,
+            status=200,
+            outcome=outcome,
+            usage=usage,
+            request_sha256=trace.request_sha256,
+            response_sha256=digest,
+            upstream_ms=(self._clock.monotonic() - opened.started) * 1000,
+            stream_of=trace.id,
+        )
+        self._count_tokens(usage)
+        self._metrics.requests.labels(trace.endpoint, "200").inc()
+        try:
+            await self._record(close, started)
+        except AuditUnavailable:
+            return False
+        return True
+
+    def stream_receipt(self, trace: RequestTrace, decision: Decision, opened: Opened, digest: str) -> str:
+        claims = {
+            "iss": "onshore",
+            "jti": trace.id,
+            "iat": int(self._clock.now()),
+            "tenant": trace.tenant,
+            "model": trace.model,
+            "data_class": trace.data_class,
+            "decision": decision.id,
+            "rule": decision.verdict.rule_id,
+            "policy_hash": decision.policy_hash,
+            "backend": backend_summary(opened.route.backend),
+            "request_sha256": trace.request_sha256,
+            "response_sha256": digest,
+            "stream": True,
+            "final": True,
+        }
+        return self._signer.receipt(claims)
+
+    @property
+    def monotonic(self) -> Callable[[], float]:
+        return self._clock.monotonic
+
+
+class _StreamRelay:
+    """Relays one upstream SSE stream event by event, never buffering the whole answer.
+
+    The final receipt (covering the SHA-256 of every byte sent before it) goes out as an SSE comment
+    just before `data: [DONE]`, and only after the closing audit record is durable.
+    """
+
+    def __init__(
+        self, pipeline: Pipeline, trace: RequestTrace, decision: Decision, opened: Opened, client_wants_usage: bool
+    ) -> None:
+        self._pipeline = pipeline
+        self._trace = trace
+        self._decision = decision
+        self._opened = opened
+        self._client_wants_usage = client_wants_usage
+        self._hasher = hashlib.sha256()
+        self._usage: dict[str, int] | None = None
+
+    async def run(self, write_stream: Callable[[dict[str, str]], Awaitable[Write]], headers: dict[str, str]) -> None:
+        started = self._pipeline.monotonic()
+        response = self._opened.response
+        outcome = "completed"
+        write: Write | None = None
+        try:
+            write = await write_stream(headers)
+            outcome = await self._relay(write)
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            outcome = "client_disconnected"
+        finally:
+            response.close()  # closes the upstream connection if the stream did not finish
+            recorded = await self._pipeline.close_stream(
+                self._trace, self._opened, outcome, self._usage, self._hasher.hexdigest(), started
+            )
+        if write is None or outcome == "client_disconnected":
+            return
+        try:
+            if not recorded:
+                await write(
+                    self._error_event("audit_unavailable", "The audit log could not record the end of this stream.")
+                )
+            elif outcome == "completed":
+                receipt = self._pipeline.stream_receipt(
+                    self._trace, self._decision, self._opened, self._hasher.hexdigest()
+                )
+                await write(sse.comment(f"onshore-receipt {receipt}"))
+                await write(sse.frame(sse.DONE))
+        except (ConnectionError, aiohttp.ClientConnectionResetError):
+            return
+
+    async def _relay(self, write: Write) -> str:
+        splitter = sse.EventSplitter()
+        adapter = self._opened.adapter
+        model = self._trace.model
+        try:
+            async for chunk in self._opened.response.content.iter_any():
+                for payload in splitter.feed(chunk):
+                    try:
+                        document = adapter.parse_event(payload)
+                    except ValueError as exc:
+                        await self._send(write, self._error_event("upstream_bad_response", str(exc)))
+                        return "upstream_bad_response"
+                    if document is None:
+                        return "completed"
+                    usage = _usage(document)
+                    if usage:
+                        self._usage = usage
+                        if not self._client_wants_usage and not document.get("choices"):
+                            continue  # the usage-only chunk the gateway asked for itself
+                    document["model"] = model
+                    await self._send(write, sse.frame(_encoder.encode(document)))
+        except TimeoutError:
+            await self._send(write, self._error_event("upstream_timeout", "The backend stopped sending."))
+            return "upstream_timeout"
+        except aiohttp.ClientPayloadError:
+            await self._send(write, self._error_event("upstream_error", "The backend's stream broke off."))
+            return "upstream_cut"
+        # Upstream ended without [DONE]: some servers do; treat a clean EOF as the end.
+        return "completed"
+
+    async def _send(self, write: Write, data: bytes) -> None:
+        self._hasher.update(data)
+        await write(data)
+
+    @staticmethod
+    def _error_event(code: str, message: str) -> bytes:
+        error = {"error": {"message": message, "type": "api_error", "param": None, "code": code}}
+        return sse.frame(_encoder.encode(error))

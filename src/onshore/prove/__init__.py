@@ -1,0 +1,1 @@
+"""Prove: the hash-chained audit log, signed checkpoints and signed residency receipts."""

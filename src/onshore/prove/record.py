@@ -1,0 +1,91 @@
+"""Builds the audit entry for one request: what was decided, where it went, what came back.
+
+Content never enters a record: only SHA-256 digests, and only where the tenant's rule allows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from onshore.decide.decision import Decision
+from onshore.decide.policy import BackendFacts
+
+
+def backend_summary(facts: BackendFacts) -> dict[str, Any]:
+    return {
+        "name": facts.name,
+        "jurisdiction": facts.jurisdiction,
+        "storage_jurisdiction": facts.storage_jurisdiction,
+        "region": facts.region,
+        "operator": facts.operator,
+        "operator_jurisdiction": facts.operator_jurisdiction,
+    }
+
+
+@dataclass(slots=True)
+class RequestTrace:
+    """Facts gathered along the path, turned into an audit entry at the end."""
+
+    id: str
+    ts: float
+    endpoint: str
+    kind: str = "request"  # "request", or "stream_open" / "stream_close" for the two halves of a stream
+    tenant: str | None = None
+    key_id: str | None = None
+    model: str | None = None
+    data_class: str | None = None
+    decision: Decision | None = None
+    chosen: BackendFacts | None = None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    status: int = 0
+    outcome: str = ""
+    error_code: str | None = None
+    usage: dict[str, int] | None = None
+    request_sha256: str | None = None
+    response_sha256: str | None = None
+    total_ms: float = 0.0
+    upstream_ms: float | None = None
+    stream_of: str | None = None  # for stream_close: the id of the stream_open record
+
+
+def entry(trace: RequestTrace) -> dict[str, Any]:
+    decision = trace.decision
+    keep_digests = decision is not None and decision.verdict.audit_content == "digest"
+    doc: dict[str, Any] = {
+        "id": trace.id,
+        "ts": round(trace.ts, 6),
+        "kind": trace.kind,
+        "endpoint": trace.endpoint,
+        "tenant": trace.tenant,
+        "key_id": trace.key_id,
+        "model": trace.model,
+        "data_class": trace.data_class,
+        "status": trace.status,
+        "outcome": trace.outcome,
+        "error_code": trace.error_code,
+        "usage": trace.usage,
+        "durations_ms": {
+            "total": round(trace.total_ms, 3),
+            "upstream": None if trace.upstream_ms is None else round(trace.upstream_ms, 3),
+        },
+        "attempts": trace.attempts,
+        "content": {
+            "kept": "digest" if keep_digests else "none",
+            "request_sha256": trace.request_sha256 if keep_digests else None,
+            "response_sha256": trace.response_sha256 if keep_digests else None,
+        },
+    }
+    if trace.stream_of is not None:
+        doc["stream_of"] = trace.stream_of
+    if decision is not None:
+        verdict = decision.verdict
+        doc["decision"] = {
+            "id": decision.id,
+            "policy_hash": decision.policy_hash,
+            "rule": verdict.rule_id,
+            "allowed": [route.backend.name for route in verdict.allowed],
+            "excluded": [{"backend": e.backend, "reasons": list(e.reasons)} for e in verdict.excluded],
+            "chosen": None if trace.chosen is None else backend_summary(trace.chosen),
+        }
+    return doc

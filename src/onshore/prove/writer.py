@@ -1,0 +1,118 @@
+"""Group-committing audit writer.
+
+Requests hand their entry to `append` and wait until it is durable. Entries that arrive while a batch
+is being written form the next batch, so under load one commit covers many requests, and at
+concurrency 1 a request pays for one small transaction. The chain head only advances once a batch is
+committed; a failed write fails every request in the batch (the gateway never answers what it could
+not record) and the head stays where the store says it is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+from typing import Any, Protocol
+
+from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, checkpoint_message, link
+from onshore.prove.signer import Signer
+
+
+class AuditStore(Protocol):
+    """The port the writer needs; store/ implements it. Methods are blocking and run on one thread."""
+
+    def audit_head(self) -> ChainHead: ...
+
+    def append_records(self, records: list[ChainedRecord]) -> None: ...
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
+
+    def last_checkpoint_seq(self) -> int: ...
+
+
+class AuditUnavailable(Exception):
+    """The audit store could not record an entry; the request must fail."""
+
+
+class AuditWriter:
+    def __init__(self, store: AuditStore, signer: Signer, max_batch: int = 512) -> None:
+        self._store = store
+        self._signer = signer
+        self._max_batch = max_batch
+        # One thread owns the store's write connection, keeping writes ordered and off the event loop.
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="onshore-audit")
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[ChainedRecord]]] = []
+        self._flushing = False
+        self._flush_task: asyncio.Task[None] | None = None
+        self._head: ChainHead | None = None
+        self._healthy = True
+        self._checkpointed_seq = 0
+
+    @property
+    def healthy(self) -> bool:
+        return self._healthy
+
+    @property
+    def head(self) -> ChainHead:
+        if self._head is None:
+            raise RuntimeError("AuditWriter.start() was not awaited")
+        return self._head
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._head = await loop.run_in_executor(self._executor, self._store.audit_head)
+        self._checkpointed_seq = await loop.run_in_executor(self._executor, self._store.last_checkpoint_seq)
+
+    async def append(self, entry: dict[str, Any]) -> ChainedRecord:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[ChainedRecord] = loop.create_future()
+        self._pending.append((entry, future))
+        if not self._flushing:
+            self._flushing = True
+            self._flush_task = loop.create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                records, new_head = link((entry for entry, _ in batch), self.head)
+                try:
+                    await loop.run_in_executor(self._executor, self._store.append_records, records)
+                except Exception as exc:  # noqa: BLE001 - every failure must fail these requests
+                    self._healthy = False
+                    error = AuditUnavailable(f"audit store write failed: {type(exc).__name__}")
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    # Re-read the head: the store is the truth about what was committed.
+                    with contextlib.suppress(Exception):  # head stays; the next write retries
+                        self._head = await loop.run_in_executor(self._executor, self._store.audit_head)
+                    continue
+                self._healthy = True
+                self._head = new_head
+                for (_, future), record in zip(batch, records, strict=True):
+                    if not future.done():
+                        future.set_result(record)
+        finally:
+            self._flushing = False
+
+    async def checkpoint(self, now: float) -> Checkpoint | None:
+        """Sign the current head if it moved since the last checkpoint."""
+        head = self.head
+        if head.seq == 0 or head.seq <= self._checkpointed_seq:
+            return None
+        ts = round(now, 3)
+        signature = self._signer.sign(checkpoint_message(head.seq, head.hash, ts, self._signer.kid))
+        checkpoint = Checkpoint(head.seq, head.hash, ts, self._signer.kid, signature)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._store.add_checkpoint, checkpoint)
+        self._checkpointed_seq = head.seq
+        return checkpoint
+
+    async def close(self) -> None:
+        while self._flushing or self._pending:
+            await asyncio.sleep(0.005)
+        self._executor.shutdown(wait=True)

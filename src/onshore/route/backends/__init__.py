@@ -1,0 +1,1 @@
+"""One small adapter per provider wire format: bytes in, bytes out, no I/O."""

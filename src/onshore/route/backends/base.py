@@ -1,0 +1,33 @@
+"""The adapter interface every provider implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Endpoint = Literal["chat", "embeddings"]
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class Adapter(Protocol):
+    """Translates between OpenAI's wire format (what Onshore speaks) and one provider's."""
+
+    def build(self, endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamRequest: ...
+
+    def parse_response(self, endpoint: Endpoint, raw: bytes) -> dict[str, Any]:
+        """Decode a successful non-streaming response into OpenAI's shape; ValueError if it is not."""
+        ...
+
+    def parse_event(self, payload: bytes) -> dict[str, Any] | None:
+        """Decode one SSE data payload into an OpenAI chunk; None at the end of the stream."""
+        ...
+
+    def error_message(self, raw: bytes) -> str | None:
+        """The provider's own error message from an error body, if it has one."""
+        ...

@@ -1,0 +1,173 @@
+"""Send a request to the first compliant backend that answers, failing over only within the decision.
+
+Failover happens on a connect error, a timeout, 429 or 5xx, and only before anything has been sent to
+the client. The list of candidates is exactly `decision.verdict.allowed`: nothing else is reachable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from onshore.decide.decision import Decision
+from onshore.decide.policy import Route
+from onshore.edge.errors import ApiError, server_error
+from onshore.route.backends.base import Adapter, Endpoint
+
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
+_URL = re.compile(r"(?i)\b(?:https?|wss?)://\S+")
+_HOSTPORT = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b|\blocalhost(?::\d+)?\b|\[[0-9a-fA-F:]+\](?::\d+)?")
+
+
+@dataclass(slots=True)
+class Attempt:
+    backend: str
+    outcome: str  # "ok", "status_503", "timeout", "connect_error", "disabled", ...
+    duration_ms: float
+
+
+@dataclass(slots=True)
+class Opened:
+    """A backend that answered 2xx. For a stream `response` is open and unread; otherwise `document`
+    holds the parsed body and the connection is already released."""
+
+    route: Route
+    adapter: Adapter
+    response: aiohttp.ClientResponse
+    document: dict[str, Any] | None
+    attempts: list[Attempt]
+    started: float  # monotonic time the successful attempt began
+    upstream_ms: float  # non-streaming: the whole exchange; streaming: until response headers
+
+
+@dataclass(slots=True)
+class UpstreamFailure(Exception):
+    error: ApiError
+    attempts: list[Attempt] = field(default_factory=list)
+
+
+def scrub(message: str, secrets: tuple[str, ...]) -> str:
+    """Remove credentials, URLs and internal addresses from a backend's error message."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "***")
+    message = _URL.sub("[url]", message)
+    message = _HOSTPORT.sub("[address]", message)
+    return message[:500]
+
+
+class Router:
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        adapters: Mapping[str, Adapter],
+        secrets: tuple[str, ...],
+        connect_timeout: float,
+        read_timeout: float,
+        monotonic: Callable[[], float],
+        enabled: Callable[[str], bool] = lambda _backend: True,
+    ) -> None:
+        self._session = session
+        self._adapters = adapters
+        self._secrets = secrets
+        self._monotonic = monotonic
+        self._enabled = enabled
+        self._whole = aiohttp.ClientTimeout(total=read_timeout, connect=connect_timeout)
+        self._streaming = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
+
+    async def open(self, decision: Decision, endpoint: Endpoint, body: dict[str, Any], stream: bool) -> Opened:
+        attempts: list[Attempt] = []
+        last_error: ApiError | None = None
+        for route in decision.verdict.allowed:
+            name = route.backend.name
+            if not self._enabled(name):
+                attempts.append(Attempt(name, "disabled", 0.0))
+                continue
+            adapter = self._adapters[name]
+            request = adapter.build(endpoint, body, route.upstream_model)
+            started = self._monotonic()
+            try:
+                response = await self._session.post(
+                    request.url,
+                    data=request.body,
+                    headers=request.headers,
+                    timeout=self._streaming if stream else self._whole,
+                )
+            except TimeoutError:
+                attempts.append(Attempt(name, "timeout", (self._monotonic() - started) * 1000))
+                last_error = server_error(504, f"Backend '{name}' did not answer in time.", "upstream_timeout")
+                continue
+            except aiohttp.ClientError as exc:
+                attempts.append(Attempt(name, "connect_error", (self._monotonic() - started) * 1000))
+                last_error = server_error(
+                    502, f"Backend '{name}' could not be reached ({type(exc).__name__}).", "upstream_unavailable"
+                )
+                continue
+            if 200 <= response.status < 300:
+                if stream:
+                    elapsed = (self._monotonic() - started) * 1000
+                    attempts.append(Attempt(name, "ok", elapsed))
+                    return Opened(route, adapter, response, None, attempts, started, elapsed)
+                try:
+                    document = adapter.parse_response(endpoint, await response.read())
+                except (TimeoutError, aiohttp.ClientError):
+                    attempts.append(Attempt(name, "read_failed", (self._monotonic() - started) * 1000))
+                    last_error = server_error(
+                        504, f"Backend '{name}' stopped answering mid-response.", "upstream_timeout"
+                    )
+                    continue
+                except ValueError as exc:
+                    attempts.append(Attempt(name, "bad_response", (self._monotonic() - started) * 1000))
+                    last_error = server_error(
+                        502, f"Backend '{name}' sent an invalid response: {exc}.", "upstream_bad_response"
+                    )
+                    continue
+                finally:
+                    response.release()
+                elapsed = (self._monotonic() - started) * 1000
+                attempts.append(Attempt(name, "ok", elapsed))
+                return Opened(route, adapter, response, document, attempts, started, elapsed)
+            error = await self._error_from(name, adapter, response)
+            attempts.append(Attempt(name, f"status_{response.status}", (self._monotonic() - started) * 1000))
+            if response.status not in RETRYABLE_STATUS:
+                raise UpstreamFailure(error, attempts)
+            last_error = error
+        if last_error is None:
+            last_error = server_error(
+                503, "Every compliant backend for this model is disabled by an operator.", "backends_disabled"
+            )
+        raise UpstreamFailure(last_error, attempts)
+
+    async def _error_from(self, name: str, adapter: Adapter, response: aiohttp.ClientResponse) -> ApiError:
+        try:
+            raw = await response.content.read(64 * 1024)
+        except (aiohttp.ClientError, TimeoutError):
+            raw = b""
+        finally:
+            response.release()
+        detail = adapter.error_message(raw)
+        said = f": {scrub(detail, self._secrets)}" if detail else ""
+        status = response.status
+        if status == 429:
+            headers = {}
+            retry_after = response.headers.get("Retry-After")
+            if retry_after and retry_after.strip().isdigit():
+                headers["Retry-After"] = retry_after.strip()
+            return ApiError(
+                429,
+                f"Backend '{name}' is rate limiting{said}",
+                type="rate_limit_error",
+                code="upstream_rate_limited",
+                headers=headers,
+            )
+        if status in (400, 422):
+            return ApiError(400, f"Backend '{name}' rejected the request{said}", code="upstream_rejected_request")
+        if status == 413:
+            return ApiError(413, f"Backend '{name}' says the request is too large{said}", code="request_too_large")
+        if status in (401, 403):
+            return server_error(502, f"Backend '{name}' refused the gateway's credentials.", "upstream_auth_failed")
+        return server_error(502, f"Backend '{name}' failed with HTTP {status}{said}", "upstream_error")

@@ -1,0 +1,45 @@
+"""The running gateway's parts, as the edge sees them (built by app.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from onshore.decide.classes import is_data_class, stricter
+from onshore.decide.decision import DecisionCache, RequestFacts
+from onshore.identify.principal import Principal
+from onshore.metrics import Metrics
+from onshore.pipeline import Pipeline
+from onshore.prove.signer import Signer
+from onshore.prove.writer import AuditWriter
+
+
+@dataclass(slots=True)
+class Gateway:
+    pipeline: Pipeline
+    decisions: DecisionCache
+    audit: AuditWriter
+    signer: Signer
+    metrics: Metrics
+    max_body_bytes: int
+    started_at: int
+    problems: dict[str, str] = field(default_factory=dict)  # readiness problems by component
+
+    def reachable_models(self, principal: Principal, requested_class: str | None) -> list[str]:
+        """Models this caller may use that at least one compliant backend can serve."""
+        data_class = principal.floor
+        if requested_class and is_data_class(requested_class.strip()):
+            data_class = stricter(data_class, requested_class.strip())
+        names = []
+        for name in sorted(self.decisions.policy.models):
+            if not principal.may_use(name):
+                continue
+            decision = self.decisions.decide(RequestFacts(principal.tenant, data_class, name), 0.0, "")
+            if not decision.denied:
+                names.append(name)
+        return names
+
+    def readiness_problems(self) -> dict[str, str]:
+        problems = dict(self.problems)
+        if not self.audit.healthy:
+            problems["audit"] = "the last audit write failed"
+        return problems

@@ -1,0 +1,1 @@
+"""Store: SQLite (and later PostgreSQL/Redis) implementations of the ports the stages define."""

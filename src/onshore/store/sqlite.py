@@ -1,0 +1,192 @@
+"""SQLite store: API keys, the audit chain and its checkpoints, in one file under the data directory.
+
+WAL mode lets readers (key refresh, `audit verify`) run while the gateway writes. Durability is a
+setting: "normal" survives a crash of the gateway process, "full" also a power loss (fsync per commit).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from onshore.identify.keys import KeyRecord
+from onshore.prove.chain import GENESIS_HASH, ChainedRecord, ChainHead, Checkpoint
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS api_keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    floor TEXT NOT NULL,
+    models TEXT,
+    created_at REAL NOT NULL,
+    revoked_at REAL,
+    hash TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS audit_records (
+    seq INTEGER PRIMARY KEY,
+    id TEXT NOT NULL,
+    ts REAL NOT NULL,
+    body BLOB NOT NULL,
+    hash TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_records_ts ON audit_records (ts);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL,
+    ts REAL NOT NULL,
+    kid TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
+INSERT OR IGNORE INTO meta (name, value) VALUES ('keys_revision', '0');
+"""
+
+
+class StoreError(Exception):
+    pass
+
+
+def _connect(path: Path, durability: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=10.0)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+    conn.execute("PRAGMA foreign_keys=ON")
+    return conn
+
+
+class SqliteStore:
+    """Each connection is used by one thread at a time: `_write` by the audit writer thread,
+    `_read` by the caller (the event loop or a CLI command), guarded by a lock for the CLI's sake."""
+
+    def __init__(self, path: Path, durability: str = "normal") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._write = _connect(path, durability)
+        self._read = _connect(path, durability)
+        self._lock = threading.Lock()
+        version = self._write.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {path} has schema version {version}, newer than this gateway understands "
+                f"({SCHEMA_VERSION}); upgrade Onshore"
+            )
+        self._write.executescript(_SCHEMA)
+        self._write.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        self._write.close()
+        self._read.close()
+
+    # --- keys (identify) ---------------------------------------------------------------------
+    def add_key(self, record: KeyRecord) -> None:
+        models = None if record.models is None else json.dumps(list(record.models))
+        with self._lock:
+            self._read.execute("BEGIN IMMEDIATE")
+            try:
+                self._read.execute(
+                    "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.key_id,
+                        record.name,
+                        record.tenant,
+                        record.floor,
+                        models,
+                        record.created_at,
+                        record.revoked_at,
+                        record.hash,
+                    ),
+                )
+                self._bump_keys_revision()
+                self._read.execute("COMMIT")
+            except BaseException:
+                self._read.execute("ROLLBACK")
+                raise
+
+    def revoke_key(self, key_id: str, now: float) -> bool:
+        with self._lock:
+            self._read.execute("BEGIN IMMEDIATE")
+            try:
+                cur = self._read.execute(
+                    "UPDATE api_keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL", (now, key_id)
+                )
+                self._bump_keys_revision()
+                self._read.execute("COMMIT")
+            except BaseException:
+                self._read.execute("ROLLBACK")
+                raise
+        return cur.rowcount == 1
+
+    def _bump_keys_revision(self) -> None:
+        self._read.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE name = 'keys_revision'")
+
+    def keys_revision(self) -> int:
+        with self._lock:
+            row = self._read.execute("SELECT value FROM meta WHERE name = 'keys_revision'").fetchone()
+        return int(row[0])
+
+    def list_keys(self) -> list[KeyRecord]:
+        with self._lock:
+            rows = self._read.execute(
+                "SELECT key_id, name, tenant, floor, models, created_at, revoked_at, hash "
+                "FROM api_keys ORDER BY created_at"
+            ).fetchall()
+        return [
+            KeyRecord(r[0], r[1], r[2], r[3], None if r[4] is None else tuple(json.loads(r[4])), r[5], r[6], r[7])
+            for r in rows
+        ]
+
+    # --- audit (prove) -----------------------------------------------------------------------
+    def audit_head(self) -> ChainHead:
+        row = self._write.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+        return ChainHead(0, GENESIS_HASH) if row is None else ChainHead(int(row[0]), str(row[1]))
+
+    def append_records(self, records: list[ChainedRecord]) -> None:
+        conn = self._write
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(
+                "INSERT INTO audit_records (seq, id, ts, body, hash) VALUES (?, ?, ?, ?, ?)",
+                [(r.seq, r.id, r.ts, r.body, r.hash) for r in records],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def add_checkpoint(self, checkpoint: Checkpoint) -> None:
+        self._write.execute(
+            "INSERT OR REPLACE INTO audit_checkpoints VALUES (?, ?, ?, ?, ?)",
+            (checkpoint.seq, checkpoint.hash, checkpoint.ts, checkpoint.kid, checkpoint.signature),
+        )
+
+    def last_checkpoint_seq(self) -> int:
+        row = self._write.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints").fetchone()
+        return int(row[0])
+
+    def iter_records(self, since: float | None = None, until: float | None = None) -> Iterator[ChainedRecord]:
+        query = "SELECT seq, id, ts, body, hash FROM audit_records"
+        clauses, args = [], []
+        if since is not None:
+            clauses.append("ts >= ?")
+            args.append(since)
+        if until is not None:
+            clauses.append("ts < ?")
+            args.append(until)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        cursor = self._read.execute(query + " ORDER BY seq", args)
+        for seq, rid, ts, body, digest in cursor:
+            yield ChainedRecord(int(seq), str(rid), float(ts), bytes(body), str(digest))
+
+    def checkpoints(self) -> list[Checkpoint]:
+        rows = self._read.execute("SELECT seq, hash, ts, kid, signature FROM audit_checkpoints ORDER BY seq").fetchall()
+        return [Checkpoint(int(r[0]), str(r[1]), float(r[2]), str(r[3]), str(r[4])) for r in rows]
+
+    def ping(self) -> None:
+        self._read.execute("SELECT 1").fetchone()

@@ -1,0 +1,157 @@
+"""A real OpenAI-compatible HTTP server on loopback, for tests and the benchmark.
+
+It records every request it receives, and its behaviour (status, delay, streaming shape, a broken
+stream) is set per test. It runs on its own thread and event loop, like a separate process would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Behaviour:
+    status: int = 200
+    error_body: dict[str, Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering
+    reply: str = "Hello from upstream"
+    chunks: int = 3  # stream: content chunks
+    chunk_delay: float = 0.0  # stream: seconds between chunks
+    send_done: bool = True
+    usage_in_stream: str = "separate"  # "separate" (OpenAI/vLLM), "last_chunk" (llama.cpp), "none"
+    tool_call: bool = False
+
+
+class FakeUpstream:
+    def __init__(self, name: str = "upstream") -> None:
+        self.name = name
+        self.behaviour = Behaviour()
+        self.received: list[dict[str, Any]] = []
+        self.received_headers: list[dict[str, str]] = []
+        self.streams_closed_early = 0
+        self.streams_finished = 0
+        self._loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"fake-{name}", daemon=True)
+        self.port = 0
+        self._runner: web.AppRunner | None = None
+
+    # lifecycle -------------------------------------------------------------------------------
+    def start(self) -> FakeUpstream:
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError("fake upstream did not start")
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        app = web.Application()
+        app.add_routes([
+            web.post("/v1/chat/completions", self._chat),
+            web.post("/v1/embeddings", self._embeddings),
+        ])
+        self._runner = web.AppRunner(app, access_log=None)
+        self._loop.run_until_complete(self._runner.setup())
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        self._loop.run_until_complete(site.start())
+        self.port = self._runner.addresses[0][1]
+        self._ready.set()
+        self._loop.run_forever()
+
+    # handlers ---------------------------------------------------------------------------------
+    async def _common(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
+        body = await request.json()
+        self.received.append(body)
+        self.received_headers.append(dict(request.headers))
+        b = self.behaviour
+        if b.delay:
+            await asyncio.sleep(b.delay)
+        if b.status != 200:
+            error = b.error_body or {"error": {"message": f"upstream says {b.status}", "type": "server_error"}}
+            return body, web.json_response(error, status=b.status, headers=b.headers)
+        return body, None
+
+    async def _chat(self, request: web.Request) -> web.StreamResponse:
+        body, failed = await self._common(request)
+        if failed is not None:
+            return failed
+        b = self.behaviour
+        prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        if body.get("stream"):
+            return await self._stream(request, body, prompt_tokens)
+        message: dict[str, Any] = {"role": "assistant", "content": b.reply}
+        finish = "stop"
+        if b.tool_call:
+            message = {"role": "assistant", "content": None, "tool_calls": [{
+                "id": "call_1", "type": "function",
+                "function": {"name": "lookup", "arguments": json.dumps({"q": "weather"})}}]}
+            finish = "tool_calls"
+        completion_tokens = len(b.reply.split())
+        return web.json_response({
+            "id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        })
+
+    async def _stream(self, request: web.Request, body: dict[str, Any], prompt_tokens: int) -> web.StreamResponse:
+        b = self.behaviour
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": int(time.time()),
+                "model": body["model"]}
+        words = [f"w{i} " for i in range(b.chunks)]
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(words),
+                 "total_tokens": prompt_tokens + len(words)}
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        try:
+            first = {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                          "finish_reason": None}]}
+            await response.write(f"data: {json.dumps(first)}\n\n".encode())
+            for word in words:
+                if b.chunk_delay:
+                    await asyncio.sleep(b.chunk_delay)
+                chunk = {**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+                await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+            last: dict[str, Any] = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+            if b.usage_in_stream == "last_chunk":
+                last["usage"] = usage
+            await response.write(f"data: {json.dumps(last)}\n\n".encode())
+            if b.usage_in_stream == "separate" and wants_usage:
+                await response.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
+            if b.send_done:
+                await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+            self.streams_finished += 1
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.streams_closed_early += 1
+            raise
+        return response
+
+    async def _embeddings(self, request: web.Request) -> web.Response:
+        body, failed = await self._common(request)
+        if failed is not None:
+            return failed
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3, float(i)]} for i in range(len(inputs))]
+        return web.json_response({"object": "list", "data": data, "model": body["model"],
+                                  "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)}})
