@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import msgspec
 import yaml
@@ -103,6 +103,19 @@ class TenantSettings(_Strict, frozen=True, kw_only=True):
     classes: dict[str, RuleSettings]
 
 
+class _TopLevel(_Strict, frozen=True, kw_only=True):
+    """First pass: msgspec cannot name dict keys in error paths, so named sections are parsed one by one."""
+
+    gateway: GatewaySettings = GatewaySettings()
+    backends: dict[str, Any]
+    models: dict[str, Any]
+    tenants: dict[str, Any]
+
+
+class _TenantTopLevel(_Strict, frozen=True, kw_only=True):
+    classes: dict[str, Any]
+
+
 class FileSettings(_Strict, frozen=True, kw_only=True):
     gateway: GatewaySettings = GatewaySettings()
     backends: dict[str, BackendSettings]
@@ -167,15 +180,35 @@ def _msgspec_path(message: str) -> tuple[str, str]:
     return match.group(1).lstrip("."), message[: match.start()]
 
 
+_T = TypeVar("_T")
+
+
+def _convert(value: object, kind: type[_T], prefix: str) -> _T:
+    try:
+        return msgspec.convert(value, kind, strict=True)
+    except msgspec.ValidationError as exc:
+        path, message = _msgspec_path(str(exc))
+        full = ".".join(part for part in (prefix, path) if part).replace(".[", "[")
+        raise ConfigError(full, message) from None
+
+
 def parse_settings(raw: object, source: str, environ: dict[str, str] | None = None) -> Settings:
     """Validate a parsed YAML document. Raises ConfigError naming the key path."""
     if not isinstance(raw, dict):
         raise ConfigError("", "the config file must be a YAML mapping")
-    try:
-        file = msgspec.convert(raw, FileSettings, strict=True)
-    except msgspec.ValidationError as exc:
-        path, message = _msgspec_path(str(exc))
-        raise ConfigError(path, message) from None
+    top = _convert(raw, _TopLevel, "")
+    tenants = {}
+    for name, value in top.tenants.items():
+        classes = _convert(value, _TenantTopLevel, f"tenants.{name}").classes
+        tenants[name] = TenantSettings(
+            classes={c: _convert(rule, RuleSettings, f"tenants.{name}.classes.{c}") for c, rule in classes.items()}
+        )
+    file = FileSettings(
+        gateway=top.gateway,
+        backends={n: _convert(v, BackendSettings, f"backends.{n}") for n, v in top.backends.items()},
+        models={n: _convert(v, ModelSettings, f"models.{n}") for n, v in top.models.items()},
+        tenants=tenants,
+    )
     _check(file)
     env = dict(os.environ) if environ is None else environ
     secrets: dict[str, Secret] = {}

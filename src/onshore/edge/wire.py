@@ -189,11 +189,14 @@ class ChatRequest(msgspec.Struct, omit_defaults=True):
 
 class EmbeddingRequest(msgspec.Struct):
     model: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    # A string, a list of strings, a list of token ids, or a list of token-id lists. msgspec allows
+    # one array type per union, so the list's items carry the alternatives.
     input: (
         Annotated[str, msgspec.Meta(min_length=1)]
-        | Annotated[list[str], msgspec.Meta(min_length=1, max_length=2048)]
-        | Annotated[list[int], msgspec.Meta(min_length=1)]
-        | Annotated[list[list[int]], msgspec.Meta(min_length=1, max_length=2048)]
+        | Annotated[
+            list[str | int | Annotated[list[int], msgspec.Meta(min_length=1)]],
+            msgspec.Meta(min_length=1, max_length=2048),
+        ]
     )
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: PositiveInt | None = None

@@ -15,6 +15,7 @@ from typing import Any
 import msgspec
 
 GENESIS_HASH = "0" * 64
+_WINDOW = 4096  # how far back an insertion or reordering can be diagnosed by name
 
 _encoder = msgspec.json.Encoder(order="sorted")
 _decoder = msgspec.json.Decoder(dict[str, Any])
@@ -90,7 +91,12 @@ class VerifyReport:
 
 def _check_records(rows: Iterable[ChainedRecord], hashes: dict[str, int]) -> Iterator[Break | ChainHead]:
     expected_seq, prev = 1, GENESIS_HASH
+    ids: dict[int, str] = {}
     for row in rows:
+        ids[row.seq] = row.id
+        if len(ids) > _WINDOW:  # memory stays bounded on long logs; diagnosis needs only recent rows
+            ids.pop(row.seq - _WINDOW, None)
+            hashes.pop(next(iter(hashes)), None)
         try:
             body = _decoder.decode(row.body)
         except msgspec.DecodeError:
@@ -99,6 +105,15 @@ def _check_records(rows: Iterable[ChainedRecord], hashes: dict[str, int]) -> Ite
         claimed_seq, claimed_prev = body.get("seq"), body.get("prev_hash")
         if row.seq != expected_seq:
             yield Break(expected_seq, None, f"missing: the next stored record is seq {row.seq} (deleted records)")
+            return
+        if isinstance(claimed_seq, int) and claimed_seq < row.seq and hashes.get(str(claimed_prev)) == claimed_seq - 1:
+            count = row.seq - claimed_seq
+            yield Break(
+                claimed_seq,
+                ids.get(claimed_seq),
+                f"inserted: the original record seq {claimed_seq} now sits at seq {row.seq}, "
+                f"so {count} record(s) were inserted starting here",
+            )
             return
         if claimed_seq != row.seq:
             yield Break(row.seq, row.id, f"body says seq {claimed_seq}: records were reordered or moved")
@@ -131,7 +146,9 @@ def verify(
 ) -> VerifyReport:
     """Verify the chain, then every checkpoint's signature and that it matches the stored record."""
     hashes: dict[str, int] = {}
-    by_seq: dict[int, str] = {}
+    checkpoints = list(checkpoints)
+    wanted = {cp.seq for cp in checkpoints}
+    by_seq: dict[int, str] = {}  # hashes at checkpointed seqs only
     head = ChainHead(0, GENESIS_HASH)
     count = 0
     first_break: Break | None = None
@@ -140,7 +157,8 @@ def verify(
         nonlocal count
         for row in rows:
             count += 1
-            by_seq[row.seq] = row.hash
+            if row.seq in wanted:
+                by_seq[row.seq] = row.hash
             yield row
 
     for result in _check_records(recorded(rows), hashes):

@@ -1,0 +1,45 @@
+"""OpenAI's published OpenAPI document (../shared beside the repo) as a JSON-schema validator."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "openai-openapi" / "openapi.json"
+
+
+@cache
+def _spec() -> dict[str, Any]:
+    if not SPEC.exists():
+        pytest.skip(f"OpenAI's OpenAPI document is not at {SPEC}")
+    return json.loads(SPEC.read_text(encoding="utf-8"))
+
+
+def schema_properties(name: str) -> set[str]:
+    schemas = _spec()["components"]["schemas"]
+    schema = schemas[name]
+    props: set[str] = set()
+    for part in schema.get("allOf", [schema]):
+        if "$ref" in part:
+            props |= schema_properties(part["$ref"].rsplit("/", 1)[-1])
+        else:
+            props |= set(part.get("properties", {}))
+    return props
+
+
+@cache
+def _registry() -> Registry:
+    return Registry().with_resource("openapi.json", Resource(contents=_spec(), specification=DRAFT202012))
+
+
+def validate(instance: Any, schema_name: str) -> None:
+    """Raise jsonschema.ValidationError if `instance` does not match OpenAI's schema."""
+    schema = {"$ref": f"openapi.json#/components/schemas/{schema_name}"}
+    jsonschema.Draft202012Validator(schema, registry=_registry()).validate(instance)
