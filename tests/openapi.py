@@ -19,7 +19,23 @@ SPEC = Path(__file__).resolve().parents[2] / "shared" / "openai-openapi" / "open
 def _spec() -> dict[str, Any]:
     if not SPEC.exists():
         pytest.skip(f"OpenAI's OpenAPI document is not at {SPEC}")
-    return json.loads(SPEC.read_text(encoding="utf-8"))
+    return _honour_nullable(json.loads(SPEC.read_text(encoding="utf-8")))
+
+
+def _honour_nullable(node: Any) -> Any:
+    """The document is OpenAPI 3.1 but still marks some fields `nullable: true` (a 3.0 keyword that
+    JSON Schema ignores); OpenAI's own API sends null there, e.g. a stream chunk's finish_reason."""
+    if isinstance(node, list):
+        return [_honour_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _honour_nullable(value) for key, value in node.items()}
+    if node.pop("nullable", False) is True:
+        if isinstance(node.get("type"), str):
+            node["type"] = [node["type"], "null"]
+        if isinstance(node.get("enum"), list) and None not in node["enum"]:
+            node["enum"] = [*node["enum"], None]
+    return node
 
 
 def schema_properties(name: str) -> set[str]:

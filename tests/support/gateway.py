@@ -15,18 +15,28 @@ from onshore.identify.keys import KeyRecord, generate_key
 from onshore.settings import Settings, parse_settings
 
 
-def make_settings(data_dir: Path, backends: dict[str, Any], models: dict[str, Any], tenants: dict[str, Any],
-                  gateway: dict[str, Any] | None = None, environ: dict[str, str] | None = None) -> Settings:
+def make_settings(
+    data_dir: Path,
+    backends: dict[str, Any],
+    models: dict[str, Any],
+    tenants: dict[str, Any],
+    gateway: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
     raw = {
         "gateway": {"data_dir": str(data_dir), "key_refresh_seconds": 0.05, **(gateway or {})},
-        "backends": backends, "models": models, "tenants": tenants,
+        "backends": backends,
+        "models": models,
+        "tenants": tenants,
     }
     return parse_settings(raw, "test", environ or {})
 
 
 def backend(base_url: str, jurisdiction: str = "JP", **facts: Any) -> dict[str, Any]:
     return {
-        "kind": "openai", "base_url": base_url, "jurisdiction": jurisdiction,
+        "kind": "openai",
+        "base_url": base_url,
+        "jurisdiction": jurisdiction,
         "operator": facts.pop("operator", "Local KK"),
         "operator_jurisdiction": facts.pop("operator_jurisdiction", jurisdiction),
         "retention_days": facts.pop("retention_days", 0),
@@ -37,8 +47,10 @@ def backend(base_url: str, jurisdiction: str = "JP", **facts: Any) -> dict[str, 
 
 def rules(jurisdictions: list[str], audit_content: str = "digest", **overrides: Any) -> dict[str, Any]:
     """The same rule for every data class, with per-class overrides."""
-    classes = {c: {"jurisdictions": jurisdictions, "audit_content": audit_content}
-               for c in ("public", "internal", "confidential", "personal", "special_care")}
+    classes = {
+        c: {"jurisdictions": jurisdictions, "audit_content": audit_content}
+        for c in ("public", "internal", "confidential", "personal", "special_care")
+    }
     for data_class, rule in overrides.items():
         classes[data_class] = rule
     return {"classes": classes}

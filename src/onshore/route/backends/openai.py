@@ -37,6 +37,10 @@ class OpenAIAdapter:
         expected = "choices" if endpoint == "chat" else "data"
         if not isinstance(document.get(expected), list):
             raise ValueError(f"the backend's response has no '{expected}' list")
+        if endpoint == "chat":
+            _complete_chat(document)
+        else:
+            _complete_embeddings(document)
         return document
 
     def parse_event(self, payload: bytes) -> dict[str, Any] | None:
@@ -48,6 +52,8 @@ class OpenAIAdapter:
             raise ValueError("the backend sent a stream event that is not JSON") from None
         if not isinstance(document, dict):
             raise ValueError("the backend sent a stream event that is not a JSON object")
+        if "error" not in document:
+            _complete_chunk(document)
         return document
 
     def error_message(self, raw: bytes) -> str | None:
@@ -64,3 +70,48 @@ class OpenAIAdapter:
             if isinstance(document.get("message"), str):
                 return str(document["message"])
         return None
+
+
+# Servers differ in which of OpenAI's required fields they send (vLLM omits `refusal`, llama.cpp
+# omits `logprobs`, some omit `created`). Fill the gaps with the documented null values so clients
+# that validate strictly see OpenAI's shape.
+def _complete_chat(document: dict[str, Any]) -> None:
+    document.setdefault("object", "chat.completion")
+    document.setdefault("id", "chatcmpl-onshore")
+    document.setdefault("created", 0)
+    for index, choice in enumerate(document["choices"]):
+        if not isinstance(choice, dict):
+            raise ValueError("the backend's response has a choice that is not an object")
+        choice.setdefault("index", index)
+        choice.setdefault("finish_reason", "stop")
+        choice.setdefault("logprobs", None)
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            raise ValueError("the backend's response has a choice without a message")
+        message.setdefault("role", "assistant")
+        message.setdefault("content", None)
+        message.setdefault("refusal", None)
+
+
+def _complete_chunk(document: dict[str, Any]) -> None:
+    document.setdefault("object", "chat.completion.chunk")
+    document.setdefault("id", "chatcmpl-onshore")
+    document.setdefault("created", 0)
+    choices = document.setdefault("choices", [])
+    if not isinstance(choices, list):
+        raise ValueError("the backend sent a chunk whose choices are not a list")
+    for index, choice in enumerate(choices):
+        if not isinstance(choice, dict):
+            raise ValueError("the backend sent a chunk with a choice that is not an object")
+        choice.setdefault("index", index)
+        choice.setdefault("delta", {})
+        choice.setdefault("finish_reason", None)
+
+
+def _complete_embeddings(document: dict[str, Any]) -> None:
+    document.setdefault("object", "list")
+    for index, item in enumerate(document["data"]):
+        if not isinstance(item, dict):
+            raise ValueError("the backend's embedding item is not an object")
+        item.setdefault("object", "embedding")
+        item.setdefault("index", index)
