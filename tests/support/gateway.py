@@ -107,6 +107,8 @@ class RunningGateway:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def stop(self) -> None:
+        if self._loop.is_closed():
+            return
         if self._runner is not None:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(15)
         self._loop.call_soon_threadsafe(self._loop.stop)

@@ -121,6 +121,8 @@ def _number_candidates(n: str) -> Iterator[_Cand]:
         # Greedy: from each piece, the longest run of pieces that classifies.
         while i < len(spans):
             for j in range(min(len(spans), i + 5), i, -1):
+                if j - i > 1 and _touches_plain_group(n, spans, i, j):
+                    continue
                 ps, pe = spans[i][0], spans[j - 1][1]
                 hit = _classify(n, ps, pe)
                 if hit is not None:
@@ -129,6 +131,14 @@ def _number_candidates(n: str) -> Iterator[_Cand]:
                     break
             else:
                 i += 1
+
+
+def _touches_plain_group(n: str, spans: list[tuple[int, int]], i: int, j: int) -> bool:
+    """A space-grouped value must not be cut out of a longer plain group run:
+    "4111 1111 1111" inside "4111 1111 1111 1112" is not a My Number."""
+    before = i > 0 and n[spans[i - 1][0] : spans[i - 1][1]].isdigit()
+    after = j < len(spans) and n[spans[j][0] : spans[j][1]].isdigit()
+    return before or after
 
 
 def _classify(n: str, s: int, e: int) -> _Cand | None:

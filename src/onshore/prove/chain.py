@@ -103,6 +103,10 @@ def _check_records(rows: Iterable[ChainedRecord], hashes: dict[str, int]) -> Ite
             yield Break(row.seq, row.id, "body is not valid JSON: the record was altered")
             return
         claimed_seq, claimed_prev = body.get("seq"), body.get("prev_hash")
+        actual = hashlib.sha256(row.body).hexdigest()
+        if actual in hashes:
+            yield Break(row.seq, row.id, f"a copy of record seq {hashes[actual]} was inserted here")
+            return
         if row.seq != expected_seq:
             yield Break(expected_seq, None, f"missing: the next stored record is seq {row.seq} (deleted records)")
             return
@@ -118,7 +122,6 @@ def _check_records(rows: Iterable[ChainedRecord], hashes: dict[str, int]) -> Ite
         if claimed_seq != row.seq:
             yield Break(row.seq, row.id, f"body says seq {claimed_seq}: records were reordered or moved")
             return
-        actual = hashlib.sha256(row.body).hexdigest()
         if actual != row.hash or body.get("id") != row.id:
             yield Break(row.seq, row.id, "content does not match its hash: the record was altered")
             return

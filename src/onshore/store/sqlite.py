@@ -182,7 +182,9 @@ class SqliteStore:
             query += " WHERE " + " AND ".join(clauses)
         cursor = self._read.execute(query + " ORDER BY seq", args)
         for seq, rid, ts, body, digest in cursor:
-            yield ChainedRecord(int(seq), str(rid), float(ts), bytes(body), str(digest))
+            # A row edited by hand may hold TEXT where the gateway wrote a BLOB: verify it as bytes anyway.
+            raw = body if isinstance(body, bytes) else str(body).encode("utf-8")
+            yield ChainedRecord(int(seq), str(rid), float(ts), raw, str(digest))
 
     def checkpoints(self) -> list[Checkpoint]:
         rows = self._read.execute("SELECT seq, hash, ts, kid, signature FROM audit_checkpoints ORDER BY seq").fetchall()
