@@ -17,9 +17,11 @@ serve: $(STAMP)
 	$(BIN)/onshore serve
 
 ## Lint, type-check and run the whole test suite (services it needs are started by the tests' fixtures).
+LINTED := $(wildcard src tests bench eval)
+
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
