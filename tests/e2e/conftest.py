@@ -35,8 +35,7 @@ class World:
     limited_key: str
 
     def client(self, key: str | None = None, **kw: object) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.gateway.url + "/v1", api_key=key or self.public_key, max_retries=0,
-                             **kw)  # type: ignore[arg-type]
+        return openai.OpenAI(base_url=self.gateway.url + "/v1", api_key=key or self.public_key, max_retries=0, **kw)  # type: ignore[arg-type]
 
     def reset(self) -> None:
         for upstream in (self.us, self.jp1, self.jp2):
@@ -53,31 +52,51 @@ def world_settings(data_dir: Path, us: FakeUpstream, jp1: FakeUpstream, jp2: Fak
         "jp-dead": backend(f"http://127.0.0.1:{closed_port()}/v1", "JP", region="tokyo-2"),
     }
     models = {
-        "chat": {"routes": [{"backend": "us-cloud", "model": "gpt-x"}, {"backend": "jp-primary", "model": "qwen"},
-                            {"backend": "jp-secondary", "model": "qwen"}]},
-        "chat-failover": {"routes": [{"backend": "jp-dead", "model": "qwen"},
-                                     {"backend": "jp-primary", "model": "qwen"}]},
+        "chat": {
+            "routes": [
+                {"backend": "us-cloud", "model": "gpt-x"},
+                {"backend": "jp-primary", "model": "qwen"},
+                {"backend": "jp-secondary", "model": "qwen"},
+            ]
+        },
+        "chat-failover": {
+            "routes": [{"backend": "jp-dead", "model": "qwen"}, {"backend": "jp-primary", "model": "qwen"}]
+        },
         "us-only": {"routes": [{"backend": "us-cloud", "model": "gpt-x"}]},
         "embed": {"endpoint": "embeddings", "routes": [{"backend": "jp-primary", "model": "e5"}]},
         "extra": {"allow_extra_fields": ["top_k"], "routes": [{"backend": "jp-primary", "model": "qwen"}]},
     }
     lenient = {"jurisdictions": ["JP", "US"], "max_retention_days": 30, "audit_content": "digest"}
-    tenants = {"acme": {"classes": {
-        "public": lenient, "internal": lenient,
-        "confidential": {"jurisdictions": ["JP"], "audit_content": "digest"},
-        "personal": {"jurisdictions": ["JP"]},
-        "special_care": {"jurisdictions": ["JP"]},
-    }}}
-    return make_settings(data_dir, backends, models, tenants, gateway={"max_body_bytes": 65536},
-                         environ={"JP_PRIMARY_KEY": UPSTREAM_SECRET})
+    tenants = {
+        "acme": {
+            "classes": {
+                "public": lenient,
+                "internal": lenient,
+                "confidential": {"jurisdictions": ["JP"], "audit_content": "digest"},
+                "personal": {"jurisdictions": ["JP"]},
+                "special_care": {"jurisdictions": ["JP"]},
+            }
+        }
+    }
+    return make_settings(
+        data_dir,
+        backends,
+        models,
+        tenants,
+        gateway={"max_body_bytes": 65536},
+        environ={"JP_PRIMARY_KEY": UPSTREAM_SECRET},
+    )
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     us, jp1, jp2 = FakeUpstream("us").start(), FakeUpstream("jp1").start(), FakeUpstream("jp2").start()
     settings = world_settings(tmp_path_factory.mktemp("gateway"), us, jp1, jp2)
-    keys = (add_key(settings, "acme"), add_key(settings, "acme", "personal"),
-            add_key(settings, "acme", models=("chat",)))
+    keys = (
+        add_key(settings, "acme"),
+        add_key(settings, "acme", "personal"),
+        add_key(settings, "acme", models=("chat",)),
+    )
     gateway = RunningGateway(settings).start()
     try:
         yield World(gateway, settings, us, jp1, jp2, *keys)

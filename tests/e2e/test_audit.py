@@ -23,10 +23,16 @@ class Rig:
     def __init__(self, tmp: Path) -> None:
         self.upstream = FakeUpstream().start()
         self.settings = make_settings(
-            tmp, {"jp": backend(self.upstream.base_url)},
+            tmp,
+            {"jp": backend(self.upstream.base_url)},
             {"chat": {"routes": [{"backend": "jp", "model": "m"}]}},
-            {"acme": rules(["JP"], special_care={"jurisdictions": [], "audit_content": "none"},
-                           personal={"jurisdictions": ["JP"], "audit_content": "none"})},
+            {
+                "acme": rules(
+                    ["JP"],
+                    special_care={"jurisdictions": [], "audit_content": "none"},
+                    personal={"jurisdictions": ["JP"], "audit_content": "none"},
+                )
+            },
             gateway={"audit": {"checkpoint_interval_seconds": 0.2}},
         )
         self.key = add_key(self.settings, "acme")
@@ -59,16 +65,22 @@ def test_every_request_is_recorded_and_verifies(rig: Rig, capsys: pytest.Capture
     rig.client.chat.completions.create(model="chat", messages=MESSAGES)
     list(rig.client.chat.completions.create(model="chat", messages=MESSAGES, stream=True))
     with pytest.raises(openai.PermissionDeniedError):
-        rig.client.chat.completions.create(model="chat", messages=MESSAGES,
-                                           extra_headers={"Onshore-Data-Class": "special_care"})
+        rig.client.chat.completions.create(
+            model="chat", messages=MESSAGES, extra_headers={"Onshore-Data-Class": "special_care"}
+        )
     with pytest.raises(openai.NotFoundError):
         rig.client.chat.completions.create(model="nope", messages=MESSAGES)
     with pytest.raises(openai.AuthenticationError):
         openai.OpenAI(base_url=rig.gateway.url + "/v1", api_key="bad", max_retries=0).models.list()
     records = rig.records()
     kinds = [(r["kind"], r["status"], r["outcome"]) for r in records]
-    assert kinds == [("request", 200, "ok"), ("stream_open", 200, "streaming"),
-                     ("stream_close", 200, "completed"), ("request", 403, "refused"), ("request", 404, "refused")]
+    assert kinds == [
+        ("request", 200, "ok"),
+        ("stream_open", 200, "streaming"),
+        ("stream_close", 200, "completed"),
+        ("request", 403, "refused"),
+        ("request", 404, "refused"),
+    ]
     ok = records[0]
     assert ok["tenant"] == "acme" and ok["key_id"] == rig.key.split("_")[1] and rig.key not in json.dumps(records)
     assert ok["decision"]["chosen"]["jurisdiction"] == "JP" and ok["decision"]["allowed"] == ["jp"]
@@ -115,8 +127,9 @@ def test_tampering_with_sqlite_is_named(rig: Rig, tamper: str, capsys: pytest.Ca
     with sqlite3.connect(rig.db) as conn:
         rows = conn.execute("SELECT seq, id, ts, body, hash FROM audit_records ORDER BY seq").fetchall()
         if tamper == "change":
-            conn.execute("UPDATE audit_records SET body = replace(body, '\"status\":200', '\"status\":201') "
-                         "WHERE seq = 3")
+            conn.execute(
+                "UPDATE audit_records SET body = replace(body, '\"status\":200', '\"status\":201') WHERE seq = 3"
+            )
             expected = "record seq 3"
         elif tamper == "delete":
             conn.execute("DELETE FROM audit_records WHERE seq = 3")
@@ -159,8 +172,9 @@ def test_client_disconnect_mid_stream_closes_upstream(rig: Rig) -> None:
     rig.upstream.behaviour.chunks = 50
     rig.upstream.behaviour.chunk_delay = 0.05
     body = {"model": "chat", "messages": MESSAGES, "stream": True}
-    with httpx.stream("POST", rig.gateway.url + "/v1/chat/completions", json=body,
-                      headers={"Authorization": f"Bearer {rig.key}"}) as response:
+    with httpx.stream(
+        "POST", rig.gateway.url + "/v1/chat/completions", json=body, headers={"Authorization": f"Bearer {rig.key}"}
+    ) as response:
         stream = response.iter_raw()
         first = next(stream)
         assert first.startswith(b"data: ")

@@ -33,8 +33,14 @@ def test_non_streaming_completion_with_signed_receipt(w: World) -> None:
     assert len(w.us.received) == 1 and not w.jp1.received
     assert w.us.received[0]["model"] == "gpt-x"
     claims = receipt_claims(w, raw.headers["onshore-receipt"])
-    assert claims["backend"] == {"name": "us-cloud", "jurisdiction": "US", "storage_jurisdiction": "US",
-                                 "region": "us-east-1", "operator": "Hyperscaler Inc", "operator_jurisdiction": "US"}
+    assert claims["backend"] == {
+        "name": "us-cloud",
+        "jurisdiction": "US",
+        "storage_jurisdiction": "US",
+        "region": "us-east-1",
+        "operator": "Hyperscaler Inc",
+        "operator_jurisdiction": "US",
+    }
     assert claims["data_class"] == "public"
     assert claims["response_sha256"] == hashlib.sha256(raw.content).hexdigest()
     assert claims["jti"] == raw.headers["onshore-request-id"]
@@ -89,8 +95,11 @@ def test_failover_on_connection_refused(w: World) -> None:
 
 
 def test_all_compliant_backends_failing_is_a_clean_error_that_leaks_nothing(w: World) -> None:
-    leaky = {"error": {"message": f"internal {w.jp1.base_url} failed with key sk-upstream-secret-do-not-leak "
-                                  "at 10.1.2.3:8000"}}
+    leaky = {
+        "error": {
+            "message": f"internal {w.jp1.base_url} failed with key sk-upstream-secret-do-not-leak at 10.1.2.3:8000"
+        }
+    }
     for upstream in (w.jp1, w.jp2):
         upstream.behaviour.status = 500
         upstream.behaviour.error_body = leaky
@@ -164,7 +173,8 @@ def test_streaming_failover_before_first_byte(w: World) -> None:
 def test_tool_calls_pass_through(w: World) -> None:
     w.jp1.behaviour.tool_call = True
     completion = w.client(w.personal_key).chat.completions.create(
-        model="chat", messages=MESSAGES,
+        model="chat",
+        messages=MESSAGES,
         tools=[{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}],
     )
     call = completion.choices[0].message.tool_calls[0]  # type: ignore[index]

@@ -65,7 +65,8 @@ def test_keys_receipt_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[s
         try:
             client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
             raw = client.chat.completions.with_raw_response.create(
-                model="chat", messages=[{"role": "user", "content": "hi"}])
+                model="chat", messages=[{"role": "user", "content": "hi"}]
+            )
             receipt = raw.headers["onshore-receipt"]
             jwks = tmp_path / "jwks.json"
             import httpx2
@@ -87,7 +88,8 @@ def test_keys_receipt_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_serve_refuses_a_bad_config_with_the_key_path(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("backends: {}\nmodels: {}\ntenants: {}\nsurprise: 1\n")
-    result = subprocess.run([sys.executable, "-m", "onshore", "serve", "--config", str(config)],
-                            capture_output=True, text=True, timeout=30)
+    result = subprocess.run(
+        [sys.executable, "-m", "onshore", "serve", "--config", str(config)], capture_output=True, text=True, timeout=30
+    )
     assert result.returncode == 2
     assert "unknown field `surprise`" in result.stderr

@@ -38,8 +38,12 @@ def test_malformed_json(w: World) -> None:
 
 
 def test_missing_field_is_named(w: World) -> None:
-    error = assert_error(post(w, "/v1/chat/completions", '{"model": "chat"}', w.public_key), 400,
-                         "missing_required_parameter", "messages")
+    error = assert_error(
+        post(w, "/v1/chat/completions", '{"model": "chat"}', w.public_key),
+        400,
+        "missing_required_parameter",
+        "messages",
+    )
     assert error["type"] == "invalid_request_error"
 
 
