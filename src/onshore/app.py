@@ -14,12 +14,14 @@ from aiohttp import web
 from onshore.clock import Clock, SystemClock
 from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.decision import DecisionCache
-from onshore.decide.policy import BackendFacts, ModelGroup, Policy, Route, Rule, policy_hash
+from onshore.decide.policy import TRUST_GAPS, BackendFacts, ModelGroup, Policy, Route, Rule, policy_hash
 from onshore.edge.handlers import GATEWAY
 from onshore.edge.routes import ROUTES, openai_errors
 from onshore.identify.authenticator import KeyIndex
 from onshore.metrics import Metrics
 from onshore.pipeline import Pipeline
+from onshore.protect.detect import Detector, DetectorConfig
+from onshore.protect.protector import Protector
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditWriter
 from onshore.route.backends.base import Adapter
@@ -68,6 +70,7 @@ def build_policy(file: FileSettings) -> Policy:
     }
     rules: dict[tuple[str, str], Rule] = {}
     for tenant, t in file.tenants.items():
+        home = frozenset(t.home_jurisdictions or [file.gateway.jurisdiction])
         for data_class in DATA_CLASSES:
             r = t.classes[data_class]
             processing = _countries(r.jurisdictions, None)
@@ -81,6 +84,8 @@ def build_policy(file: FileSettings) -> Policy:
                 max_retention_days=r.max_retention_days,
                 allow_training=r.allow_training,
                 audit_content=r.audit_content,
+                home_jurisdictions=home,
+                personal_data=tuple((gap, getattr(r.personal_data, gap)) for gap in TRUST_GAPS),
             )
     return Policy(backends, models, rules, policy_hash(backends, models, rules))
 
@@ -91,6 +96,16 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
         secret = settings.secrets.get(name)
         adapters[name] = OpenAIAdapter(backend.base_url, secret.value if secret else None)
     return adapters
+
+
+def build_protector(settings: Settings) -> Protector | None:
+    protect = settings.gateway.protect
+    if not protect.enabled:
+        return None
+    config = DetectorConfig(
+        allow_list=frozenset(protect.allow_list), enable_names=protect.names, min_score=protect.min_score
+    )
+    return Protector(Detector.from_config(config))
 
 
 def open_store(settings: Settings) -> SqliteStore:
@@ -136,6 +151,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     )
     app.add_routes(ROUTES)
     policy = build_policy(settings.file)
+    protector = build_protector(settings)  # loads the name dictionary once, at start-up
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         store = open_store(settings)
@@ -155,7 +171,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
             gw.upstream.read_timeout_seconds,
             clock.monotonic,
         )
-        pipeline = Pipeline(index, decisions, router, audit, signer, clock, metrics)
+        pipeline = Pipeline(index, decisions, router, audit, signer, clock, metrics, protector)
         gateway = Gateway(pipeline, decisions, audit, signer, metrics, gw.max_body_bytes, int(clock.now()))
         app[GATEWAY] = gateway
         tasks = [

@@ -19,7 +19,7 @@ import msgspec
 from onshore.clock import Clock
 from onshore.decide.classes import is_data_class, stricter
 from onshore.decide.decision import Decision, DecisionCache, RequestFacts
-from onshore.decide.policy import ModelGroup
+from onshore.decide.policy import ModelGroup, Route
 from onshore.edge import sse
 from onshore.edge.errors import ApiError, bad_request, forbidden, model_not_found, server_error, unauthorized
 from onshore.edge.wire import (
@@ -36,6 +36,10 @@ from onshore.identify.authenticator import AuthError, KeyIndex
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
 from onshore.metrics import Metrics
+from onshore.protect.answer import ChunkRestorer, restore_completion
+from onshore.protect.body import has_token_input
+from onshore.protect.protector import Protector, Scan
+from onshore.protect.vault import Vault
 from onshore.prove.record import RequestTrace, backend_summary, entry
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditUnavailable, AuditWriter
@@ -57,6 +61,25 @@ class Complete:
 
 
 Write = Callable[[bytes], Awaitable[None]]
+
+
+@dataclass(slots=True)
+class Plan:
+    """Where a decided request may go, and what each route receives (protect stage's output)."""
+
+    routes: list[Route]
+    body: dict[str, Any]
+    protected_body: dict[str, Any] | None  # with placeholders, for routes that need it
+    pseudonymised_for: set[str]  # backend names that get protected_body
+    vault: Vault | None
+
+    def body_for(self, route: Route) -> dict[str, Any]:
+        if route.backend.name in self.pseudonymised_for and self.protected_body is not None:
+            return self.protected_body
+        return self.body
+
+    def restores(self, route: Route) -> Vault | None:
+        return self.vault if route.backend.name in self.pseudonymised_for else None
 
 
 def _sha256(data: bytes) -> str:
@@ -84,7 +107,9 @@ class Pipeline:
         signer: Signer,
         clock: Clock,
         metrics: Metrics,
+        protector: Protector | None,
     ) -> None:
+        self._protector = protector
         self._keys = keys
         self._decisions = decisions
         self._router = router
@@ -113,8 +138,18 @@ class Pipeline:
             raise bad_request(f"The model '{model}' is served at {right}.", param="model", code="wrong_endpoint")
         return group
 
-    def _decide(self, trace: RequestTrace, principal: Principal, model: str, requested_class: str | None) -> Decision:
+    def _decide(
+        self,
+        trace: RequestTrace,
+        principal: Principal,
+        model: str,
+        requested_class: str | None,
+        scan: Scan | None,
+    ) -> Decision:
         data_class = principal.floor
+        if scan is not None:
+            for implied in scan.implied_classes():  # what was found can raise the class, never lower it
+                data_class = stricter(data_class, implied)
         if requested_class is not None:
             requested_class = requested_class.strip()
             if not is_data_class(requested_class):
@@ -189,45 +224,104 @@ class Pipeline:
         """Serve /v1/chat/completions. Returns the answer, or None once a stream has been written."""
         trace, started = self._new_trace("chat")
         try:
-            principal = self.identify(authorization)
-            trace.tenant, trace.key_id = principal.tenant, principal.key_id
-            body = decode_json_object(raw)
-            model = requested_model(body)
-            trace.model = model
-            group = self._model_for(principal, model, "chat")
-            check_fields(body, CHAT_FIELDS, group.extra_fields)
+            body, decision, plan = self._admit(trace, authorization, data_class, raw, "chat")
             request: ChatRequest = validate(body, ChatRequest)
-            decision = self._decide(trace, principal, model, data_class)
-            trace.request_sha256 = _sha256(raw)
             if request.stream:
-                return await self._chat_stream(trace, started, decision, body, request, write_stream)
-            return await self._complete(trace, started, decision, body, "chat")
+                return await self._chat_stream(trace, started, decision, plan, request, write_stream)
+            return await self._complete(trace, started, decision, plan, "chat")
         except ApiError as error:
             return await self._refuse(trace, started, error)
 
     async def embeddings(self, authorization: str | None, data_class: str | None, raw: bytes) -> Complete:
         trace, started = self._new_trace("embeddings")
         try:
-            principal = self.identify(authorization)
-            trace.tenant, trace.key_id = principal.tenant, principal.key_id
-            body = decode_json_object(raw)
-            model = requested_model(body)
-            trace.model = model
-            group = self._model_for(principal, model, "embeddings")
-            check_fields(body, EMBEDDING_FIELDS, group.extra_fields)
-            validate(body, EmbeddingRequest)
-            decision = self._decide(trace, principal, model, data_class)
-            trace.request_sha256 = _sha256(raw)
-            return await self._complete(trace, started, decision, body, "embeddings")
+            _, decision, plan = self._admit(trace, authorization, data_class, raw, "embeddings")
+            return await self._complete(trace, started, decision, plan, "embeddings")
         except ApiError as error:
             return await self._refuse(trace, started, error)
 
+    def _admit(
+        self, trace: RequestTrace, authorization: str | None, data_class: str | None, raw: bytes, endpoint: Endpoint
+    ) -> tuple[dict[str, Any], Decision, Plan]:
+        """Identify, validate, scan, decide and plan: everything before a backend is called."""
+        principal = self.identify(authorization)
+        trace.tenant, trace.key_id = principal.tenant, principal.key_id
+        body = decode_json_object(raw)
+        model = requested_model(body)
+        trace.model = model
+        group = self._model_for(principal, model, endpoint)
+        if endpoint == "chat":
+            check_fields(body, CHAT_FIELDS, group.extra_fields)
+            validate(body, ChatRequest)
+        else:
+            check_fields(body, EMBEDDING_FIELDS, group.extra_fields)
+            validate(body, EmbeddingRequest)
+        trace.request_sha256 = _sha256(raw)
+        scan = self._scan(body, endpoint)
+        decision = self._decide(trace, principal, model, data_class, scan)
+        return body, decision, self._plan(trace, decision, body, scan)
+
+    # --- protect ------------------------------------------------------------------------------
+    def _scan(self, body: dict[str, Any], endpoint: Endpoint) -> Scan | None:
+        if self._protector is None:
+            return None
+        if endpoint == "embeddings" and has_token_input(body):
+            return None  # token ids cannot be scanned: treated like "protection off" below (fail closed)
+        return self._protector.scan(body, endpoint)
+
+    def _plan(self, trace: RequestTrace, decision: Decision, body: dict[str, Any], scan: Scan | None) -> Plan:
+        verdict = decision.verdict
+        unscanned = scan is None
+        found = unscanned or (scan is not None and scan.found)
+        replaceable = scan is not None and scan.replaceable
+        routes: list[Route] = []
+        pseudonymised_for: set[str] = set()
+        blocked: list[str] = []
+        for route, protection in zip(verdict.allowed, verdict.protections, strict=True):
+            action = protection.action if found else "allow"
+            if unscanned and action == "pseudonymise":
+                action = "block"  # cannot pseudonymise what was not scanned
+            if action == "block":
+                blocked.append(f"{route.backend.name} ({', '.join(protection.gaps)})")
+                continue
+            if action == "pseudonymise" and replaceable:
+                pseudonymised_for.add(route.backend.name)
+            routes.append(route)
+        counts = {} if scan is None else dict(scan.counts)
+        trace.personal_data = {
+            "scanned": not unscanned,
+            "found": counts,
+            "pseudonymised_for": sorted(pseudonymised_for),
+            "blocked_backends": [b.split(" ", 1)[0] for b in blocked],
+        }
+        if not routes:
+            self._metrics.denials.labels(f"{verdict.rule_id}.personal_data").inc()
+            what = (
+                "text that could not be scanned" if unscanned else "personal data of types " + ", ".join(sorted(counts))
+            )
+            raise forbidden(
+                f"The request contains {what}; rule {verdict.rule_id}.personal_data blocks it for every "
+                f"compliant backend of model '{decision.facts.model}': {'; '.join(blocked)}.",
+                "personal_data_blocked",
+            )
+        vault = protected = None
+        if pseudonymised_for and scan is not None and self._protector is not None:
+            vault = Vault(decision.facts.tenant, trace.id)
+            protected = self._protector.pseudonymise(body, scan, vault)
+        return Plan(routes, body, protected, pseudonymised_for, vault)
+
     # --- route: non-streaming -----------------------------------------------------------------
-    async def _open(
-        self, trace: RequestTrace, decision: Decision, endpoint: Endpoint, body: dict[str, Any], stream: bool
-    ) -> Opened:
+    async def _open(self, trace: RequestTrace, plan: Plan, endpoint: Endpoint, stream: bool) -> Opened:
+        body_for = plan.body_for
+        if stream:
+            # Ask for usage even when the client did not, so the audit record has real token counts;
+            # the usage-only chunk is then not passed on.
+            def body_for(route: Route) -> dict[str, Any]:
+                body = plan.body_for(route)
+                return {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
+
         try:
-            opened = await self._router.open(decision, endpoint, body, stream)
+            opened = await self._router.open(plan.routes, endpoint, body_for, stream)
         except UpstreamFailure as failure:
             trace.attempts = _attempts(failure.attempts)
             for attempt in failure.attempts:
@@ -242,11 +336,14 @@ class Pipeline:
         return opened
 
     async def _complete(
-        self, trace: RequestTrace, started: float, decision: Decision, body: dict[str, Any], endpoint: Endpoint
+        self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, endpoint: Endpoint
     ) -> Complete:
-        opened = await self._open(trace, decision, endpoint, body, stream=False)
+        opened = await self._open(trace, plan, endpoint, stream=False)
         document = opened.document or {}
         document["model"] = trace.model  # clients see the public name, not the backend's
+        vault = plan.restores(opened.route)
+        if vault is not None and endpoint == "chat":
+            self._note_unmatched(trace, restore_completion(document, vault))
         payload = _encoder.encode(document)
         trace.usage = _usage(document)
         trace.response_sha256 = _sha256(payload)
@@ -265,6 +362,12 @@ class Pipeline:
         }
         return Complete(200, payload, headers)
 
+    @staticmethod
+    def _note_unmatched(trace: RequestTrace, unmatched: list[str]) -> None:
+        """Placeholders the model mangled beyond recognition: counted, never guessed at."""
+        if unmatched and trace.personal_data is not None:
+            trace.personal_data["unrestored_placeholders"] = len(unmatched)
+
     def _count_tokens(self, usage: dict[str, int] | None) -> None:
         if usage:
             self._metrics.tokens.labels("prompt").inc(usage.get("prompt_tokens", 0))
@@ -276,15 +379,12 @@ class Pipeline:
         trace: RequestTrace,
         started: float,
         decision: Decision,
-        body: dict[str, Any],
+        plan: Plan,
         request: ChatRequest,
         write_stream: Callable[[dict[str, str]], Awaitable[Write]],
     ) -> Complete | None:
         client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
-        # Ask for usage even when the client did not, so the audit record has real token counts;
-        # the usage-only chunk is then not passed on.
-        upstream_body = {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
-        opened = await self._open(trace, decision, "chat", upstream_body, stream=True)
+        opened = await self._open(trace, plan, "chat", stream=True)
         trace.kind, trace.status, trace.outcome = "stream_open", 200, "streaming"
         try:
             await self._record(trace, started)
@@ -297,7 +397,9 @@ class Pipeline:
             REQUEST_ID_HEADER: trace.id,
             RECEIPT_HEADER: self._receipt(trace, decision, opened, stream=True),
         }
-        relay = _StreamRelay(self, trace, decision, opened, client_wants_usage)
+        vault = plan.restores(opened.route)
+        restorer = None if vault is None else ChunkRestorer(vault)
+        relay = _StreamRelay(self, trace, decision, opened, client_wants_usage, restorer)
         await relay.run(write_stream, headers)
         return None
 
@@ -309,8 +411,10 @@ class Pipeline:
         usage: dict[str, int] | None,
         digest: str,
         started: float,
+        unmatched: list[str],
     ) -> bool:
         """Write the stream's closing record; False if the audit store failed."""
+        self._note_unmatched(trace, unmatched)
         close = RequestTrace(
             id=uuid7(int(self._clock.now() * 1000)),
             ts=self._clock.now(),
@@ -330,6 +434,7 @@ class Pipeline:
             response_sha256=digest,
             upstream_ms=(self._clock.monotonic() - opened.started) * 1000,
             stream_of=trace.id,
+            personal_data=trace.personal_data,
         )
         self._count_tokens(usage)
         self._metrics.requests.labels(trace.endpoint, "200").inc()
@@ -371,8 +476,15 @@ class _StreamRelay:
     """
 
     def __init__(
-        self, pipeline: Pipeline, trace: RequestTrace, decision: Decision, opened: Opened, client_wants_usage: bool
+        self,
+        pipeline: Pipeline,
+        trace: RequestTrace,
+        decision: Decision,
+        opened: Opened,
+        client_wants_usage: bool,
+        restorer: ChunkRestorer | None,
     ) -> None:
+        self._restorer = restorer
         self._pipeline = pipeline
         self._trace = trace
         self._decision = decision
@@ -393,8 +505,16 @@ class _StreamRelay:
             outcome = "client_disconnected"
         finally:
             response.close()  # closes the upstream connection if the stream did not finish
+            if outcome == "completed" and write is not None and self._restorer is not None:
+                await self._flush_restorer(write)
             recorded = await self._pipeline.close_stream(
-                self._trace, self._opened, outcome, self._usage, self._hasher.hexdigest(), started
+                self._trace,
+                self._opened,
+                outcome,
+                self._usage,
+                self._hasher.hexdigest(),
+                started,
+                [] if self._restorer is None else self._restorer.unmatched,
             )
         if write is None or outcome == "client_disconnected":
             return
@@ -432,6 +552,8 @@ class _StreamRelay:
                         if not self._client_wants_usage and not document.get("choices"):
                             continue  # the usage-only chunk the gateway asked for itself
                     document["model"] = model
+                    if self._restorer is not None:
+                        self._restorer.chunk(document)
                     await self._send(write, sse.frame(_encoder.encode(document)))
         except TimeoutError:
             await self._send(write, self._error_event("upstream_timeout", "The backend stopped sending."))
@@ -441,6 +563,22 @@ class _StreamRelay:
             return "upstream_cut"
         # Upstream ended without [DONE]: some servers do; treat a clean EOF as the end.
         return "completed"
+
+    async def _flush_restorer(self, write: Write) -> None:
+        """Release text held back at the end (a stream that ended without finish_reason)."""
+        assert self._restorer is not None
+        for index, text in self._restorer.flush().items():
+            chunk = {
+                "id": "chatcmpl-onshore",
+                "object": "chat.completion.chunk",
+                "created": int(self._trace.ts),
+                "model": self._trace.model,
+                "choices": [{"index": index, "delta": {"content": text}, "finish_reason": None}],
+            }
+            try:
+                await self._send(write, sse.frame(_encoder.encode(chunk)))
+            except (ConnectionError, aiohttp.ClientConnectionResetError):
+                return
 
     async def _send(self, write: Write, data: bytes) -> None:
         self._hasher.update(data)

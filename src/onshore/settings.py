@@ -50,6 +50,15 @@ class UpstreamSettings(_Strict, frozen=True, kw_only=True):
     max_connections: int = 512
 
 
+class ProtectSettings(_Strict, frozen=True, kw_only=True):
+    # Personal-data detection on every request. Off means no detection and no pseudonymisation:
+    # rules whose personal_data actions are not "allow" then refuse requests (fail closed).
+    enabled: bool = True
+    names: bool = True  # the Japanese/Latin person-name layer (SudachiPy)
+    min_score: float = 0.5
+    allow_list: list[str] = []  # values never treated as personal data (e.g. the company's own number)
+
+
 class GatewaySettings(_Strict, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -61,6 +70,7 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     key_refresh_seconds: float = 0.5
     audit: AuditSettings = AuditSettings()
     upstream: UpstreamSettings = UpstreamSettings()
+    protect: ProtectSettings = ProtectSettings()
 
 
 class BackendSettings(_Strict, frozen=True, kw_only=True):
@@ -90,6 +100,18 @@ class ModelSettings(_Strict, frozen=True, kw_only=True):
     allow_extra_fields: list[str] = []
 
 
+Action = Literal["allow", "pseudonymise", "block"]
+
+
+class PersonalDataSettings(_Strict, frozen=True, kw_only=True):
+    """What happens to detected personal data, per way a backend is less trusted than home."""
+
+    foreign_jurisdiction: Action = "pseudonymise"  # processes or stores outside home_jurisdictions
+    foreign_operator: Action = "pseudonymise"  # operator's home country outside home_jurisdictions
+    retains_data: Action = "pseudonymise"  # retention_days > 0
+    trains_on_inputs: Action = "block"
+
+
 class RuleSettings(_Strict, frozen=True, kw_only=True):
     jurisdictions: list[str]
     storage_jurisdictions: list[str] | None = None
@@ -97,10 +119,13 @@ class RuleSettings(_Strict, frozen=True, kw_only=True):
     max_retention_days: int = 0
     allow_training: bool = False
     audit_content: Literal["none", "digest"] = "none"
+    personal_data: PersonalDataSettings = PersonalDataSettings()
 
 
 class TenantSettings(_Strict, frozen=True, kw_only=True):
     classes: dict[str, RuleSettings]
+    # Where this tenant's data is "at home"; backends elsewhere are less trusted (default: the gateway's).
+    home_jurisdictions: list[str] | None = None
 
 
 class _TopLevel(_Strict, frozen=True, kw_only=True):
@@ -114,6 +139,7 @@ class _TopLevel(_Strict, frozen=True, kw_only=True):
 
 class _TenantTopLevel(_Strict, frozen=True, kw_only=True):
     classes: dict[str, Any]
+    home_jurisdictions: list[str] | None = None
 
 
 class FileSettings(_Strict, frozen=True, kw_only=True):
@@ -201,7 +227,8 @@ def parse_settings(raw: object, source: str, environ: dict[str, str] | None = No
     for name, value in top.tenants.items():
         classes = _convert(value, _TenantTopLevel, f"tenants.{name}").classes
         tenants[name] = TenantSettings(
-            classes={c: _convert(rule, RuleSettings, f"tenants.{name}.classes.{c}") for c, rule in classes.items()}
+            classes={c: _convert(rule, RuleSettings, f"tenants.{name}.classes.{c}") for c, rule in classes.items()},
+            home_jurisdictions=_convert(value, _TenantTopLevel, f"tenants.{name}").home_jurisdictions,
         )
     file = FileSettings(
         gateway=top.gateway,
@@ -302,6 +329,8 @@ def _check(file: FileSettings) -> None:
     if not file.tenants:
         raise ConfigError("tenants", "at least one tenant is required")
     for tname, tenant in file.tenants.items():
+        if tenant.home_jurisdictions is not None:
+            _check_countries(f"tenants.{tname}.home_jurisdictions", tenant.home_jurisdictions, allow_any=False)
         for cname in tenant.classes:
             if cname not in DATA_CLASSES:
                 raise ConfigError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from onshore.decide.policy import AuditContent, BackendFacts, Policy, Route, Rule
+from onshore.decide.protection import Protection, protection_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,7 @@ class Verdict:
     excluded: tuple[Exclusion, ...]
     audit_content: AuditContent
     denial: str | None  # why nothing is allowed, or None
+    protections: tuple[Protection, ...] = ()  # per allowed route: what to do with personal data found
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,8 @@ def evaluate(policy: Policy, facts: RequestFacts) -> Verdict:
             f"allows no backend of model '{facts.model}': "
             + "; ".join(f"{e.backend}: {', '.join(e.reasons)}" for e in excluded)
         )
-    return Verdict(rule.id, tuple(allowed), tuple(excluded), rule.audit_content, denial)
+    protections = tuple(protection_for(rule, route.backend) for route in allowed)
+    return Verdict(rule.id, tuple(allowed), tuple(excluded), rule.audit_content, denial, protections)
 
 
 def decide(policy: Policy, facts: RequestFacts, now: float, decision_id: str) -> Decision:

@@ -13,6 +13,8 @@ from typing import Literal
 import msgspec
 
 AuditContent = Literal["none", "digest"]
+Action = Literal["allow", "pseudonymise", "block"]
+TRUST_GAPS = ("foreign_jurisdiction", "foreign_operator", "retains_data", "trains_on_inputs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,9 @@ class Rule:
     max_retention_days: int
     allow_training: bool
     audit_content: AuditContent
+    home_jurisdictions: frozenset[str] = frozenset()
+    # Action on detected personal data per trust gap (see TRUST_GAPS); missing gaps mean "block".
+    personal_data: tuple[tuple[str, Action], ...] = ()
 
     @property
     def id(self) -> str:

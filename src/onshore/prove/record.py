@@ -47,6 +47,8 @@ class RequestTrace:
     total_ms: float = 0.0
     upstream_ms: float | None = None
     stream_of: str | None = None  # for stream_close: the id of the stream_open record
+    # Which personal-data types were found, how many, and what was done; never the values.
+    personal_data: dict[str, Any] | None = None
 
 
 def entry(trace: RequestTrace) -> dict[str, Any]:
@@ -76,6 +78,8 @@ def entry(trace: RequestTrace) -> dict[str, Any]:
             "response_sha256": trace.response_sha256 if keep_digests else None,
         },
     }
+    if trace.personal_data is not None:
+        doc["personal_data"] = trace.personal_data
     if trace.stream_of is not None:
         doc["stream_of"] = trace.stream_of
     if decision is not None:

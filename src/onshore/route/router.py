@@ -7,13 +7,12 @@ the client. The list of candidates is exactly `decision.verdict.allowed`: nothin
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
-from onshore.decide.decision import Decision
 from onshore.decide.policy import Route
 from onshore.edge.errors import ApiError, server_error
 from onshore.route.backends.base import Adapter, Endpoint
@@ -79,16 +78,23 @@ class Router:
         self._whole = aiohttp.ClientTimeout(total=read_timeout, connect=connect_timeout)
         self._streaming = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
 
-    async def open(self, decision: Decision, endpoint: Endpoint, body: dict[str, Any], stream: bool) -> Opened:
+    async def open(
+        self,
+        routes: Sequence[Route],
+        endpoint: Endpoint,
+        body_for: Callable[[Route], dict[str, Any]],
+        stream: bool,
+    ) -> Opened:
+        """Try `routes` in order. The caller passes only routes the decision allowed."""
         attempts: list[Attempt] = []
         last_error: ApiError | None = None
-        for route in decision.verdict.allowed:
+        for route in routes:
             name = route.backend.name
             if not self._enabled(name):
                 attempts.append(Attempt(name, "disabled", 0.0))
                 continue
             adapter = self._adapters[name]
-            request = adapter.build(endpoint, body, route.upstream_model)
+            request = adapter.build(endpoint, body_for(route), route.upstream_model)
             started = self._monotonic()
             try:
                 response = await self._session.post(

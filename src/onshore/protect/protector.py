@@ -1,0 +1,54 @@
+"""The protect stage: scan a request's texts once, then pseudonymise them when a backend needs it.
+
+Built once at start-up (the detector and its name layer load then). Pure computation.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from onshore.protect.body import collect, map_chat, map_embeddings
+from onshore.protect.detect import Detector
+from onshore.protect.findings import PSEUDONYMISED_TYPES, Finding, data_class_of
+from onshore.protect.pseudonymise import pseudonymise
+from onshore.protect.vault import Vault
+
+
+@dataclass(slots=True)
+class Scan:
+    endpoint: str
+    texts: list[str]
+    findings: list[list[Finding]]
+    counts: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def found(self) -> bool:
+        return bool(self.counts)
+
+    @property
+    def replaceable(self) -> bool:
+        return any(t in PSEUDONYMISED_TYPES for t in self.counts)
+
+    def implied_classes(self) -> set[str]:
+        """Data classes the findings imply (personal, special_care)."""
+        return {c for t in self.counts if (c := data_class_of(t)) in ("personal", "special_care")}
+
+
+class Protector:
+    def __init__(self, detector: Detector) -> None:
+        self._detector = detector
+
+    def scan(self, body: dict[str, Any], endpoint: str) -> Scan:
+        texts = collect(body, endpoint)
+        findings = [self._detector.scan(text) if text else [] for text in texts]
+        counts: Counter[str] = Counter(f.type for group in findings for f in group)
+        return Scan(endpoint, texts, findings, counts)
+
+    @staticmethod
+    def pseudonymise(body: dict[str, Any], scan: Scan, vault: Vault) -> dict[str, Any]:
+        """A copy of `body` whose texts carry placeholders instead of the values found."""
+        replaced = iter([pseudonymise(t, f, vault) for t, f in zip(scan.texts, scan.findings, strict=True)])
+        mapper = map_chat if scan.endpoint == "chat" else map_embeddings
+        return mapper(body, lambda _original: next(replaced))
