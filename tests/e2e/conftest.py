@@ -33,6 +33,7 @@ class World:
     public_key: str
     personal_key: str
     limited_key: str
+    globex_key: str
 
     def client(self, key: str | None = None, **kw: object) -> openai.OpenAI:
         return openai.OpenAI(base_url=self.gateway.url + "/v1", api_key=key or self.public_key, max_retries=0, **kw)  # type: ignore[arg-type]
@@ -67,7 +68,12 @@ def world_settings(data_dir: Path, us: FakeUpstream, jp1: FakeUpstream, jp2: Fak
         "extra": {"allow_extra_fields": ["top_k"], "routes": [{"backend": "jp-primary", "model": "qwen"}]},
     }
     lenient = {"jurisdictions": ["JP", "US"], "max_retention_days": 30, "audit_content": "digest"}
+    # globex lets even personal data reach the US cloud, but only pseudonymised (the default actions).
+    abroad = {"jurisdictions": ["JP", "US"], "max_retention_days": 30, "audit_content": "digest"}
+    globex = {"classes": {c: abroad for c in ("public", "internal", "confidential", "personal")}}
+    globex["classes"]["special_care"] = {"jurisdictions": ["JP"]}
     tenants = {
+        "globex": globex,
         "acme": {
             "classes": {
                 "public": lenient,
@@ -76,7 +82,7 @@ def world_settings(data_dir: Path, us: FakeUpstream, jp1: FakeUpstream, jp2: Fak
                 "personal": {"jurisdictions": ["JP"]},
                 "special_care": {"jurisdictions": ["JP"]},
             }
-        }
+        },
     }
     return make_settings(
         data_dir,
@@ -96,6 +102,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         add_key(settings, "acme"),
         add_key(settings, "acme", "personal"),
         add_key(settings, "acme", models=("chat",)),
+        add_key(settings, "globex"),
     )
     gateway = RunningGateway(settings).start()
     try:

@@ -28,6 +28,8 @@ class Behaviour:
     send_done: bool = True
     usage_in_stream: str = "separate"  # "separate" (OpenAI/vLLM), "last_chunk" (llama.cpp), "none"
     tool_call: bool = False
+    echo: bool = False  # reply with the user's own text (to test restoration of placeholders)
+    chunk_chars: int = 0  # stream: with echo, split the reply every N characters
 
 
 class FakeUpstream:
@@ -98,9 +100,10 @@ class FakeUpstream:
             return failed
         b = self.behaviour
         prompt_tokens = sum(len(str(m.get("content", "")).split()) for m in body["messages"])
+        reply = self._reply(body)
         if body.get("stream"):
             return await self._stream(request, body, prompt_tokens)
-        message: dict[str, Any] = {"role": "assistant", "content": b.reply}
+        message: dict[str, Any] = {"role": "assistant", "content": reply}
         finish = "stop"
         if b.tool_call:
             message = {
@@ -110,12 +113,12 @@ class FakeUpstream:
                     {
                         "id": "call_1",
                         "type": "function",
-                        "function": {"name": "lookup", "arguments": json.dumps({"q": "weather"})},
+                        "function": {"name": "lookup", "arguments": json.dumps({"q": reply if b.echo else "weather"})},
                     }
                 ],
             }
             finish = "tool_calls"
-        completion_tokens = len(b.reply.split())
+        completion_tokens = len(reply.split())
         return web.json_response(
             {
                 "id": "chatcmpl-fake",
@@ -142,6 +145,10 @@ class FakeUpstream:
             "model": body["model"],
         }
         words = [f"w{i} " for i in range(b.chunks)]
+        if b.echo:
+            text = self._reply(body)
+            size = b.chunk_chars or len(text)
+            words = [text[i : i + size] for i in range(0, len(text), size)]
         usage = {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": len(words),
@@ -173,6 +180,11 @@ class FakeUpstream:
             self.streams_closed_early += 1
             raise
         return response
+
+    def _reply(self, body: dict[str, Any]) -> str:
+        if not self.behaviour.echo:
+            return self.behaviour.reply
+        return " ".join(str(m.get("content")) for m in body["messages"] if m.get("role") == "user")
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body, failed = await self._common(request)
