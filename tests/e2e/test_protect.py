@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import sqlite3
 
-import openai
 import pytest
 
 from tests.e2e.conftest import World
