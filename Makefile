@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit bench lock clean
+.PHONY: serve test eval-pii bench lock clean
 
 $(STAMP): requirements/dev.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: $(STAMP)
 	$(BIN)/ruff format --check $(LINTED)
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
+
+## Precision, recall and F1 per entity type on the labelled personal-data evaluation sets.
+eval-pii: $(STAMP)
+	PYTHONPATH=src $(BIN)/python eval/pii/evaluate.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py

@@ -239,6 +239,45 @@ def cmd_receipt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pii(args: argparse.Namespace) -> int:
+    """Print findings as JSON lines, so a team can test detection on its own data."""
+    from onshore.protect.detect import Detector, DetectorConfig
+
+    protect = _settings(args).gateway.protect
+    allow = frozenset(protect.allow_list) | frozenset(args.allow or [])
+    detector = Detector.from_config(
+        DetectorConfig(allow_list=allow, enable_names=protect.names and not args.no_names, min_score=protect.min_score)
+    )
+    source = sys.stdin if args.file in (None, "-") else open(args.file, encoding="utf-8")  # noqa: SIM115
+    try:
+        if args.jsonl:
+            for number, line in enumerate(source, 1):
+                if not line.strip():
+                    continue
+                try:
+                    document = json.loads(line)
+                except json.JSONDecodeError as exc:
+                    print(f"line {number}: not JSON: {exc}", file=sys.stderr)
+                    return 1
+                text = document.get("text") if isinstance(document, dict) else None
+                if not isinstance(text, str):
+                    print(f"line {number}: no string field 'text'", file=sys.stderr)
+                    return 1
+                _print_findings(detector.scan(text), {"line": number})
+        else:
+            _print_findings(detector.scan(source.read()), {})
+    finally:
+        if source is not sys.stdin:
+            source.close()
+    return 0
+
+
+def _print_findings(findings: Sequence[Any], extra: dict[str, Any]) -> None:
+    for f in findings:
+        row = {**extra, "type": f.type, "start": f.start, "end": f.end, "text": f.text, "score": round(f.score, 3)}
+        print(json.dumps(row, ensure_ascii=False))
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onshore", description="Onshore sovereign AI gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -284,6 +323,15 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("token")
     verify.add_argument("--jwks", help="JWKS file (e.g. saved from /.well-known/jwks.json)")
     receipt.set_defaults(func=cmd_receipt)
+
+    pii = sub.add_parser("pii", help="personal-data detection tools")
+    pii_sub = pii.add_subparsers(dest="pii_command", required=True)
+    scan = with_config(pii_sub.add_parser("scan", help="print findings in text as JSON lines"))
+    scan.add_argument("file", nargs="?", help="text file (default: stdin)")
+    scan.add_argument("--jsonl", action="store_true", help="input is JSON lines with a 'text' field")
+    scan.add_argument("--no-names", action="store_true", help="pattern layer only (no name analyser)")
+    scan.add_argument("--allow", action="append", help="a value never reported (repeatable)")
+    pii.set_defaults(func=cmd_pii)
     return parser
 
 
