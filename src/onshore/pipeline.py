@@ -534,27 +534,19 @@ class _StreamRelay:
 
     async def _relay(self, write: Write) -> str:
         splitter = sse.EventSplitter()
-        adapter = self._opened.adapter
-        model = self._trace.model
+        decoder = self._opened.adapter.stream_decoder()
         try:
             async for chunk in self._opened.response.content.iter_any():
                 for payload in splitter.feed(chunk):
                     try:
-                        document = adapter.parse_event(payload)
+                        documents = decoder.decode(payload)
                     except ValueError as exc:
                         await self._send(write, self._error_event("upstream_bad_response", str(exc)))
                         return "upstream_bad_response"
-                    if document is None:
+                    if documents is None:
                         return "completed"
-                    usage = _usage(document)
-                    if usage:
-                        self._usage = usage
-                        if not self._client_wants_usage and not document.get("choices"):
-                            continue  # the usage-only chunk the gateway asked for itself
-                    document["model"] = model
-                    if self._restorer is not None:
-                        self._restorer.chunk(document)
-                    await self._send(write, sse.frame(_encoder.encode(document)))
+                    for document in documents:
+                        await self._relay_chunk(write, document)
         except TimeoutError:
             await self._send(write, self._error_event("upstream_timeout", "The backend stopped sending."))
             return "upstream_timeout"
@@ -563,6 +555,17 @@ class _StreamRelay:
             return "upstream_cut"
         # Upstream ended without [DONE]: some servers do; treat a clean EOF as the end.
         return "completed"
+
+    async def _relay_chunk(self, write: Write, document: dict[str, Any]) -> None:
+        usage = _usage(document)
+        if usage:
+            self._usage = usage
+            if not self._client_wants_usage and not document.get("choices"):
+                return  # the usage-only chunk the gateway asked for itself
+        document["model"] = self._trace.model
+        if self._restorer is not None:
+            self._restorer.chunk(document)
+        await self._send(write, sse.frame(_encoder.encode(document)))
 
     async def _flush_restorer(self, write: Write) -> None:
         """Release text held back at the end (a stream that ended without finish_reason)."""

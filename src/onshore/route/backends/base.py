@@ -15,6 +15,13 @@ class UpstreamRequest:
     body: bytes
 
 
+class StreamDecoder(Protocol):
+    def decode(self, payload: bytes) -> list[dict[str, Any]] | None:
+        """OpenAI chunks for one SSE data payload (possibly none); None at the end of the stream.
+        ValueError if the payload is not what the provider should send."""
+        ...
+
+
 class Adapter(Protocol):
     """Translates between OpenAI's wire format (what Onshore speaks) and one provider's."""
 
@@ -24,8 +31,8 @@ class Adapter(Protocol):
         """Decode a successful non-streaming response into OpenAI's shape; ValueError if it is not."""
         ...
 
-    def parse_event(self, payload: bytes) -> dict[str, Any] | None:
-        """Decode one SSE data payload into an OpenAI chunk; None at the end of the stream."""
+    def stream_decoder(self) -> StreamDecoder:
+        """A fresh decoder for one streamed response (providers like Anthropic need per-stream state)."""
         ...
 
     def error_message(self, raw: bytes) -> str | None:

@@ -43,7 +43,19 @@ class OpenAIAdapter:
             _complete_embeddings(document)
         return document
 
-    def parse_event(self, payload: bytes) -> dict[str, Any] | None:
+    def stream_decoder(self) -> OpenAIStreamDecoder:
+        return _STREAM_DECODER
+
+    def error_message(self, raw: bytes) -> str | None:
+        return error_message(raw)
+
+
+class OpenAIStreamDecoder:
+    """Stateless: each SSE payload is one OpenAI chunk, and `[DONE]` ends the stream."""
+
+    __slots__ = ()
+
+    def decode(self, payload: bytes) -> list[dict[str, Any]] | None:
         if payload.strip() == b"[DONE]":
             return None
         try:
@@ -54,22 +66,28 @@ class OpenAIAdapter:
             raise ValueError("the backend sent a stream event that is not a JSON object")
         if "error" not in document:
             _complete_chunk(document)
-        return document
+        return [document]
 
-    def error_message(self, raw: bytes) -> str | None:
-        try:
-            document = _decoder.decode(raw)
-        except msgspec.DecodeError:
-            return None
-        if isinstance(document, dict):
-            error = document.get("error")
-            if isinstance(error, dict) and isinstance(error.get("message"), str):
-                return str(error["message"])
-            if isinstance(error, str):  # Ollama and llama.cpp sometimes send a bare string
-                return error
-            if isinstance(document.get("message"), str):
-                return str(document["message"])
+
+_STREAM_DECODER = OpenAIStreamDecoder()
+
+
+def error_message(raw: bytes) -> str | None:
+    """The error message in an OpenAI-style (or Ollama/llama.cpp-style) error body."""
+    try:
+        document = _decoder.decode(raw)
+    except msgspec.DecodeError:
         return None
+    if not isinstance(document, dict):
+        return None
+    error = document.get("error")
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return str(error["message"])
+    if isinstance(error, str):  # Ollama and llama.cpp sometimes send a bare string
+        return error
+    if isinstance(document.get("message"), str):
+        return str(document["message"])
+    return None
 
 
 # Servers differ in which of OpenAI's required fields they send (vLLM omits `refusal`, llama.cpp
