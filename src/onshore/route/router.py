@@ -16,6 +16,7 @@ import aiohttp
 from onshore.decide.policy import Route
 from onshore.edge.errors import ApiError, server_error
 from onshore.route.backends.base import Adapter, Endpoint
+from onshore.route.credentials import CredentialError, CredentialProvider
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _URL = re.compile(r"(?i)\b(?:https?|wss?)://\S+")
@@ -69,8 +70,12 @@ class Router:
         read_timeout: float,
         monotonic: Callable[[], float],
         enabled: Callable[[str], bool] = lambda _backend: True,
+        sessions: Mapping[str, aiohttp.ClientSession] | None = None,
+        credentials: Mapping[str, CredentialProvider] | None = None,
     ) -> None:
         self._session = session
+        self._sessions = dict(sessions or {})  # per-backend transports (e.g. a Unix socket)
+        self._credentials = dict(credentials or {})
         self._adapters = adapters
         self._secrets = secrets
         self._monotonic = monotonic
@@ -96,16 +101,24 @@ class Router:
             adapter = self._adapters[name]
             request = adapter.build(endpoint, body_for(route), route.upstream_model)
             started = self._monotonic()
+            headers = request.headers
+            provider = self._credentials.get(name)
             try:
-                response = await self._session.post(
+                if provider is not None:
+                    headers = {**headers, **(await provider.headers())}
+                response = await self._sessions.get(name, self._session).post(
                     request.url,
                     data=request.body,
-                    headers=request.headers,
+                    headers=headers,
                     timeout=self._streaming if stream else self._whole,
                 )
             except TimeoutError:
                 attempts.append(Attempt(name, "timeout", (self._monotonic() - started) * 1000))
                 last_error = server_error(504, f"Backend '{name}' did not answer in time.", "upstream_timeout")
+                continue
+            except CredentialError as exc:
+                attempts.append(Attempt(name, "auth_error", (self._monotonic() - started) * 1000))
+                last_error = server_error(502, f"Backend '{name}': {exc}.", "upstream_auth_failed")
                 continue
             except aiohttp.ClientError as exc:
                 attempts.append(Attempt(name, "connect_error", (self._monotonic() - started) * 1000))
