@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onshore.decide.classes import DATA_CLASSES, stricter
@@ -157,7 +157,7 @@ def complies(r: Rule, b: BackendFacts) -> bool:
     )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(backend_strategy, min_size=1, max_size=6), rule_strategy)
 def test_decision_is_exactly_the_compliant_backends_in_order(backends: list[BackendFacts], r: Rule) -> None:
     backends = [
