@@ -16,6 +16,7 @@ Usage: python eval/pii/holdout_build.py   (writes holdout.jsonl beside it)
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import unicodedata
@@ -24,10 +25,22 @@ from pathlib import Path
 OUT = Path(__file__).with_name("holdout.jsonl")
 
 TYPES = {
-    "my_number", "corporate_number", "credit_card", "health_insurer_number",
-    "insurance_number", "phone", "postal_code", "address", "bank_account",
-    "passport", "drivers_licence", "pension_number", "email", "ip_address",
-    "date_of_birth", "person_name",
+    "my_number",
+    "corporate_number",
+    "credit_card",
+    "health_insurer_number",
+    "insurance_number",
+    "phone",
+    "postal_code",
+    "address",
+    "bank_account",
+    "passport",
+    "drivers_licence",
+    "pension_number",
+    "email",
+    "ip_address",
+    "date_of_birth",
+    "person_name",
 }
 
 
@@ -158,7 +171,7 @@ def grp(s: str, sizes: list[int], sep: str = " ") -> str:
     assert sum(sizes) == len(s), (s, sizes)
     parts, i = [], 0
     for n in sizes:
-        parts.append(s[i:i + n])
+        parts.append(s[i : i + n])
         i += n
     return sep.join(parts)
 
@@ -224,8 +237,13 @@ add(
     "株式会社ミナト商事\n総務部 鈴木様\n\nいつもお世話になっております。アオバ物流の中村です。\n"
     "先日ご依頼いただいた請求書（請求番号 INV-2024-00871）を再送いたします。\n"
     "ご不明点がございましたら、03-5412-7789（直通）または nakamura.k@aoba-logi.co.jp までご連絡ください。\n\n中村 健太",
-    [("person_name", "鈴木"), ("person_name", "中村", 0), ("phone", "03-5412-7789"),
-     ("email", "nakamura.k@aoba-logi.co.jp"), ("person_name", "中村 健太")],
+    [
+        ("person_name", "鈴木"),
+        ("person_name", "中村", 0),
+        ("phone", "03-5412-7789"),
+        ("email", "nakamura.k@aoba-logi.co.jp"),
+        ("person_name", "中村 健太"),
+    ],
     "business email JP, invoice no. negative",
 )
 add(
@@ -233,8 +251,14 @@ add(
     "〒530-0001 大阪府大阪市北区梅田2-4-9\nAttn: Kenji Watanabe\nTel: +81-6-6345-1120\n\n"
     "Our PO number is PO-88213407; please quote it on the invoice. Payment terms are net 30 and the total is ¥2,480,000.\n\n"
     "Best,\nDaniel Brooks",
-    [("person_name", "Emily"), ("postal_code", "530-0001"), ("address", "大阪府大阪市北区梅田2-4-9"),
-     ("person_name", "Kenji Watanabe"), ("phone", "+81-6-6345-1120"), ("person_name", "Daniel Brooks")],
+    [
+        ("person_name", "Emily"),
+        ("postal_code", "530-0001"),
+        ("address", "大阪府大阪市北区梅田2-4-9"),
+        ("person_name", "Kenji Watanabe"),
+        ("phone", "+81-6-6345-1120"),
+        ("person_name", "Daniel Brooks"),
+    ],
     "business email EN with JP address",
 )
 add(
@@ -248,16 +272,25 @@ add(
 add(
     f"【人事メモ】\n氏名：高橋 美咲（たかはし みさき）\n生年月日：1992年11月3日\n入社日：2016年4月1日\n"
     f"所属：経営企画部\n個人番号：{MN_A} ※マイナンバー収集済（本人確認書類：運転免許証）\n扶養：配偶者あり",
-    [("person_name", "高橋 美咲"), ("person_name", "たかはし みさき"), ("date_of_birth", "1992年11月3日"),
-     ("my_number", MN_A)],
+    [
+        ("person_name", "高橋 美咲"),
+        ("person_name", "たかはし みさき"),
+        ("date_of_birth", "1992年11月3日"),
+        ("my_number", MN_A),
+    ],
     "HR memo, hire date negative",
 )
 add(
     f"診療記録\n患者：山本　和夫 様（78歳）\n生年月日：昭和21年5月8日\n保険者番号：{INS_E}\n"
     "被保険者証 記号：1234 番号：567\n主訴：3日前からの咳嗽、発熱38.2℃。\n"
     "既往歴：高血圧（2015年より内服加療）\n次回受診予定：2024年6月14日 10:30",
-    [("person_name", "山本　和夫"), ("date_of_birth", "昭和21年5月8日"), ("health_insurer_number", INS_E),
-     ("insurance_number", "1234", "記号："), ("insurance_number", "567", "番号：")],
+    [
+        ("person_name", "山本　和夫"),
+        ("date_of_birth", "昭和21年5月8日"),
+        ("health_insurer_number", INS_E),
+        ("insurance_number", "1234", "記号："),
+        ("insurance_number", "567", "番号："),
+    ],
     "medical record",
 )
 add(
@@ -267,8 +300,14 @@ add(
     "品番 SKU-20458812 ステンレスボルト M8×40 1,200個 ¥86,400\n"
     "品番 SKU-20458830 ワッシャー 1,200個 ¥12,000\n合計 ¥108,240（税込）\n"
     "お振込先：三井住友銀行 名古屋支店（店番 270） 普通 4471928",
-    [("corporate_number", CORP_A), ("postal_code", "463-0021"), ("address", "愛知県名古屋市守山区大森4-1205"),
-     ("phone", "052-791-3340"), ("phone", "052-791-3341"), ("bank_account", "4471928")],
+    [
+        ("corporate_number", CORP_A),
+        ("postal_code", "463-0021"),
+        ("address", "愛知県名古屋市守山区大森4-1205"),
+        ("phone", "052-791-3340"),
+        ("phone", "052-791-3341"),
+        ("bank_account", "4471928"),
+    ],
     "invoice with SKUs, amounts, company name with surname",
 )
 add(
@@ -355,7 +394,11 @@ add(
     [("phone", "+81 3 4578 1200"), ("phone", "+81-80-3391-0457"), ("person_name", "Ishikawa")],
     "+81 forms",
 )
-add("電話番号09041237788に何度かけても繋がらないんですけど", [("phone", "09041237788")], "unhyphenated mobile, no spaces")
+add(
+    "電話番号09041237788に何度かけても繋がらないんですけど",
+    [("phone", "09041237788")],
+    "unhyphenated mobile, no spaces",
+)
 add("ISBN978-4-06-521134-9 の在庫を確認してください。価格は1,980円です。", [], "ISBN negative")
 add("提出期限は2024年3月1日（金）17:00です。遅れる場合は事前にご相談ください。", [], "deadline date negative")
 add(
@@ -412,7 +455,11 @@ add("型番 XK2210458 のバッテリーは在庫切れです。", [], "passport
 add(f"運転免許証番号 {LIC1}（ゴールド）", [("drivers_licence", LIC1)], "licence number")
 add(f"免許証の番号は第{LIC2}号です", [("drivers_licence", LIC2)], "licence 第…号")
 add("基礎年金番号：4021-583716 の年金手帳を紛失しました。", [("pension_number", "4021-583716")], "pension number")
-add("年金番号 1187-204455 で照会してください（日本年金機構）", [("pension_number", "1187-204455")], "pension number short label")
+add(
+    "年金番号 1187-204455 で照会してください（日本年金機構）",
+    [("pension_number", "1187-204455")],
+    "pension number short label",
+)
 add(
     "給与振込口座：みずほ銀行 渋谷支店 普通預金 口座番号 3358102 名義 ヤマダ タロウ",
     [("bank_account", "3358102"), ("person_name", "ヤマダ タロウ")],
@@ -423,13 +470,21 @@ add(
     [("bank_account", "10170-24581931")],
     "Japan Post Bank symbol-number",
 )
-add("被保険者証の記号・番号は「７１２・４０５」です。", [("insurance_number", "７１２・４０５")], "insured symbol/number full-width")
+add(
+    "被保険者証の記号・番号は「７１２・４０５」です。",
+    [("insurance_number", "７１２・４０５")],
+    "insured symbol/number full-width",
+)
 add(
     f"Insurer No. (保険者番号) {INS_A} / 被保険者記号 ５０３ 番号 １２",
     [("health_insurer_number", INS_A), ("insurance_number", "５０３"), ("insurance_number", "１２")],
     "mixed EN/JP insurance card",
 )
-add("伝票番号 01130012 の荷物が届いていません。", [], "8-digit slip number that is a valid insurer-number checksum (no context)")
+add(
+    "伝票番号 01130012 の荷物が届いていません。",
+    [],
+    "8-digit slip number that is a valid insurer-number checksum (no context)",
+)
 add(
     "森さん、明日の打ち合わせ15時からに変更になりました。会議室は7階の702です。",
     [("person_name", "森")],
@@ -442,7 +497,11 @@ add(
     [("person_name", "ジョン・スミス")],
     "katakana foreign name",
 )
-add("Please cc Sarah on the thread; Akira already approved the budget.", [("person_name", "Sarah"), ("person_name", "Akira")], "EN first names alone")
+add(
+    "Please cc Sarah on the thread; Akira already approved the budget.",
+    [("person_name", "Sarah"), ("person_name", "Akira")],
+    "EN first names alone",
+)
 add("株式会社田中工務店と佐藤電機株式会社の合同説明会は大阪で開催されます。", [], "company names containing surnames")
 add("本田技研工業の株価が上昇し、トヨタ自動車も続伸した。", [], "company names negative")
 add("渋谷で待ち合わせ。新宿経由で中野に行こう", [], "surname-like place names")
@@ -453,8 +512,14 @@ add(
     [("person_name", "林")],
     "single-char surname in header",
 )
-add("お世話になっております。株式会社グリーンテックの小川でございます。", [("person_name", "小川")], "self-introduction")
-add("渡辺 直美様\n\nこの度はご購入いただき誠にありがとうございます。", [("person_name", "渡辺 直美")], "salutation with 様")
+add(
+    "お世話になっております。株式会社グリーンテックの小川でございます。", [("person_name", "小川")], "self-introduction"
+)
+add(
+    "渡辺 直美様\n\nこの度はご購入いただき誠にありがとうございます。",
+    [("person_name", "渡辺 直美")],
+    "salutation with 様",
+)
 add(
     "差出人：Hiroshi Tanaka <h.tanaka@example.co.jp>",
     [("person_name", "Hiroshi Tanaka"), ("email", "h.tanaka@example.co.jp")],
@@ -469,7 +534,11 @@ add(
     [("postal_code", "060-0042"), ("address", "北海道札幌市中央区大通西5-11-1 大通ハイツ502号室")],
     "address with building and room",
 )
-add("住所: 京都府京都市左京区北白川別当町12番地の3", [("address", "京都府京都市左京区北白川別当町12番地の3")], "番地の form")
+add(
+    "住所: 京都府京都市左京区北白川別当町12番地の3",
+    [("address", "京都府京都市左京区北白川別当町12番地の3")],
+    "番地の form",
+)
 add(
     "〒９８０－０８１１　宮城県仙台市青葉区一番町２丁目３番１０号",
     [("postal_code", "９８０－０８１１"), ("address", "宮城県仙台市青葉区一番町２丁目３番１０号")],
@@ -485,7 +554,11 @@ add(
 )
 add("部品番号 123-4567 を発注してください", [], "postal-shaped part number")
 add("郵便番号は530-0011です", [("postal_code", "530-0011")], "postal code with label only")
-add("別荘：長野県北佐久郡軽井沢町大字長倉2140-6", [("address", "長野県北佐久郡軽井沢町大字長倉2140-6")], "郡/町/大字 address")
+add(
+    "別荘：長野県北佐久郡軽井沢町大字長倉2140-6",
+    [("address", "長野県北佐久郡軽井沢町大字長倉2140-6")],
+    "郡/町/大字 address",
+)
 add("実家は岐阜県大野郡白川村荻町1086です", [("address", "岐阜県大野郡白川村荻町1086")], "village address")
 add(
     "Ship to: 3-5-12 Minami-Aoyama, Minato-ku, Tokyo 107-0062",
@@ -510,18 +583,29 @@ add(
     "【会員登録内容の確認】\nお名前：井上 翔太\nフリガナ：イノウエ ショウタ\n生年月日：1988/02/29\n性別：男性\n"
     "メールアドレス：shota.inoue88@example.ne.jp\n電話番号：090-6654-2231\n"
     "ご住所：〒812-0011 福岡県福岡市博多区博多駅前2-1-1\n会員ID：M00482231\n登録日：2024/04/01",
-    [("person_name", "井上 翔太"), ("person_name", "イノウエ ショウタ"), ("date_of_birth", "1988/02/29"),
-     ("email", "shota.inoue88@example.ne.jp"), ("phone", "090-6654-2231"), ("postal_code", "812-0011"),
-     ("address", "福岡県福岡市博多区博多駅前2-1-1")],
+    [
+        ("person_name", "井上 翔太"),
+        ("person_name", "イノウエ ショウタ"),
+        ("date_of_birth", "1988/02/29"),
+        ("email", "shota.inoue88@example.ne.jp"),
+        ("phone", "090-6654-2231"),
+        ("postal_code", "812-0011"),
+        ("address", "福岡県福岡市博多区博多駅前2-1-1"),
+    ],
     "membership form",
 )
 add(
     "Customer: Akiko Mori\nDate of birth: 12 Aug 1975\nNationality: Japan\nPassport: TZ0931184\n"
     "Address: 2-14-3 Kichijoji-Honcho, Musashino-shi, Tokyo\nPhone: +81 90-2841-7755\n"
     "Email: akiko.mori@example.com\nAccount opened: 2023-11-02",
-    [("person_name", "Akiko Mori"), ("date_of_birth", "12 Aug 1975"), ("passport", "TZ0931184"),
-     ("address", "2-14-3 Kichijoji-Honcho, Musashino-shi, Tokyo"), ("phone", "+81 90-2841-7755"),
-     ("email", "akiko.mori@example.com")],
+    [
+        ("person_name", "Akiko Mori"),
+        ("date_of_birth", "12 Aug 1975"),
+        ("passport", "TZ0931184"),
+        ("address", "2-14-3 Kichijoji-Honcho, Musashino-shi, Tokyo"),
+        ("phone", "+81 90-2841-7755"),
+        ("email", "akiko.mori@example.com"),
+    ],
     "EN KYC record",
 )
 add("生年月日：H7.12.25　血液型：A", [("date_of_birth", "H7.12.25")], "abbreviated Heisei DOB")
@@ -568,8 +652,13 @@ add(
     "住所：埼玉県さいたま市浦和区高砂3-1-4\n連絡先：048-822-3301\n"
     "平素より大変お世話になっております。上記患者様、労作時胸痛にて当院受診されました。心電図にてST低下を認め…\n\n"
     "藤原クリニック 院長 藤原 誠",
-    [("person_name", "加藤 洋子"), ("date_of_birth", "昭和45年10月2日"), ("address", "埼玉県さいたま市浦和区高砂3-1-4"),
-     ("phone", "048-822-3301"), ("person_name", "藤原 誠")],
+    [
+        ("person_name", "加藤 洋子"),
+        ("date_of_birth", "昭和45年10月2日"),
+        ("address", "埼玉県さいたま市浦和区高砂3-1-4"),
+        ("phone", "048-822-3301"),
+        ("person_name", "藤原 誠"),
+    ],
     "referral letter; clinic name negative",
 )
 add(
@@ -580,8 +669,13 @@ add(
 add(
     f"健康保険被保険者証\n本人（被保険者）\n記号 8012 番号 34\n氏名 前田 恵\n生年月日 平成元年9月14日\n"
     f"保険者番号 {INS_B}\n保険者名称 全国健康保険協会 大阪支部",
-    [("insurance_number", "8012"), ("insurance_number", "34", "番号 "), ("person_name", "前田 恵"),
-     ("date_of_birth", "平成元年9月14日"), ("health_insurer_number", INS_B)],
+    [
+        ("insurance_number", "8012"),
+        ("insurance_number", "34", "番号 "),
+        ("person_name", "前田 恵"),
+        ("date_of_birth", "平成元年9月14日"),
+        ("health_insurer_number", INS_B),
+    ],
     "insurance card OCR",
 )
 add(
@@ -649,21 +743,41 @@ add("法令番号：平成15年法律第57号（個人情報の保護に関す�
 add("誕生日プレゼントは5月10日までに発送します", [], "birth word near a shipping date")
 add("生年月日の欄は必須です。提出期限：2024年4月30日", [], "birth word near a deadline")
 add("1985年に設立、従業員は約120名", [], "founding year")
-add("来週から新しく入る王さんと李さんの歓迎会を企画中", [("person_name", "王"), ("person_name", "李")], "single-char Chinese surnames")
-add("キム・ミンジュンさんのビザ更新書類を準備してください", [("person_name", "キム・ミンジュン")], "katakana Korean name")
+add(
+    "来週から新しく入る王さんと李さんの歓迎会を企画中",
+    [("person_name", "王"), ("person_name", "李")],
+    "single-char Chinese surnames",
+)
+add(
+    "キム・ミンジュンさんのビザ更新書類を準備してください",
+    [("person_name", "キム・ミンジュン")],
+    "katakana Korean name",
+)
 add("担当：ｻﾄｳ ﾀｹｼ（内線 231）", [("person_name", "ｻﾄｳ ﾀｹｼ")], "half-width katakana name")
 add("お名前（カナ）：スズキ ハルカ", [("person_name", "スズキ ハルカ")], "katakana name in form")
 add("大野さんが大野城市に引っ越した", [("person_name", "大野", 0)], "surname vs city containing it")
 add("日本橋の三越で待ち合わせしましょう", [], "place + department store")
-add("高橋（営業）→ 山崎（経理）に引き継ぎ済み", [("person_name", "高橋"), ("person_name", "山崎")], "bare surnames with dept")
+add(
+    "高橋（営業）→ 山崎（経理）に引き継ぎ済み",
+    [("person_name", "高橋"), ("person_name", "山崎")],
+    "bare surnames with dept",
+)
 add(
     "Meeting notes: Attendees — Chen Wei, Priya Raman, 佐野 (PM). Action: Priya to share deck by Fri.",
-    [("person_name", "Chen Wei"), ("person_name", "Priya Raman"), ("person_name", "佐野"),
-     ("person_name", "Priya", "Action: ")],
+    [
+        ("person_name", "Chen Wei"),
+        ("person_name", "Priya Raman"),
+        ("person_name", "佐野"),
+        ("person_name", "Priya", "Action: "),
+    ],
     "mixed-language attendee list",
 )
 add("The Tokyo Metropolitan Government and Osaka Gas signed an agreement.", [], "EN organisations negative")
-add("Mr. Brown and Ms. Green met at the White House.", [("person_name", "Brown"), ("person_name", "Green")], "colour-word surnames")
+add(
+    "Mr. Brown and Ms. Green met at the White House.",
+    [("person_name", "Brown"), ("person_name", "Green")],
+    "colour-word surnames",
+)
 add("昨夜は中島みゆきのコンサートに行ってきた", [("person_name", "中島みゆき")], "celebrity full name, no space")
 add("青森県と秋田県の県境付近で雪が降っている", [], "prefectures negative")
 add("田中は本日休みです", [("person_name", "田中")], "bare surname")
@@ -710,8 +824,14 @@ add(
 add(
     "[10:02] 佐藤: 例の顧客、電話番号 03-3401-2299 で合ってる？\n[10:03] Lee: yes, and the contact is Ms. Aoki\n"
     "[10:05] 佐藤: 了解、青木さんにメールしとく aoki@sunrise-trading.co.jp",
-    [("person_name", "佐藤", "all"), ("phone", "03-3401-2299"), ("person_name", "Lee"), ("person_name", "Aoki"),
-     ("person_name", "青木"), ("email", "aoki@sunrise-trading.co.jp")],
+    [
+        ("person_name", "佐藤", "all"),
+        ("phone", "03-3401-2299"),
+        ("person_name", "Lee"),
+        ("person_name", "Aoki"),
+        ("person_name", "青木"),
+        ("email", "aoki@sunrise-trading.co.jp"),
+    ],
     "chat log with timestamps",
 )
 add(
@@ -780,13 +900,11 @@ add(
     "弊社の振込先口座を下記の通り変更いたしましたのでお知らせいたします。\n\n"
     "新）北洋銀行 大通支店 普通 5023817\n旧）北海道銀行 本店営業部 普通 1198830\n\n"
     "適用開始日：2024年7月1日\n株式会社エゾテック 経理部 菅原 由紀\nTEL 011-231-8890",
-    [("bank_account", "5023817"), ("bank_account", "1198830"), ("person_name", "菅原 由紀"),
-     ("phone", "011-231-8890")],
+    [("bank_account", "5023817"), ("bank_account", "1198830"), ("person_name", "菅原 由紀"), ("phone", "011-231-8890")],
     "bank change notice",
 )
 add(
-    "患者さん（76歳男性）は昨日から発熱。家族（長男・090-7731-2046）へは16時に連絡済。"
-    "担当Ns 吉田、主治医 岡本Dr。",
+    "患者さん（76歳男性）は昨日から発熱。家族（長男・090-7731-2046）へは16時に連絡済。担当Ns 吉田、主治医 岡本Dr。",
     [("phone", "090-7731-2046"), ("person_name", "吉田"), ("person_name", "岡本")],
     "nursing note shorthand",
 )
@@ -813,8 +931,12 @@ add(
 )
 add(
     f"加入健保：ABC健康保険組合（保険者番号 {INS_D}）\n被保険者氏名：村上 陽介\n記号 22 番号 1045",
-    [("health_insurer_number", INS_D), ("person_name", "村上 陽介"), ("insurance_number", "22", "記号 "),
-     ("insurance_number", "1045")],
+    [
+        ("health_insurer_number", INS_D),
+        ("person_name", "村上 陽介"),
+        ("insurance_number", "22", "記号 "),
+        ("insurance_number", "1045"),
+    ],
     "corporate health insurance",
 )
 add("社員番号 06139870 の勤怠を修正してください", [], "8-digit employee number negative")
@@ -840,8 +962,11 @@ add(
 )
 add(
     "宛先：〒604-8006 京都府京都市中京区河原町通三条上る下丸屋町390 河原町ビル3F　西田 恭子 様",
-    [("postal_code", "604-8006"), ("address", "京都府京都市中京区河原町通三条上る下丸屋町390 河原町ビル3F"),
-     ("person_name", "西田 恭子")],
+    [
+        ("postal_code", "604-8006"),
+        ("address", "京都府京都市中京区河原町通三条上る下丸屋町390 河原町ビル3F"),
+        ("person_name", "西田 恭子"),
+    ],
     "Kyoto street-style address with building",
 )
 add(
@@ -909,7 +1034,11 @@ add(
 )
 add(
     "氏名 小松 千尋　生年月日 1996(平成8)年3月12日　現住所 広島県広島市中区紙屋町1-2-22",
-    [("person_name", "小松 千尋"), ("date_of_birth", "1996(平成8)年3月12日"), ("address", "広島県広島市中区紙屋町1-2-22")],
+    [
+        ("person_name", "小松 千尋"),
+        ("date_of_birth", "1996(平成8)年3月12日"),
+        ("address", "広島県広島市中区紙屋町1-2-22"),
+    ],
     "resume header",
 )
 add(
@@ -1114,7 +1243,7 @@ def main() -> None:
         for spec in specs:
             spans += resolve(text, spec)
         spans.sort(key=lambda x: x[1])
-        for a, b in zip(spans, spans[1:]):
+        for a, b in itertools.pairwise(spans):
             assert a[2] <= b[1], f"overlap {a} {b} in {text!r}"
         ents = [{"type": t, "start": s, "end": e} for t, s, e in spans]
         for t, s, e in spans:
