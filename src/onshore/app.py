@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import aiohttp
 from aiohttp import web
@@ -24,12 +26,15 @@ from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditWriter
+from onshore.route.backends.anthropic import AnthropicAdapter
 from onshore.route.backends.azure import AzureOpenAIAdapter
 from onshore.route.backends.base import Adapter
+from onshore.route.backends.embedded.model import EmbeddedModel, default_model_path
+from onshore.route.backends.embedded.server import EmbeddedServer
 from onshore.route.backends.openai import OpenAIAdapter
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.router import Router
-from onshore.settings import ANY, BackendSettings, FileSettings, GatewaySettings, Settings
+from onshore.settings import ANY, BackendSettings, EmbeddedSettings, FileSettings, GatewaySettings, Settings
 from onshore.state import Gateway
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.sqlite import SqliteStore
@@ -106,7 +111,43 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
         elif backend.kind == "azure_openai":
             assert backend.base_url is not None
             adapters[name] = AzureOpenAIAdapter(backend.base_url, key, backend.api_version)
+        elif backend.kind == "anthropic":
+            assert backend.base_url is not None
+            adapters[name] = AnthropicAdapter(backend.base_url, key, backend.anthropic_version)
+        elif backend.kind == "embedded":
+            # Reached over its Unix socket (see _start_embedded); the host name is never resolved.
+            adapters[name] = OpenAIAdapter("http://embedded.onshore/v1", None)
     return adapters
+
+
+@dataclass
+class _Embedded:
+    model: EmbeddedModel
+    runner: web.AppRunner
+    session: aiohttp.ClientSession
+
+
+async def _start_embedded(settings: Settings) -> dict[str, _Embedded]:
+    """Load each embedded model (off the event loop) and serve it on a private Unix socket."""
+    started: dict[str, _Embedded] = {}
+    loop = asyncio.get_running_loop()
+    for name, backend in settings.file.backends.items():
+        if backend.kind != "embedded":
+            continue
+        options = backend.embedded or EmbeddedSettings()
+        path = Path(options.model_path) if options.model_path else default_model_path()
+        model = EmbeddedModel(path, options.threads, options.context_tokens, options.embeddings)
+        await loop.run_in_executor(None, model.load)
+        runner = web.AppRunner(EmbeddedServer(model, options.max_queue).app(), access_log=None)
+        await runner.setup()
+        socket_path = settings.data_dir / f"embedded-{name}.sock"
+        socket_path.unlink(missing_ok=True)
+        await web.UnixSite(runner, str(socket_path)).start()
+        socket_path.chmod(0o600)
+        session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket_path)))
+        started[name] = _Embedded(model, runner, session)
+        log.info("embedded backend %s: %s", name, path.name)
+    return started
 
 
 def build_credentials(
@@ -187,8 +228,9 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         store = open_store(settings)
         signer = load_signer(settings)
         index = KeyIndex(store.list_keys())
-        audit = AuditWriter(store, signer)
+        audit = AuditWriter(store, signer, inline=gw.audit.durability == "normal")
         await audit.start()
+        embedded = await _start_embedded(settings)
         connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
         metrics = Metrics()
@@ -201,6 +243,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
             gw.upstream.read_timeout_seconds,
             clock.monotonic,
             credentials=build_credentials(settings, session, clock),
+            sessions={name: e.session for name, e in embedded.items()},
         )
         pipeline = Pipeline(index, decisions, router, audit, signer, clock, metrics, protector)
         gateway = Gateway(pipeline, decisions, audit, signer, metrics, gw.max_body_bytes, int(clock.now()))
@@ -218,6 +261,10 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await session.close()
+            for e in embedded.values():
+                await e.session.close()
+                await e.runner.cleanup()
+                e.model.close()
             with contextlib.suppress(Exception):
                 await audit.checkpoint(clock.now())  # seal the tail of the chain on a clean shutdown
             await audit.close()

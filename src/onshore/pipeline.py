@@ -21,6 +21,7 @@ from onshore.decide.classes import is_data_class, stricter
 from onshore.decide.decision import Decision, DecisionCache, RequestFacts
 from onshore.decide.policy import ModelGroup, Route
 from onshore.edge import sse
+from onshore.edge.dialects import OPENAI, Dialect, StreamEncoder
 from onshore.edge.errors import ApiError, bad_request, forbidden, model_not_found, server_error, unauthorized
 from onshore.edge.wire import (
     CHAT_FIELDS,
@@ -28,7 +29,6 @@ from onshore.edge.wire import (
     ChatRequest,
     EmbeddingRequest,
     check_fields,
-    decode_json_object,
     requested_model,
     validate,
 )
@@ -196,22 +196,22 @@ class Pipeline:
         }
         return self._signer.receipt(claims)
 
-    async def _refuse(self, trace: RequestTrace, started: float, error: ApiError) -> Complete:
+    async def _refuse(self, trace: RequestTrace, started: float, error: ApiError, dialect: Dialect) -> Complete:
         trace.status, trace.outcome, trace.error_code = error.status, "refused", error.code
         self._metrics.requests.labels(trace.endpoint, str(error.status)).inc()
         headers = {**error.headers, REQUEST_ID_HEADER: trace.id}
         try:
             await self._record(trace, started)
         except AuditUnavailable:
-            return self._audit_failed(trace)
-        return Complete(error.status, error.body(), headers)
+            return self._audit_failed(trace, dialect)
+        return Complete(error.status, dialect.encode_error(error), headers)
 
-    def _audit_failed(self, trace: RequestTrace) -> Complete:
+    def _audit_failed(self, trace: RequestTrace, dialect: Dialect) -> Complete:
         error = server_error(
             503, "The audit log could not record this request, so it was not served.", "audit_unavailable"
         )
         self._metrics.requests.labels(trace.endpoint, "503").inc()
-        return Complete(503, error.body(), {REQUEST_ID_HEADER: trace.id})
+        return Complete(503, dialect.encode_error(error), {REQUEST_ID_HEADER: trace.id})
 
     # --- the two model endpoints ----------------------------------------------------------------
     async def chat(
@@ -220,33 +220,41 @@ class Pipeline:
         data_class: str | None,
         raw: bytes,
         write_stream: Callable[[dict[str, str]], Awaitable[Write]],
+        dialect: Dialect = OPENAI,
     ) -> Complete | None:
-        """Serve /v1/chat/completions. Returns the answer, or None once a stream has been written."""
-        trace, started = self._new_trace("chat")
+        """Serve a chat request (/v1/chat/completions, or /v1/messages in the Anthropic dialect).
+        Returns the answer, or None once a stream has been written."""
+        trace, started = self._new_trace("chat" if dialect is OPENAI else dialect.name)
         try:
-            body, decision, plan = self._admit(trace, authorization, data_class, raw, "chat")
+            body, decision, plan = self._admit(trace, authorization, data_class, raw, "chat", dialect)
             request: ChatRequest = validate(body, ChatRequest)
             if request.stream:
-                return await self._chat_stream(trace, started, decision, plan, request, write_stream)
-            return await self._complete(trace, started, decision, plan, "chat")
+                return await self._chat_stream(trace, started, decision, plan, request, write_stream, dialect)
+            return await self._complete(trace, started, decision, plan, "chat", dialect)
         except ApiError as error:
-            return await self._refuse(trace, started, error)
+            return await self._refuse(trace, started, error, dialect)
 
     async def embeddings(self, authorization: str | None, data_class: str | None, raw: bytes) -> Complete:
         trace, started = self._new_trace("embeddings")
         try:
-            _, decision, plan = self._admit(trace, authorization, data_class, raw, "embeddings")
-            return await self._complete(trace, started, decision, plan, "embeddings")
+            _, decision, plan = self._admit(trace, authorization, data_class, raw, "embeddings", OPENAI)
+            return await self._complete(trace, started, decision, plan, "embeddings", OPENAI)
         except ApiError as error:
-            return await self._refuse(trace, started, error)
+            return await self._refuse(trace, started, error, OPENAI)
 
     def _admit(
-        self, trace: RequestTrace, authorization: str | None, data_class: str | None, raw: bytes, endpoint: Endpoint
+        self,
+        trace: RequestTrace,
+        authorization: str | None,
+        data_class: str | None,
+        raw: bytes,
+        endpoint: Endpoint,
+        dialect: Dialect,
     ) -> tuple[dict[str, Any], Decision, Plan]:
         """Identify, validate, scan, decide and plan: everything before a backend is called."""
         principal = self.identify(authorization)
         trace.tenant, trace.key_id = principal.tenant, principal.key_id
-        body = decode_json_object(raw)
+        body = dialect.parse(raw)
         model = requested_model(body)
         trace.model = model
         group = self._model_for(principal, model, endpoint)
@@ -336,7 +344,7 @@ class Pipeline:
         return opened
 
     async def _complete(
-        self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, endpoint: Endpoint
+        self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, endpoint: Endpoint, dialect: Dialect
     ) -> Complete:
         opened = await self._open(trace, plan, endpoint, stream=False)
         document = opened.document or {}
@@ -344,7 +352,7 @@ class Pipeline:
         vault = plan.restores(opened.route)
         if vault is not None and endpoint == "chat":
             self._note_unmatched(trace, restore_completion(document, vault))
-        payload = _encoder.encode(document)
+        payload = dialect.encode_response(document, trace.model or "")
         trace.usage = _usage(document)
         trace.response_sha256 = _sha256(payload)
         trace.status, trace.outcome = 200, "ok"
@@ -352,7 +360,7 @@ class Pipeline:
         try:
             await self._record(trace, started)
         except AuditUnavailable:
-            return self._audit_failed(trace)
+            return self._audit_failed(trace, dialect)
         self._metrics.requests.labels(trace.endpoint, "200").inc()
         self._metrics.overhead.observe(max(0.0, trace.total_ms - (trace.upstream_ms or 0.0)) / 1000)
         headers = {
@@ -382,6 +390,7 @@ class Pipeline:
         plan: Plan,
         request: ChatRequest,
         write_stream: Callable[[dict[str, str]], Awaitable[Write]],
+        dialect: Dialect,
     ) -> Complete | None:
         client_wants_usage = bool(request.stream_options and request.stream_options.include_usage)
         opened = await self._open(trace, plan, "chat", stream=True)
@@ -390,7 +399,7 @@ class Pipeline:
             await self._record(trace, started)
         except AuditUnavailable:
             opened.response.close()
-            return self._audit_failed(trace)
+            return self._audit_failed(trace, dialect)
         headers = {
             "Content-Type": "text/event-stream",
             "Cache-Control": "no-cache",
@@ -399,7 +408,10 @@ class Pipeline:
         }
         vault = plan.restores(opened.route)
         restorer = None if vault is None else ChunkRestorer(vault)
-        relay = _StreamRelay(self, trace, decision, opened, client_wants_usage, restorer)
+        encoder = dialect.stream_encoder(trace.model or "")
+        relay = _StreamRelay(
+            self, trace, decision, opened, client_wants_usage or dialect is not OPENAI, restorer, encoder
+        )
         await relay.run(write_stream, headers)
         return None
 
@@ -483,7 +495,9 @@ class _StreamRelay:
         opened: Opened,
         client_wants_usage: bool,
         restorer: ChunkRestorer | None,
+        encoder: StreamEncoder,
     ) -> None:
+        self._encoder = encoder
         self._restorer = restorer
         self._pipeline = pipeline
         self._trace = trace
@@ -500,13 +514,16 @@ class _StreamRelay:
         write: Write | None = None
         try:
             write = await write_stream(headers)
+            await self._send(write, self._encoder.start(self._trace.id))
             outcome = await self._relay(write)
+            if outcome == "completed":
+                if self._restorer is not None:
+                    await self._flush_restorer(write)
+                await self._send(write, self._encoder.finish())
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             outcome = "client_disconnected"
         finally:
             response.close()  # closes the upstream connection if the stream did not finish
-            if outcome == "completed" and write is not None and self._restorer is not None:
-                await self._flush_restorer(write)
             recorded = await self._pipeline.close_stream(
                 self._trace,
                 self._opened,
@@ -521,14 +538,16 @@ class _StreamRelay:
         try:
             if not recorded:
                 await write(
-                    self._error_event("audit_unavailable", "The audit log could not record the end of this stream.")
+                    self._encoder.error(
+                        503, "audit_unavailable", "The audit log could not record the end of this stream."
+                    )
                 )
             elif outcome == "completed":
                 receipt = self._pipeline.stream_receipt(
                     self._trace, self._decision, self._opened, self._hasher.hexdigest()
                 )
                 await write(sse.comment(f"onshore-receipt {receipt}"))
-                await write(sse.frame(sse.DONE))
+                await write(self._encoder.done())
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             return
 
@@ -541,17 +560,17 @@ class _StreamRelay:
                     try:
                         documents = decoder.decode(payload)
                     except ValueError as exc:
-                        await self._send(write, self._error_event("upstream_bad_response", str(exc)))
+                        await self._send(write, self._encoder.error(502, "upstream_bad_response", str(exc)))
                         return "upstream_bad_response"
                     if documents is None:
                         return "completed"
                     for document in documents:
                         await self._relay_chunk(write, document)
         except TimeoutError:
-            await self._send(write, self._error_event("upstream_timeout", "The backend stopped sending."))
+            await self._send(write, self._encoder.error(504, "upstream_timeout", "The backend stopped sending."))
             return "upstream_timeout"
         except aiohttp.ClientPayloadError:
-            await self._send(write, self._error_event("upstream_error", "The backend's stream broke off."))
+            await self._send(write, self._encoder.error(502, "upstream_error", "The backend's stream broke off."))
             return "upstream_cut"
         # Upstream ended without [DONE]: some servers do; treat a clean EOF as the end.
         return "completed"
@@ -565,7 +584,7 @@ class _StreamRelay:
         document["model"] = self._trace.model
         if self._restorer is not None:
             self._restorer.chunk(document)
-        await self._send(write, sse.frame(_encoder.encode(document)))
+        await self._send(write, self._encoder.chunk(document))
 
     async def _flush_restorer(self, write: Write) -> None:
         """Release text held back at the end (a stream that ended without finish_reason)."""
@@ -578,16 +597,9 @@ class _StreamRelay:
                 "model": self._trace.model,
                 "choices": [{"index": index, "delta": {"content": text}, "finish_reason": None}],
             }
-            try:
-                await self._send(write, sse.frame(_encoder.encode(chunk)))
-            except (ConnectionError, aiohttp.ClientConnectionResetError):
-                return
+            await self._send(write, self._encoder.chunk(chunk))
 
     async def _send(self, write: Write, data: bytes) -> None:
-        self._hasher.update(data)
-        await write(data)
-
-    @staticmethod
-    def _error_event(code: str, message: str) -> bytes:
-        error = {"error": {"message": message, "type": "api_error", "param": None, "code": code}}
-        return sse.frame(_encoder.encode(error))
+        if data:
+            self._hasher.update(data)
+            await write(data)

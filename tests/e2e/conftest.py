@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import openai
@@ -35,14 +35,25 @@ class World:
     limited_key: str
     globex_key: str
 
-    def client(self, key: str | None = None, **kw: object) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.gateway.url + "/v1", api_key=key or self.public_key, max_retries=0, **kw)  # type: ignore[arg-type]
+    clients: dict[str, openai.OpenAI] = field(default_factory=dict)
+
+    def client(self, key: str | None = None) -> openai.OpenAI:
+        """One SDK client per key for the module, closed at teardown (no leaked sockets)."""
+        key = key or self.public_key
+        if key not in self.clients:
+            self.clients[key] = openai.OpenAI(base_url=self.gateway.url + "/v1", api_key=key, max_retries=0)
+        return self.clients[key]
+
+    def close(self) -> None:
+        for client in self.clients.values():
+            client.close()
 
     def reset(self) -> None:
         for upstream in (self.us, self.jp1, self.jp2):
             upstream.behaviour = Behaviour()
             upstream.received.clear()
             upstream.received_headers.clear()
+            upstream.received_paths.clear()
 
 
 def world_settings(data_dir: Path, us: FakeUpstream, jp1: FakeUpstream, jp2: FakeUpstream) -> Settings:
@@ -105,9 +116,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         add_key(settings, "globex"),
     )
     gateway = RunningGateway(settings).start()
+    world = World(gateway, settings, us, jp1, jp2, *keys)
     try:
-        yield World(gateway, settings, us, jp1, jp2, *keys)
+        yield world
     finally:
+        world.close()
         gateway.stop()
         for upstream in (us, jp1, jp2):
             upstream.stop()

@@ -48,6 +48,7 @@ class Rig:
             return [json.loads(body) for (body,) in conn.execute("SELECT body FROM audit_records ORDER BY seq")]
 
     def close(self) -> None:
+        self.client.close()
         self.gateway.stop()
         self.upstream.stop()
 
@@ -70,8 +71,11 @@ def test_every_request_is_recorded_and_verifies(rig: Rig, capsys: pytest.Capture
         )
     with pytest.raises(openai.NotFoundError):
         rig.client.chat.completions.create(model="nope", messages=MESSAGES)
-    with pytest.raises(openai.AuthenticationError):
-        openai.OpenAI(base_url=rig.gateway.url + "/v1", api_key="bad", max_retries=0).models.list()
+    with (
+        openai.OpenAI(base_url=rig.gateway.url + "/v1", api_key="bad", max_retries=0) as bad,
+        pytest.raises(openai.AuthenticationError),
+    ):
+        bad.models.list()
     records = rig.records()
     kinds = [(r["kind"], r["status"], r["outcome"]) for r in records]
     assert kinds == [

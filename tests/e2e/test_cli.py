@@ -63,10 +63,10 @@ def test_keys_receipt_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
         gateway = RunningGateway(load_settings(config)).start()
         try:
-            client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
-            raw = client.chat.completions.with_raw_response.create(
-                model="chat", messages=[{"role": "user", "content": "hi"}]
-            )
+            with openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0) as client:
+                raw = client.chat.completions.with_raw_response.create(
+                    model="chat", messages=[{"role": "user", "content": "hi"}]
+                )
             receipt = raw.headers["onshore-receipt"]
             jwks = tmp_path / "jwks.json"
             import httpx2

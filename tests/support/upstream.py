@@ -38,6 +38,8 @@ class FakeUpstream:
         self.behaviour = Behaviour()
         self.received: list[dict[str, Any]] = []
         self.received_headers: list[dict[str, str]] = []
+        self.received_paths: list[str] = []
+        self.token_requests: list[dict[str, str]] = []
         self.streams_closed_early = 0
         self.streams_finished = 0
         self._loop = asyncio.new_event_loop()
@@ -71,6 +73,13 @@ class FakeUpstream:
             [
                 web.post("/v1/chat/completions", self._chat),
                 web.post("/v1/embeddings", self._embeddings),
+                # Azure OpenAI: deployment in the path, api-version in the query.
+                web.post("/openai/deployments/{deployment}/chat/completions", self._chat),
+                web.post("/openai/deployments/{deployment}/embeddings", self._embeddings),
+                # Entra ID token endpoint (client-credentials grant).
+                web.post("/{tenant}/oauth2/v2.0/token", self._token),
+                # Anthropic Messages API.
+                web.post("/v1/messages", self._anthropic),
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)
@@ -82,15 +91,119 @@ class FakeUpstream:
         self._loop.run_forever()
 
     # handlers ---------------------------------------------------------------------------------
+    async def _token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        self.token_requests.append({k: str(v) for k, v in form.items()})
+        if form.get("client_secret") != "entra-secret":
+            return web.json_response({"error": "invalid_client"}, status=401)
+        return web.json_response({"access_token": f"entra-token-{len(self.token_requests)}", "expires_in": 3600})
+
+    async def _anthropic(self, request: web.Request) -> web.StreamResponse:
+        body, failed = await self._common(request)
+        if failed is not None:
+            return failed
+        b = self.behaviour
+        text = (
+            " ".join(
+                block["text"] if isinstance(block, dict) else str(block)
+                for m in body["messages"]
+                if m["role"] == "user"
+                for block in (m["content"] if isinstance(m["content"], list) else [m["content"]])
+                if not isinstance(block, dict) or block.get("type") == "text"
+            )
+            if b.echo
+            else b.reply
+        )
+        usage = {"input_tokens": 7, "output_tokens": len(text.split())}
+        if not body.get("stream"):
+            content: list[dict[str, Any]] = [{"type": "text", "text": text}]
+            stop = "end_turn"
+            if b.tool_call:
+                content.append({"type": "tool_use", "id": "toolu_1", "name": "lookup", "input": {"q": text}})
+                stop = "tool_use"
+            return web.json_response(
+                {
+                    "id": "msg_fake",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": body["model"],
+                    "content": content,
+                    "stop_reason": stop,
+                    "stop_sequence": None,
+                    "usage": usage,
+                }
+            )
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+
+        async def send(name: str, data: dict[str, Any]) -> None:
+            await response.write(f"event: {name}\ndata: {json.dumps(data)}\n\n".encode())
+
+        size = b.chunk_chars or max(1, len(text) // max(1, b.chunks))
+        try:
+            await send(
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": "msg_fake",
+                        "type": "message",
+                        "role": "assistant",
+                        "model": body["model"],
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": {"input_tokens": 7, "output_tokens": 1},
+                    },
+                },
+            )
+            await send(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            )
+            await send("ping", {"type": "ping"})
+            for i in range(0, len(text), size):
+                if b.chunk_delay:
+                    await asyncio.sleep(b.chunk_delay)
+                await send(
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 0,
+                        "delta": {"type": "text_delta", "text": text[i : i + size]},
+                    },
+                )
+            await send("content_block_stop", {"type": "content_block_stop", "index": 0})
+            await send(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": usage["output_tokens"]},
+                },
+            )
+            await send("message_stop", {"type": "message_stop"})
+            await response.write_eof()
+            self.streams_finished += 1
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.streams_closed_early += 1
+            raise
+        return response
+
     async def _common(self, request: web.Request) -> tuple[dict[str, Any], web.Response | None]:
         body = await request.json()
+        if "deployment" in request.match_info:  # Azure: the model is the deployment in the path
+            body.setdefault("model", request.match_info["deployment"])
         self.received.append(body)
         self.received_headers.append(dict(request.headers))
+        self.received_paths.append(request.path_qs)
         b = self.behaviour
         if b.delay:
             await asyncio.sleep(b.delay)
         if b.status != 200:
             error = b.error_body or {"error": {"message": f"upstream says {b.status}", "type": "server_error"}}
+            if request.path == "/v1/messages" and b.error_body is None:
+                error = {"type": "error", "error": {"type": "api_error", "message": f"upstream says {b.status}"}}
             return body, web.json_response(error, status=b.status, headers=b.headers)
         return body, None
 

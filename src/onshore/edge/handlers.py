@@ -7,6 +7,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from onshore.edge.dialects import ANTHROPIC
 from onshore.edge.errors import ApiError, model_not_found
 from onshore.edge.wire import raise_for_size
 from onshore.pipeline import DATA_CLASS_HEADER, Complete, Pipeline, Write
@@ -54,6 +55,30 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
     result = await gateway.pipeline.chat(
         request.headers.get("Authorization"), request.headers.get(DATA_CLASS_HEADER), raw, open_stream
+    )
+    if result is not None:
+        return _answer(result)
+    assert stream_response is not None
+    return stream_response
+
+
+async def messages(request: web.Request) -> web.StreamResponse:
+    """Anthropic's Messages API, for Claude-style clients: same path, same policy, same proof."""
+    gateway = request.app[GATEWAY]
+    raw = await read_body(request, gateway.max_body_bytes)
+    stream_response: web.StreamResponse | None = None
+
+    async def open_stream(headers: dict[str, str]) -> Write:
+        nonlocal stream_response
+        stream_response = web.StreamResponse(status=200, headers=headers)
+        await stream_response.prepare(request)
+        return stream_response.write
+
+    authorization = request.headers.get("Authorization")
+    if authorization is None and "x-api-key" in request.headers:
+        authorization = f"Bearer {request.headers['x-api-key']}"
+    result = await gateway.pipeline.chat(
+        authorization, request.headers.get(DATA_CLASS_HEADER), raw, open_stream, dialect=ANTHROPIC
     )
     if result is not None:
         return _answer(result)

@@ -12,6 +12,7 @@ from onshore.edge.errors import ApiError
 ROUTES = [
     web.post("/v1/chat/completions", handlers.chat_completions),
     web.post("/v1/embeddings", handlers.embeddings),
+    web.post("/v1/messages", handlers.messages),
     web.get("/v1/models", handlers.list_models, allow_head=False),
     web.get("/v1/models/{model:.+}", handlers.retrieve_model, allow_head=False),
     web.get("/healthz", handlers.healthz),

@@ -12,10 +12,13 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
 
 from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, checkpoint_message, link
 from onshore.prove.signer import Signer
+
+_T = TypeVar("_T")
 
 
 class AuditStore(Protocol):
@@ -35,7 +38,10 @@ class AuditUnavailable(Exception):
 
 
 class AuditWriter:
-    def __init__(self, store: AuditStore, signer: Signer, max_batch: int = 512) -> None:
+    def __init__(self, store: AuditStore, signer: Signer, *, inline: bool = False, max_batch: int = 512) -> None:
+        """`inline`: write on the event loop thread. Right when a commit costs tens of microseconds
+        (SQLite without fsync): two thread hand-offs per batch would cost more than the write."""
+        self._inline = inline
         self._store = store
         self._signer = signer
         self._max_batch = max_batch
@@ -58,10 +64,14 @@ class AuditWriter:
             raise RuntimeError("AuditWriter.start() was not awaited")
         return self._head
 
+    async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
+        if self._inline:
+            return fn(*args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._head = await loop.run_in_executor(self._executor, self._store.audit_head)
-        self._checkpointed_seq = await loop.run_in_executor(self._executor, self._store.last_checkpoint_seq)
+        self._head = await self._call(self._store.audit_head)
+        self._checkpointed_seq = await self._call(self._store.last_checkpoint_seq)
 
     async def append(self, entry: dict[str, Any]) -> ChainedRecord:
         loop = asyncio.get_running_loop()
@@ -73,14 +83,13 @@ class AuditWriter:
         return await future
 
     async def _flush(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
                 records, new_head = link((entry for entry, _ in batch), self.head)
                 try:
-                    await loop.run_in_executor(self._executor, self._store.append_records, records)
+                    await self._call(self._store.append_records, records)
                 except Exception as exc:  # noqa: BLE001 - every failure must fail these requests
                     self._healthy = False
                     error = AuditUnavailable(f"audit store write failed: {type(exc).__name__}")
@@ -89,7 +98,7 @@ class AuditWriter:
                             future.set_exception(error)
                     # Re-read the head: the store is the truth about what was committed.
                     with contextlib.suppress(Exception):  # head stays; the next write retries
-                        self._head = await loop.run_in_executor(self._executor, self._store.audit_head)
+                        self._head = await self._call(self._store.audit_head)
                     continue
                 self._healthy = True
                 self._head = new_head
@@ -107,8 +116,7 @@ class AuditWriter:
         ts = round(now, 3)
         signature = self._signer.sign(checkpoint_message(head.seq, head.hash, ts, self._signer.kid))
         checkpoint = Checkpoint(head.seq, head.hash, ts, self._signer.kid, signature)
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._store.add_checkpoint, checkpoint)
+        await self._call(self._store.add_checkpoint, checkpoint)
         self._checkpointed_seq = head.seq
         return checkpoint
 

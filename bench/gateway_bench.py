@@ -1,0 +1,1191 @@
+"""End-to-end gateway benchmark: what Onshore adds on top of a direct call to the same upstream.
+
+Usage: python bench/gateway_bench.py [--quick] [--json results.json] [--wrk] [--py-spy PATH]
+
+One run starts a cheap OpenAI-compatible upstream (bench/upstream_server.py) and the real gateway
+(`onshore serve`, full pipeline: auth, validation, decision, SQLite audit, signed receipt), then
+drives both with the same load generator and prints a Markdown table:
+
+- added latency at concurrency 1 (non-streaming), p50/p99, direct vs through the gateway;
+- throughput at concurrency 32 over a fixed duration, with error counts;
+- streaming time to the first SSE data event at concurrency 1.
+
+CPU layout: the gateway (one process) is pinned to one core with taskset; the upstream and this
+load generator share the other, so the gateway's core is never contended by the measurement.
+All traffic goes to 127.0.0.1; every loop is bounded in count and time; child processes are
+killed on every exit path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ctypes
+import http.client
+import json
+import os
+import platform
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, cast
+
+BENCH_DIR = Path(__file__).resolve().parent
+HOST = "127.0.0.1"
+GATEWAY_MODEL = "bench"
+UPSTREAM_MODEL = "upstream-model"
+MESSAGES = [{"role": "user", "content": "Hello, how are you?"}]
+RECEIPT_HEADER = b"onshore-receipt"  # lower-cased: header names are compared case-insensitively
+
+# Full and --quick sizes. Requests counts are per path (direct, gateway).
+FULL = {"latency_n": 2000, "latency_warmup": 300, "stream_n": 1000, "duration": 10.0, "tp_warmup": 1.0, "rounds": 3}
+QUICK = {"latency_n": 400, "latency_warmup": 100, "stream_n": 200, "duration": 3.0, "tp_warmup": 0.5, "rounds": 1}
+MAX_REQUESTS_PER_PHASE = 5_000_000  # hard cap on a throughput phase, whatever the duration
+PHASE_TIMEOUT = 300.0  # no single phase may run longer than this (a hung server ends the run)
+
+
+# --- HTTP/1.1 load generator ---------------------------------------------------------------------
+# A raw asyncio.Protocol with the request prebuilt as bytes: an aiohttp ClientSession costs several
+# times more client CPU per request, and the client shares a core with the upstream. Whatever the
+# client costs, it costs the same on both paths, so it cancels out of the differences.
+
+
+@dataclass(slots=True)
+class Reply:
+    status: int
+    head: bytes
+    body: bytes
+    started: float  # perf_counter() when the request was written
+    first_data: float  # when the first complete body chunk holding "data:" arrived (0.0 if none)
+    done: float  # when the last byte of the response arrived
+
+    @property
+    def latency(self) -> float:
+        return self.done - self.started
+
+    @property
+    def ttfb(self) -> float:
+        return (self.first_data or self.done) - self.started
+
+
+class HttpConnection(asyncio.Protocol):
+    """One keep-alive connection; one request in flight at a time. Parses Content-Length and
+    chunked responses incrementally and timestamps them in data_received, not after the awaiting
+    coroutine is scheduled, so event-loop queueing in the client is not counted as server time."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._transport: asyncio.Transport | None = None
+        self._buffer = bytearray()
+        self._waiter: asyncio.Future[Reply] | None = None
+        self.closed = False
+        self._head = b""
+        self._status = 0
+        self._length = -1
+        self._chunked = False
+        self._body = bytearray()
+        self._started = 0.0
+        self._first = 0.0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = cast(asyncio.Transport, transport)  # uvloop's transports are not subclasses
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(ConnectionError(f"connection lost: {exc!r}"))
+            self._waiter.exception()  # mark retrieved: no "never retrieved" noise if a cancelled run drops it
+        self._waiter = None
+
+    def request(self, raw: bytes) -> asyncio.Future[Reply]:
+        if self._transport is None or self.closed:
+            raise ConnectionError("connection closed")
+        self._head, self._status, self._length, self._chunked = b"", 0, -1, False
+        self._body = bytearray()
+        self._first = 0.0
+        self._waiter = self._loop.create_future()
+        self._started = time.perf_counter()
+        self._transport.write(raw)
+        return self._waiter
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def data_received(self, data: bytes) -> None:
+        now = time.perf_counter()
+        self._buffer += data
+        if self._waiter is not None:
+            try:
+                self._parse(now)
+            except ValueError as exc:  # malformed response: fail this request, drop the connection
+                self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(exc)
+        self._waiter = None
+        self.close()
+
+    def _parse(self, now: float) -> None:
+        buf = self._buffer
+        if not self._head:
+            end = buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self._head = bytes(buf[:end])
+            del buf[: end + 4]
+            lines = self._head.split(b"\r\n")
+            self._status = int(lines[0].split(b" ", 2)[1])
+            for line in lines[1:]:
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                if name == b"content-length":
+                    self._length = int(value)
+                elif name == b"transfer-encoding" and b"chunked" in value.lower():
+                    self._chunked = True
+                elif name == b"connection" and value.strip().lower() == b"close":
+                    self.closed = True  # served, then the server closes: reconnect next time
+            if not self._chunked and self._length < 0:
+                raise ValueError("response without Content-Length or chunked encoding")
+        if self._chunked:
+            while True:
+                eol = buf.find(b"\r\n")
+                if eol < 0:
+                    return
+                size = int(bytes(buf[:eol]).split(b";")[0], 16)
+                if size == 0:
+                    if len(buf) < eol + 4:  # "0\r\n\r\n" (the servers here send no trailers)
+                        return
+                    del buf[: eol + 4]
+                    self._finish(now)
+                    return
+                if len(buf) < eol + 4 + size:
+                    return
+                chunk = buf[eol + 2 : eol + 2 + size]
+                if not self._first and b"data:" in chunk:
+                    self._first = now
+                self._body += chunk
+                del buf[: eol + 4 + size]
+        elif len(buf) >= self._length:
+            self._body += buf[: self._length]
+            del buf[: self._length]
+            self._finish(now)
+
+    def _finish(self, now: float) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(Reply(self._status, self._head, bytes(self._body), self._started, self._first, now))
+
+
+class Endpoint:
+    """A target (host, port) and one prebuilt request; opens connections to it."""
+
+    def __init__(self, name: str, port: int, raw_request: bytes) -> None:
+        self.name = name
+        self.port = port
+        self.raw = raw_request
+        self.answered = 0  # 200 replies over the whole run, to compare with the audit record count
+
+    async def connect(self) -> HttpConnection:
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_connection(lambda: HttpConnection(loop), HOST, self.port)
+        return protocol
+
+
+def build_request(port: int, body: dict[str, Any], api_key: str | None, path: str = "/v1/chat/completions") -> bytes:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
+        f"Accept: */*\r\n{auth}Content-Length: {len(payload)}\r\n\r\n"
+    )
+    return head.encode() + payload
+
+
+@dataclass
+class PhaseResult:
+    """Outcome of one phase against one endpoint."""
+
+    replies: list[Reply] = field(default_factory=list)
+    errors: int = 0
+    error_samples: list[str] = field(default_factory=list)
+    elapsed: float = 0.0
+
+    def error(self, message: str) -> None:
+        self.errors += 1
+        if len(self.error_samples) < 5:
+            self.error_samples.append(message)
+
+
+async def _one(conn: HttpConnection | None, endpoint: Endpoint, result: PhaseResult) -> HttpConnection | None:
+    """Send one request; record the reply or the error. Returns the connection to reuse (None: reconnect)."""
+    try:
+        if conn is None or conn.closed:
+            if conn is not None:
+                conn.close()
+            conn = await endpoint.connect()
+        reply = await conn.request(endpoint.raw)
+    except (OSError, ValueError) as exc:
+        result.error(f"{type(exc).__name__}: {exc}")
+        if conn is not None:
+            conn.close()
+        return None
+    if reply.status != 200:
+        result.error(f"HTTP {reply.status}: {reply.body[:300]!r}")
+    else:
+        result.replies.append(reply)
+        endpoint.answered += 1
+    return conn
+
+
+async def sequential(endpoint: Endpoint, n: int, result: PhaseResult | None = None) -> PhaseResult:
+    """n requests one after the other on one keep-alive connection (concurrency 1)."""
+    result = result or PhaseResult()
+    conn: HttpConnection | None = None
+    started = time.perf_counter()
+    try:
+        for _ in range(n):
+            conn = await _one(conn, endpoint, result)
+    finally:
+        if conn is not None:
+            conn.close()
+    result.elapsed += time.perf_counter() - started
+    return result
+
+
+async def closed_loop(endpoint: Endpoint, concurrency: int, duration: float) -> PhaseResult:
+    """`concurrency` connections, each sending its next request as soon as the last one answers,
+    until `duration` seconds have passed (or MAX_REQUESTS_PER_PHASE requests were sent)."""
+    result = PhaseResult()
+    sent = 0
+    started = time.perf_counter()
+    deadline = started + duration
+
+    async def worker() -> None:
+        nonlocal sent
+        conn: HttpConnection | None = None
+        try:
+            while time.perf_counter() < deadline and sent < MAX_REQUESTS_PER_PHASE:
+                sent += 1
+                conn = await _one(conn, endpoint, result)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+# --- statistics ------------------------------------------------------------------------------------
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Linear interpolation between closest ranks (numpy's default)."""
+    if not sorted_values:
+        return float("nan")
+    pos = (len(sorted_values) - 1) * q
+    lo = int(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def summary_ms(values_s: Sequence[float]) -> dict[str, float]:
+    ms = sorted(v * 1000 for v in values_s)
+    if not ms:
+        return {"n": 0}
+    return {
+        "n": len(ms),
+        "min": ms[0],
+        "mean": sum(ms) / len(ms),
+        "p50": percentile(ms, 0.50),
+        "p90": percentile(ms, 0.90),
+        "p99": percentile(ms, 0.99),
+        "p99.9": percentile(ms, 0.999),
+        "max": ms[-1],
+    }
+
+
+# --- child processes -------------------------------------------------------------------------------
+
+
+def _die_with_parent() -> None:
+    """preexec_fn: ask Linux to SIGKILL the child if this benchmark dies without cleaning up."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+class Child:
+    """A child in its own process group (so the whole group can be killed), output to files."""
+
+    def __init__(self, name: str, argv: list[str], log_dir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.stdout_path = log_dir / f"{name}.stdout"
+        self.stderr_path = log_dir / f"{name}.stderr"
+        with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def stdout(self) -> str:
+        return self.stdout_path.read_text(errors="replace")
+
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self, grace: float = 10.0) -> int | None:
+        """SIGTERM the group (graceful shutdown), then SIGKILL whatever is left."""
+        if self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(grace)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)  # stragglers in the group, if any
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(5)
+        return self.proc.returncode
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process from /proc (Linux); 0.0 where unavailable."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_times() -> dict[str, tuple[float, float, float]]:
+    """Per-CPU (busy, idle, steal) seconds from /proc/stat, to spot other load on the machine
+    (another test run, a noisy VM neighbour) that would skew a phase; {} where unavailable."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, tuple[float, float, float]] = {}
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/stat").read_text().splitlines():
+            name, *values = line.split()
+            if not name.startswith("cpu") or name == "cpu":
+                continue
+            v = [int(x) for x in values[:8]] + [0] * max(0, 8 - len(values))
+            user, nice, system, idle, iowait, irq, softirq, steal = v[:8]
+            out[name] = ((user + nice + system + irq + softirq) / tick, (idle + iowait) / tick, steal / tick)
+    return out
+
+
+def cpu_busy_between(before: dict[str, tuple[float, float, float]], seconds: float) -> dict[str, dict[str, float]]:
+    after = cpu_times()
+    return {
+        name: {"busy": (after[name][0] - b[0]) / seconds, "steal": (after[name][2] - b[2]) / seconds}
+        for name, b in before.items()
+        if name in after and seconds > 0
+    }
+
+
+class CpuMeter:
+    """CPU used by the gateway, the upstream and this client over a phase, plus what the whole
+    machine did: busy time not accounted to those three means something else was running."""
+
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
+        self._started = time.perf_counter()
+        self._procs = {k: cpu_seconds(p) for k, p in pids.items()}
+        self._client = time.process_time()
+        self._machine = cpu_times()
+
+    def read(self) -> dict[str, Any]:
+        elapsed = time.perf_counter() - self._started
+        cpu = {k: cpu_seconds(p) - self._procs[k] for k, p in self._pids.items()}
+        cpu["client"] = time.process_time() - self._client
+        machine = cpu_busy_between(self._machine, elapsed)
+        other = sum(m["busy"] for m in machine.values()) - sum(cpu.values()) / elapsed if machine else None
+        return {"seconds": elapsed, "cpu_seconds": cpu, "machine_cpu": machine, "unaccounted_busy_cores": other}
+
+
+def disturbed(usage: dict[str, Any]) -> bool:
+    """More than a quarter core busy outside our processes, or the hypervisor stealing >5%."""
+    other = usage.get("unaccounted_busy_cores") or 0.0
+    return other > 0.25 or any(v["steal"] > 0.05 for v in usage.get("machine_cpu", {}).values())
+
+
+def wait_for_quiet(max_wait: float, log: Callable[[str], None]) -> float:
+    """Wait (bounded) until the machine is idle, so another program's load does not skew the run.
+    Returns the busy fraction of the last 2 s window."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = cpu_times()
+        time.sleep(2.0)
+        busy = sum(m["busy"] for m in cpu_busy_between(before, 2.0).values())
+        if busy < 0.10 or time.monotonic() >= deadline:
+            return busy
+        log(f"machine busy ({100 * busy:.0f}% of a core outside this run); waiting for it to go quiet")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str, child: Child) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise BenchError(f"{child.name} exited with code {child.proc.returncode} while {what}", child)
+        if check():
+            return
+        time.sleep(0.05)
+    raise BenchError(f"timed out after {timeout:.0f} s {what}", child)
+
+
+class BenchError(Exception):
+    def __init__(self, message: str, child: Child | None = None) -> None:
+        super().__init__(message)
+        self.child = child
+
+
+def onshore_command() -> list[str]:
+    """The `onshore` script next to this interpreter (same venv), else `python -m onshore`."""
+    script = Path(sys.executable).parent / "onshore"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "onshore"]
+
+
+def pin(cpu: int | None) -> list[str]:
+    return ["taskset", "-c", str(cpu)] if cpu is not None else []
+
+
+def write_config(path: Path, data_dir: Path, port: int, upstream_port: int, durability: str) -> None:
+    q = json.dumps  # JSON strings are valid YAML double-quoted scalars
+    classes = "\n".join(
+        f"      {name}: {{jurisdictions: [JP]{', audit_content: digest' if digest else ''}}}"
+        for name, digest in (
+            ("public", True),
+            ("internal", True),
+            ("confidential", True),
+            ("personal", False),
+            ("special_care", False),
+        )
+    )
+    path.write_text(
+        f"gateway: {{host: {HOST}, port: {port}, data_dir: {q(str(data_dir))}, audit: {{durability: {durability}}}}}\n"
+        "backends:\n"
+        f"  local: {{kind: openai, base_url: {q(f'http://{HOST}:{upstream_port}/v1')}, jurisdiction: JP, "
+        "region: bench, operator: Bench KK, operator_jurisdiction: JP, retention_days: 0, trains_on_inputs: false}\n"
+        "models:\n"
+        f"  {GATEWAY_MODEL}: {{routes: [{{backend: local, model: {UPSTREAM_MODEL}}}]}}\n"
+        "tenants:\n"
+        "  bench:\n"
+        "    classes:\n"
+        f"{classes}\n",
+        encoding="utf-8",
+    )
+
+
+def http_get_ok(port: int, path: str) -> bool:
+    try:
+        conn = http.client.HTTPConnection(HOST, port, timeout=1.0)
+        try:
+            conn.request("GET", path)
+            return conn.getresponse().status == 200
+        finally:
+            conn.close()
+    except OSError:
+        return False
+
+
+# --- optional tools: wrk and py-spy ------------------------------------------------------------------
+
+
+def run_wrk(
+    wrk: str, port: int, body: dict[str, Any], api_key: str | None, conc: int, dur: float, cpu: int | None, tmp: Path
+) -> dict[str, Any]:
+    script = tmp / f"wrk-{port}.lua"
+    lines = [
+        'wrk.method = "POST"',
+        f"wrk.body = {json.dumps(json.dumps(body, separators=(',', ':')))}",
+        'wrk.headers["Content-Type"] = "application/json"',
+    ]
+    if api_key:
+        lines.append(f'wrk.headers["Authorization"] = "Bearer {api_key}"')
+    script.write_text("\n".join(lines) + "\n")
+    argv = [
+        *pin(cpu),
+        wrk,
+        "-t1",
+        f"-c{conc}",
+        f"-d{max(1, round(dur))}s",
+        "--latency",
+        "-s",
+        str(script),
+        f"http://{HOST}:{port}/v1/chat/completions",
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=dur + 60, check=False).stdout
+    result: dict[str, Any] = {"raw": out}
+    for line in out.splitlines():
+        words = line.split()
+        if line.startswith("Requests/sec:"):
+            result["rps"] = float(words[1])
+        elif "Non-2xx" in line:
+            result["non_2xx"] = int(words[-1])
+        elif line.strip().startswith("Socket errors"):
+            result["socket_errors"] = line.strip()
+        elif len(words) == 2 and words[0] in ("50%", "99%"):
+            result[f"p{words[0][:-1]}"] = words[1]
+    return result
+
+
+def summarise_profile(raw_path: Path, top: int = 15) -> dict[str, Any]:
+    """Collapsed stacks from `py-spy record --format raw` -> where the gateway's CPU goes: self time
+    per component, per function, and inclusive time per function.
+
+    Coroutine stacks start at the outermost coroutine (uvloop calls task steps from C), so inclusive
+    time is meaningful for handlers and pipeline stages, not for `run_app`; `run_app`'s own samples
+    are the event loop's C code (uvloop, socket syscalls)."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    components: Counter[str] = Counter()
+    threads: Counter[str] = Counter()
+    total = 0
+    for line in raw_path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack.strip() or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        raw_frames = [f for f in stack.split(";") if f]
+        frames = [_frame_name(f) for f in raw_frames]
+        total += count
+        worker = raw_frames[0].startswith("Thread._bootstrap")
+        threads["audit writer thread (SQLite)" if worker else "event loop thread"] += count
+        own[frames[-1]] += count
+        components[_component(frames[-1], worker)] += count
+        for name in set(frames):
+            inclusive[name] += count
+
+    def table(counter: Counter[str], n: int = top) -> list[dict[str, Any]]:
+        return [{"frame": k, "samples": v, "pct": 100 * v / total} for k, v in counter.most_common(n)]
+
+    return {
+        "samples": total,
+        "threads": table(threads),
+        "components": table(components, 25),
+        "self": table(own),
+        "inclusive": table(inclusive),
+    }
+
+
+def _component(frame: str, worker_thread: bool) -> str:
+    """Bucket a leaf frame 'func (path)' into a coarse component."""
+    func, _, path = frame.partition(" (")
+    path = path.rstrip(")")
+    if worker_thread:
+        return "audit thread: " + ("SQLite write" if "store/" in path else "thread pool")
+    if func == "run_app":
+        return "event loop C code (uvloop, syscalls)"
+    if path.startswith("aiohttp/"):
+        name = path.removeprefix("aiohttp/")
+        if name.startswith(("client", "connector")):
+            return "aiohttp client (to upstream)"
+        if name.startswith(("web", "http", "base_protocol", "streams", "helpers")):
+            return "aiohttp server / HTTP"
+        return "aiohttp other"
+    if path.startswith("onshore/"):
+        parts = path.removeprefix("onshore/").removesuffix(".py").split("/")
+        return "onshore " + "/".join(parts[:2])
+    if path.startswith("asyncio/"):
+        return "asyncio (Python parts)"
+    return path.split("/", 1)[0].removesuffix(".py") or "?"
+
+
+def _frame_name(frame: str) -> str:
+    """'handle (aiohttp/web_protocol.py:123)' -> 'handle (aiohttp/web_protocol.py)': merge lines of a function."""
+    name, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{name} ({_short(path)})" if path else name
+
+
+def _short(path: str) -> str:
+    for marker in ("site-packages/", "/src/", "/lib/python3"):
+        if marker in path:
+            tail = path.split(marker, 1)[1]
+            return tail.split("/", 1)[1] if marker == "/lib/python3" and "/" in tail else tail
+    return path
+
+
+# --- the run -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Options:
+    quick: bool
+    json_path: Path | None
+    concurrency: int
+    latency_n: int
+    latency_warmup: int
+    stream_n: int
+    duration: float
+    tp_warmup: float
+    gateway_cpu: int | None
+    client_cpu: int | None
+    durability: str
+    wrk: bool
+    py_spy: str | None
+    profile_seconds: float
+    profile_concurrency: int
+    quiet_wait: float
+    rounds: int
+    keep: bool
+
+
+def source_revision() -> str:
+    """The commit measured, and whether src/ had uncommitted changes (read-only git queries)."""
+    repo = BENCH_DIR.parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--", "src"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + (" + uncommitted changes in src/" if dirty.stdout.strip() else "")
+
+
+def machine_facts() -> dict[str, Any]:
+    model = "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    versions: dict[str, str] = {}
+    for module in ("onshore", "aiohttp", "uvloop", "msgspec"):
+        try:
+            versions[module] = str(__import__(module).__version__)
+        except (ImportError, AttributeError):
+            versions[module] = "?"
+    return {
+        "source": source_revision(),
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        **{f"{k}_version": v for k, v in versions.items()},
+    }
+
+
+async def measure(opts: Options, direct: Endpoint, gateway: Endpoint, sdirect: Endpoint, sgateway: Endpoint,
+                  pids: dict[str, int], log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    res: dict[str, Any] = {}
+
+    async def bounded(coro: Any) -> Any:
+        return await asyncio.wait_for(coro, PHASE_TIMEOUT)
+
+    # Sanity: the gateway path really runs the pipeline (a receipt comes back) before measuring.
+    check = await bounded(sequential(gateway, 1))
+    if check.errors or RECEIPT_HEADER not in check.replies[0].head.lower():
+        raise BenchError(f"gateway sanity request failed: {check.error_samples or check.replies[0].head!r}")
+    scheck = await bounded(sequential(sgateway, 1))
+    if (
+        scheck.errors
+        or b"data: [DONE]" not in scheck.replies[0].body
+        or b"onshore-receipt" not in scheck.replies[0].body
+    ):
+        raise BenchError(f"gateway streaming sanity request failed: {scheck.error_samples or scheck.replies}")
+    for ep in (direct, sdirect):
+        c = await bounded(sequential(ep, 1))
+        if c.errors:
+            raise BenchError(f"direct sanity request failed: {c.error_samples}")
+
+    # 1. Non-streaming latency at concurrency 1. The two paths alternate in blocks (A B B A ...)
+    #    so drift over the run (frequency, neighbours) lands on both equally.
+    log(f"latency c=1: {opts.latency_n} requests per path (+{opts.latency_warmup} warm-up)")
+    for ep in (direct, gateway):
+        await bounded(sequential(ep, opts.latency_warmup))
+    lat = {"direct": PhaseResult(), "gateway": PhaseResult()}
+    meter = CpuMeter(pids)  # the gateway idles while the direct blocks run
+    blocks = 4
+    for b in range(blocks):
+        n = opts.latency_n // blocks + (1 if b < opts.latency_n % blocks else 0)
+        order = (direct, gateway) if b % 2 == 0 else (gateway, direct)
+        for ep in order:
+            await bounded(sequential(ep, n, lat[ep.name]))
+    usage = meter.read()
+    res["latency_c1"] = {
+        k: {"ms": summary_ms([r.latency for r in v.replies]), "errors": v.errors, "error_samples": v.error_samples}
+        for k, v in lat.items()
+    }
+    answered = len(lat["gateway"].replies)
+    gateway_cpu = usage["cpu_seconds"]["gateway"]
+    res["latency_c1"]["gateway"]["gateway_cpu_us_per_request"] = 1e6 * gateway_cpu / answered if answered else None
+    res["latency_c1"]["usage"] = usage
+
+    # 2. Streaming: time to the first SSE data event, and to the end of the stream, concurrency 1.
+    log(f"streaming c=1: {opts.stream_n} streams per path")
+    for ep in (sdirect, sgateway):
+        await bounded(sequential(ep, max(20, opts.latency_warmup // 4)))
+    st = {"direct": PhaseResult(), "gateway": PhaseResult()}
+    meter = CpuMeter(pids)
+    for b in range(blocks):
+        n = opts.stream_n // blocks + (1 if b < opts.stream_n % blocks else 0)
+        for ep in (sdirect, sgateway) if b % 2 == 0 else (sgateway, sdirect):
+            await bounded(sequential(ep, n, st["direct" if ep is sdirect else "gateway"]))
+    res["stream_c1"] = {
+        k: {
+            "ttfb_ms": summary_ms([r.ttfb for r in v.replies]),
+            "complete_ms": summary_ms([r.latency for r in v.replies]),
+            "missing_first_data": sum(1 for r in v.replies if not r.first_data),
+            "errors": v.errors,
+            "error_samples": v.error_samples,
+        }
+        for k, v in st.items()
+    }
+    res["stream_c1"]["usage"] = meter.read()
+
+    # 3. Throughput at concurrency N over a fixed duration, with CPU time per request per process.
+    #    Several rounds, paths alternating, reporting the median round: one round on a shared VM
+    #    can be off by tens of percent.
+    rounds: dict[str, list[tuple[PhaseResult, dict[str, Any]]]] = {"direct": [], "gateway": []}
+    for r in range(opts.rounds):
+        for ep in (direct, gateway) if r % 2 == 0 else (gateway, direct):
+            log(
+                f"throughput {ep.name} round {r + 1}/{opts.rounds}: c={opts.concurrency} for {opts.duration:g} s "
+                f"(+{opts.tp_warmup:g} s warm-up)"
+            )
+            await bounded(closed_loop(ep, opts.concurrency, opts.tp_warmup))
+            meter = CpuMeter(pids)
+            tp = await bounded(closed_loop(ep, opts.concurrency, opts.duration))
+            rounds[ep.name].append((tp, meter.read()))
+    res["throughput"] = {name: _throughput_summary(runs) for name, runs in rounds.items()}
+    return res
+
+
+def _throughput_summary(runs: list[tuple[PhaseResult, dict[str, Any]]]) -> dict[str, Any]:
+    rps = [len(tp.replies) / tp.elapsed for tp, _ in runs if tp.elapsed]
+    ok = sum(len(tp.replies) for tp, _ in runs)
+    seconds = sum(usage["seconds"] for _, usage in runs)
+    cpu: Counter[str] = Counter()
+    for _, usage in runs:
+        cpu.update(usage["cpu_seconds"])
+    samples = [e for tp, _ in runs for e in tp.error_samples][:5]
+    return {
+        "rps": sorted(rps)[len(rps) // 2] if rps else 0.0,  # median round (upper median if even)
+        "rps_rounds": rps,
+        "requests_ok": ok,
+        "errors": sum(tp.errors for tp, _ in runs),
+        "error_samples": samples,
+        "latency_ms": summary_ms([r.latency for tp, _ in runs for r in tp.replies]),
+        "cpu_us_per_request": {k: 1e6 * v / ok if ok else None for k, v in cpu.items()},
+        "cpu_utilisation": {k: v / seconds if seconds else None for k, v in cpu.items()},
+        "usage": [usage for _, usage in runs],
+    }
+
+
+async def profile_gateway(opts: Options, gateway: Endpoint, gateway_pid: int, tmp: Path,
+                          log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """A separate, extra load phase under py-spy, so the sampler never touches the reported numbers."""
+    assert opts.py_spy is not None
+    raw = tmp / "gateway-profile.txt"
+    argv = [
+        *pin(opts.client_cpu),
+        opts.py_spy,
+        "record",
+        "--pid",
+        str(gateway_pid),
+        "--duration",
+        str(max(1, round(opts.profile_seconds))),
+        "--rate",
+        "500",
+        "--nonblocking",  # sample without pausing the gateway
+        "--format",
+        "raw",
+        "--output",
+        str(raw),
+    ]
+    log(f"profiling the gateway with py-spy for {opts.profile_seconds:g} s at c={opts.profile_concurrency}")
+    proc = await asyncio.create_subprocess_exec(*argv, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        await asyncio.sleep(0.5)  # let py-spy attach before the load starts
+        load = await asyncio.wait_for(closed_loop(gateway, opts.concurrency, opts.profile_seconds + 1.0), PHASE_TIMEOUT)
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0 or not raw.exists():
+        return {"error": f"py-spy exited {proc.returncode}: {err.decode(errors='replace')[-2000:]}"}
+    summary = summarise_profile(raw)
+    summary["rps_under_profiler"] = len(load.replies) / load.elapsed if load.elapsed else 0.0
+    summary["errors"] = load.errors
+    summary["concurrency"] = opts.profile_concurrency
+    if opts.keep:
+        summary["raw_file"] = str(raw)
+    return summary
+
+
+def fmt_ms(v: float) -> str:
+    return f"{v:.3f} ms" if v < 10 else f"{v:.1f} ms"
+
+
+def fmt_delta(v: float) -> str:
+    return ("+" if v >= 0 else "−") + fmt_ms(abs(v))
+
+
+def markdown(results: dict[str, Any], opts: Options) -> str:
+    lat = results["latency_c1"]
+    st = results["stream_c1"]
+    tp = results["throughput"]
+    d, g = lat["direct"]["ms"], lat["gateway"]["ms"]
+    rows: list[tuple[str, str, str, str]] = []
+    for q in ("p50", "p99"):
+        rows.append((f"Non-streaming latency, c=1, {q}", fmt_ms(d[q]), fmt_ms(g[q]), fmt_delta(g[q] - d[q])))
+    for q in ("p50", "p99"):
+        a, b = st["direct"]["ttfb_ms"][q], st["gateway"]["ttfb_ms"][q]
+        rows.append((f"Streaming first data event, c=1, {q}", fmt_ms(a), fmt_ms(b), fmt_delta(b - a)))
+    a, b = st["direct"]["complete_ms"]["p50"], st["gateway"]["complete_ms"]["p50"]
+    rows.append(("Streaming whole answer (5 chunks), c=1, p50", fmt_ms(a), fmt_ms(b), fmt_delta(b - a)))
+    c = opts.concurrency
+    td, tg = tp["direct"], tp["gateway"]
+    ratio = f"{100 * tg['rps'] / td['rps']:.0f}% of direct" if td["rps"] else "-"
+    rows.append(
+        (
+            f"Throughput, c={c}, median of {opts.rounds} × {opts.duration:g} s",
+            f"{td['rps']:,.0f} req/s",
+            f"{tg['rps']:,.0f} req/s",
+            ratio,
+        )
+    )
+    for q in ("p50", "p99"):
+        a, b = td["latency_ms"][q], tg["latency_ms"][q]
+        rows.append((f"Latency under load, c={c}, {q}", fmt_ms(a), fmt_ms(b), fmt_delta(b - a)))
+    c1_cpu = lat["gateway"].get("gateway_cpu_us_per_request")
+    if c1_cpu is not None:
+        rows.append(("Gateway CPU per request, c=1", "-", f"{c1_cpu:,.0f} µs", ""))
+    gw_cpu = tg["cpu_us_per_request"].get("gateway")
+    gw_util = tg["cpu_utilisation"].get("gateway")
+    if gw_cpu is not None:
+        rows.append(
+            (
+                f"Gateway CPU per request, c={c}",
+                "-",
+                f"{gw_cpu:,.0f} µs",
+                f"gateway core {100 * (gw_util or 0):.0f}% busy",
+            )
+        )
+    errors_d = lat["direct"]["errors"] + st["direct"]["errors"] + td["errors"]
+    errors_g = lat["gateway"]["errors"] + st["gateway"]["errors"] + tg["errors"]
+    rows.append(("Errors (all phases)", str(errors_d), str(errors_g), ""))
+    if "wrk" in results:
+        w = results["wrk"]
+        wd, wg = w.get("direct", {}), w.get("gateway", {})
+        if "rps" in wd and "rps" in wg:
+            rows.append((f"Throughput by wrk, c={c}", f"{wd['rps']:,.0f} req/s", f"{wg['rps']:,.0f} req/s", ""))
+    header = ("Measure", "Direct to upstream", "Through Onshore", "Onshore adds")
+    lines = ["| " + " | ".join(header) + " |", "|---|---:|---:|---:|"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def profile_text(profile: dict[str, Any]) -> str:
+    if "error" in profile:
+        return f"py-spy failed: {profile['error']}"
+    out = [
+        f"Gateway profile (py-spy, c={profile['concurrency']}, {profile['samples']} samples, "
+        f"{profile['rps_under_profiler']:,.0f} req/s "
+        f"while sampled, {profile['errors']} errors); % of on-CPU samples:"
+    ]
+    for title, key in (("by thread", "threads"), ("self time by component", "components"),
+                       ("self time by function", "self"), ("inclusive time by function", "inclusive")):  # fmt: skip
+        out.append(f"  {title}:")
+        out += [f"    {row['pct']:5.1f}%  {row['frame']}" for row in profile[key]]
+    return "\n".join(out)
+
+
+def run(opts: Options, argv: list[str]) -> int:
+    log = _logger()
+    facts = machine_facts()
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if shutil.which("taskset") is None or len(cores) < 2:
+        log("note: taskset missing or fewer than 2 usable cores: no CPU pinning")
+        opts.gateway_cpu = opts.client_cpu = None
+    if opts.client_cpu is not None:
+        os.sched_setaffinity(0, {opts.client_cpu})  # the upstream inherits this; the gateway gets its own core
+
+    idle = wait_for_quiet(opts.quiet_wait, log) if opts.quiet_wait > 0 else None
+    if idle is not None and idle >= 0.10:
+        log(f"WARNING: the machine is still busy ({100 * idle:.0f}% of a core); starting anyway")
+    tmp = Path(tempfile.mkdtemp(prefix="onshore-bench-"))
+    children: list[Child] = []
+    gateway_child: Child | None = None
+    try:
+        # Upstream: port 0, it reports the port it got.
+        upstream = Child("upstream", [sys.executable, str(BENCH_DIR / "upstream_server.py"), "--port", "0"], tmp)
+        children.append(upstream)
+        wait_until(lambda: upstream.stdout().startswith("READY "), 15, "starting the upstream", upstream)
+        upstream_port = int(upstream.stdout().split()[1])
+
+        # Gateway: config, a key, then `onshore serve` pinned to its own core.
+        data_dir = tmp / "data"
+        data_dir.mkdir()
+        config = tmp / "onshore.yaml"
+        port = free_port()
+        write_config(config, data_dir, port, upstream_port, opts.durability)
+        onshore = onshore_command()
+        created = subprocess.run(
+            [*onshore, "keys", "create", "--tenant", "bench", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if created.returncode != 0 or not created.stdout.strip():
+            raise BenchError(f"`onshore keys create` failed ({created.returncode}):\n{created.stderr}")
+        api_key = created.stdout.strip().splitlines()[-1]
+        gateway_child = Child("gateway", [*pin(opts.gateway_cpu), *onshore, "serve", "--config", str(config)], tmp)
+        children.append(gateway_child)
+        wait_until(lambda: http_get_ok(port, "/healthz"), 60, "waiting for the gateway's /healthz", gateway_child)
+        log(f"upstream on :{upstream_port} (pid {upstream.pid}), gateway on :{port} (pid {gateway_child.pid})")
+
+        body = {"model": GATEWAY_MODEL, "messages": MESSAGES}
+        direct_body = {**body, "model": UPSTREAM_MODEL}
+        # Streaming asks for usage on both paths, so the upstream does the same work either way.
+        stream_extra = {"stream": True, "stream_options": {"include_usage": True}}
+        direct = Endpoint("direct", upstream_port, build_request(upstream_port, direct_body, None))
+        gateway = Endpoint("gateway", port, build_request(port, body, api_key))
+        sdirect = Endpoint("direct", upstream_port, build_request(upstream_port, {**direct_body, **stream_extra}, None))
+        sgateway = Endpoint("gateway", port, build_request(port, {**body, **stream_extra}, api_key))
+        pids = {"gateway": gateway_child.pid, "upstream": upstream.pid}
+
+        results = _run_loop(measure(opts, direct, gateway, sdirect, sgateway, pids, log))
+        if opts.wrk:
+            wrk = shutil.which("wrk")
+            if wrk is None:
+                log("--wrk: wrk is not installed; skipped")
+                results["wrk"] = {"skipped": "wrk not installed"}
+            else:
+                log(f"wrk: c={opts.concurrency} for {opts.duration:g} s per path")
+                results["wrk"] = {
+                    "direct": run_wrk(
+                        wrk, upstream_port, direct_body, None, opts.concurrency, opts.duration, opts.client_cpu, tmp
+                    ),
+                    "gateway": run_wrk(wrk, port, body, api_key, opts.concurrency, opts.duration, opts.client_cpu, tmp),
+                }
+        if opts.py_spy:
+            results["profile"] = _run_loop(profile_gateway(opts, gateway, gateway_child.pid, tmp, log))
+
+        # Stop the gateway cleanly (it seals the audit chain), then verify the chain it wrote.
+        code = gateway_child.stop()
+        verify = subprocess.run(
+            [*onshore, "audit", "verify", "--config", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        results["audit_verify"] = (verify.stdout + verify.stderr).strip()
+        results["gateway_answered"] = {"non_streaming": gateway.answered, "streaming": sgateway.answered}
+        results["gateway_exit_code"] = code
+        results["gateway_stderr"] = gateway_child.stderr()[-4000:]
+
+        report = {
+            "command": shlex.join(["python", _display_path(Path(__file__)), *argv]),
+            "machine": facts,
+            "setup": {
+                "gateway_cpu": opts.gateway_cpu,
+                "client_and_upstream_cpu": opts.client_cpu,
+                "audit_durability": opts.durability,
+                "concurrency": opts.concurrency,
+                "latency_requests": opts.latency_n,
+                "stream_requests": opts.stream_n,
+                "throughput_seconds": opts.duration,
+                "throughput_rounds": opts.rounds,
+                "quick": opts.quick,
+            },
+            "results": results,
+        }
+        print_report(report, opts)
+        if opts.json_path:
+            opts.json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            log(f"JSON written to {opts.json_path}")
+        return 0
+    except BenchError as exc:
+        print(f"\nBENCHMARK FAILED: {exc}", file=sys.stderr)
+        child = exc.child or gateway_child
+        if child is not None:
+            print(f"--- {child.name} stderr ({child.stderr_path}) ---\n{child.stderr()}", file=sys.stderr)
+        return 1
+    finally:
+        for child in reversed(children):
+            child.stop()
+        if opts.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def print_report(report: dict[str, Any], opts: Options) -> None:
+    m, s, r = report["machine"], report["setup"], report["results"]
+    print()
+    print(f"Command: `{report['command']}` (source {m['source']})")
+    print(
+        f"Machine: {m['nproc']} × {m['cpu_model']}, Linux {m['kernel']}, {m['implementation']} {m['python']}, "
+        f"onshore {m['onshore_version']}, aiohttp {m['aiohttp_version']}, uvloop {m['uvloop_version']}"
+    )
+    placement = (
+        f"gateway (1 process) pinned to CPU {s['gateway_cpu']}; upstream + load generator on CPU "
+        f"{s['client_and_upstream_cpu']}"
+        if s["gateway_cpu"] is not None
+        else "no CPU pinning"
+    )
+    print(
+        f"Setup: {placement}; audit durability {s['audit_durability']}; c=1 latency over {s['latency_requests']} "
+        f"requests/path, {s['stream_requests']} streams/path; c={s['concurrency']} for "
+        f"{s['throughput_rounds']} × {s['throughput_seconds']:g} s per path"
+    )
+    print()
+    print(markdown(r, opts))
+    print()
+    tp = r["throughput"]
+    for name in ("direct", "gateway"):
+        util = ", ".join(f"{k} {100 * v:.0f}%" for k, v in tp[name]["cpu_utilisation"].items() if v is not None)
+        per = ", ".join(f"{k} {v:,.0f} µs" for k, v in tp[name]["cpu_us_per_request"].items() if v is not None)
+        spread = ", ".join(f"{v:,.0f}" for v in tp[name]["rps_rounds"])
+        print(f"{name.capitalize()} throughput per round (req/s): {spread}; median reported")
+        print(f"CPU during {name} throughput: busy {util}; per request {per}")
+    phases = [("c=1 latency", r["latency_c1"]["usage"]), ("c=1 streaming", r["stream_c1"]["usage"])]
+    for name in ("direct", "gateway"):
+        phases += [(f"{name} throughput #{i + 1}", u) for i, u in enumerate(tp[name]["usage"])]
+    for title, usage in phases:
+        cores = ", ".join(
+            f"{k} {100 * v['busy']:.0f}% busy, {100 * v['steal']:.0f}% steal" for k, v in usage["machine_cpu"].items()
+        )
+        other = usage["unaccounted_busy_cores"] or 0.0
+        print(f"Machine during {title}: {cores}; outside this run: {100 * other:.0f}% of a core")
+        if disturbed(usage):
+            print(f"  WARNING: other load or VM steal during {title}; its numbers are not clean, rerun")
+    answered = r["gateway_answered"]
+    print(
+        f"Audit after the run: {r['audit_verify']} (gateway answered {answered['non_streaming']:,} "
+        f"non-streaming + {answered['streaming']:,} streaming requests)"
+    )
+    for phase in ("latency_c1", "stream_c1", "throughput"):
+        for name in ("direct", "gateway"):
+            samples = r[phase][name].get("error_samples")
+            if samples:
+                print(f"Errors in {phase}/{name}: {samples}")
+    if r.get("gateway_stderr", "").strip():
+        print(f"Gateway stderr (tail):\n{r['gateway_stderr']}")
+    if "profile" in r:
+        print()
+        print(profile_text(r["profile"]))
+
+
+def _display_path(path: Path) -> str:
+    """The script path as typed from the repo root, not this machine's absolute path."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return f"bench/{path.name}"
+
+
+def _run_loop(coro: Any) -> Any:
+    try:
+        import uvloop
+
+        return uvloop.run(coro)
+    except ImportError:
+        return asyncio.run(coro)
+
+
+def _logger() -> Callable[[str], None]:
+    started = time.monotonic()
+
+    def log(message: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {message}", file=sys.stderr, flush=True)
+
+    return log
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run()'s finally, which stops the children
+
+
+def parse_args(argv: list[str]) -> Options:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="short run (fewer requests, 3 s throughput phases)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the results as JSON here")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, help="c=1 non-streaming requests per path")
+    parser.add_argument("--streams", type=int, help="c=1 streaming requests per path")
+    parser.add_argument("--duration", type=float, help="seconds per throughput phase")
+    parser.add_argument("--rounds", type=int, help="throughput rounds per path (median reported)")
+    parser.add_argument("--gateway-cpu", type=int, default=1)
+    parser.add_argument("--client-cpu", type=int, default=0, help="CPU for the load generator and the upstream")
+    parser.add_argument("--durability", choices=("normal", "full"), default="normal", help="gateway audit durability")
+    parser.add_argument("--wrk", action="store_true", help="also measure throughput with wrk, if installed")
+    parser.add_argument("--py-spy", metavar="PATH", help="py-spy binary: profile the gateway in an extra load phase")
+    parser.add_argument("--profile-seconds", type=float, default=8.0)
+    parser.add_argument("--profile-concurrency", type=int, help="load while profiling (default: --concurrency)")
+    parser.add_argument(
+        "--quiet-wait", type=float, default=120.0, help="wait up to S seconds for an idle machine before starting"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the temp dir (config, data, logs, profile)")
+    a = parser.parse_args(argv)
+    sizes = QUICK if a.quick else FULL
+    return Options(
+        quick=a.quick,
+        json_path=a.json,
+        concurrency=max(1, a.concurrency),
+        latency_n=max(4, a.requests or int(sizes["latency_n"])),
+        latency_warmup=int(sizes["latency_warmup"]),
+        stream_n=max(4, a.streams or int(sizes["stream_n"])),
+        duration=min(600.0, max(0.5, a.duration or sizes["duration"])),
+        tp_warmup=sizes["tp_warmup"],
+        gateway_cpu=a.gateway_cpu,
+        client_cpu=a.client_cpu,
+        durability=a.durability,
+        wrk=a.wrk,
+        py_spy=a.py_spy,
+        profile_seconds=min(120.0, max(1.0, a.profile_seconds)),
+        profile_concurrency=max(1, a.profile_concurrency or a.concurrency),
+        quiet_wait=min(600.0, max(0.0, a.quiet_wait)),
+        rounds=min(20, max(1, a.rounds or int(sizes["rounds"]))),
+        keep=a.keep,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGTERM, _terminate)
+    return run(parse_args(args), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

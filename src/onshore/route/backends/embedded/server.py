@@ -1,0 +1,230 @@
+"""An OpenAI-compatible HTTP app in front of the embedded model (served on a Unix socket).
+
+One generation runs at a time (llama.cpp uses every thread it is given); up to `max_queue` requests
+wait their turn, and beyond that the answer is 429 with Retry-After. Streaming sends text as the
+model produces it; if the reader goes away, generation stops at the next token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+import uuid
+from typing import Any
+
+from aiohttp import web
+
+from onshore.route.backends.embedded.model import EmbeddedModel, Generated, GenerationParams
+
+_UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "logprobs", "audio")
+MODEL_KEY = web.AppKey("embedded_model", EmbeddedModel)
+
+
+def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error" if status < 500 else "api_error",
+            "param": None,
+            "code": code,
+        }
+    }
+    return web.json_response(body, status=status, headers=headers)
+
+
+def _text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def _params(body: dict[str, Any]) -> GenerationParams:
+    stop = body.get("stop")
+    stops = (stop,) if isinstance(stop, str) else tuple(stop or ())
+    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or 512
+    temperature = body.get("temperature")
+    top_p = body.get("top_p")
+    return GenerationParams(
+        max_tokens=int(max_tokens),
+        temperature=0.8 if temperature is None else float(temperature),
+        top_p=0.95 if top_p is None else float(top_p),
+        stop=stops,
+        seed=body.get("seed"),
+    )
+
+
+class EmbeddedServer:
+    def __init__(self, model: EmbeddedModel, max_queue: int) -> None:
+        self._model = model
+        self._max_queue = max_queue
+        self._turn = asyncio.Lock()  # FIFO: asyncio locks wake waiters in order
+        self._in_flight = 0
+        self._seconds_per_request = 2.0  # running estimate, for Retry-After
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app[MODEL_KEY] = self._model
+        app.add_routes([web.post("/v1/chat/completions", self.chat), web.post("/v1/embeddings", self.embeddings)])
+        return app
+
+    def _busy(self) -> web.Response | None:
+        if self._in_flight > self._max_queue:  # one running plus max_queue waiting
+            retry = max(1, round(self._seconds_per_request * self._in_flight))
+            return _error(429, "The embedded model is busy; retry later.", "model_busy", {"Retry-After": str(retry)})
+        return None
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        body = await request.json()
+        for field in _UNSUPPORTED:
+            if body.get(field) not in (None, False, [], "none"):
+                return _error(400, f"The embedded model does not support '{field}'.", "unsupported_parameter")
+        if (body.get("n") or 1) != 1:
+            return _error(400, "The embedded model returns one choice (n must be 1).", "unsupported_parameter")
+        messages = [{"role": str(m.get("role")), "content": _text_of(m.get("content"))} for m in body["messages"]]
+        params = _params(body)
+        self._in_flight += 1
+        try:
+            busy = self._busy()
+            if busy is not None:
+                return busy
+            async with self._turn:
+                started = time.monotonic()
+                try:
+                    if body.get("stream"):
+                        return await self._stream(request, body, messages, params)
+                    return await self._complete(messages, params)
+                finally:
+                    elapsed = time.monotonic() - started
+                    self._seconds_per_request = 0.8 * self._seconds_per_request + 0.2 * elapsed
+        finally:
+            self._in_flight -= 1
+
+    def _start(
+        self, messages: list[dict[str, str]], params: GenerationParams, queue: asyncio.Queue[str | None]
+    ) -> tuple[asyncio.Future[None], threading.Event, Generated]:
+        loop = asyncio.get_running_loop()
+        cancelled = threading.Event()
+        result = Generated()
+
+        def emit(text: str) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, text)
+
+        def run() -> None:
+            try:
+                self._model.generate(messages, params, cancelled, emit, result)
+            finally:
+                loop.call_soon_threadsafe(queue.put_nowait, None)
+
+        return loop.run_in_executor(self._model.executor, run), cancelled, result
+
+    async def _complete(self, messages: list[dict[str, str]], params: GenerationParams) -> web.Response:
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        future, _, result = self._start(messages, params, queue)
+        parts: list[str] = []
+        while (text := await queue.get()) is not None:
+            parts.append(text)
+        try:
+            await future
+        except ValueError as exc:
+            return _error(400, str(exc), "context_length_exceeded")
+        usage = _usage(result)
+        return web.json_response(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self._model.name,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": "".join(parts), "refusal": None},
+                        "finish_reason": result.finish_reason,
+                        "logprobs": None,
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], messages: list[dict[str, str]], params: GenerationParams
+    ) -> web.StreamResponse:
+        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        future, cancelled, result = self._start(messages, params, queue)
+        base = {
+            "id": f"chatcmpl-{uuid.uuid4().hex}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self._model.name,
+        }
+
+        def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
+            chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+            return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
+
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        try:
+            await response.prepare(request)
+            await response.write(event({"role": "assistant", "content": ""}))
+            while (text := await queue.get()) is not None:
+                await response.write(event({"content": text}))
+            try:
+                await future
+            except ValueError as exc:
+                error = {
+                    "error": {"message": str(exc), "type": "invalid_request_error", "code": "context_length_exceeded"}
+                }
+                await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
+                return response
+            await response.write(event({}, result.finish_reason))
+            if (body.get("stream_options") or {}).get("include_usage"):
+                usage_chunk = {**base, "choices": [], "usage": _usage(result)}
+                await response.write(b"data: " + json.dumps(usage_chunk).encode() + b"\n\n")
+            await response.write(b"data: [DONE]\n\n")
+            await response.write_eof()
+        except (ConnectionError, asyncio.CancelledError):
+            cancelled.set()  # the reader is gone: stop generating at the next token
+            with contextlib.suppress(Exception):
+                await asyncio.shield(future)
+            raise
+        return response
+
+    async def embeddings(self, request: web.Request) -> web.Response:
+        if not self._model.serves_embeddings:
+            return _error(404, "This embedded backend does not serve embeddings.", "not_found")
+        body = await request.json()
+        value = body["input"]
+        texts = [value] if isinstance(value, str) else value
+        if not all(isinstance(t, str) for t in texts):
+            return _error(400, "The embedded model accepts text input only.", "unsupported_parameter")
+        self._in_flight += 1
+        try:
+            busy = self._busy()
+            if busy is not None:
+                return busy
+            async with self._turn:
+                loop = asyncio.get_running_loop()
+                vectors, tokens = await loop.run_in_executor(self._model.executor, self._model.embed, texts)
+        finally:
+            self._in_flight -= 1
+        return web.json_response(
+            {
+                "object": "list",
+                "model": self._model.name,
+                "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+
+def _usage(result: Generated) -> dict[str, int]:
+    return {
+        "prompt_tokens": result.prompt_tokens,
+        "completion_tokens": result.completion_tokens,
+        "total_tokens": result.prompt_tokens + result.completion_tokens,
+    }
