@@ -7,11 +7,13 @@ that disconnects stops the model within one token.
 
 from __future__ import annotations
 
+import codecs
 import concurrent.futures
 import importlib.util
 import math
+import secrets
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,22 @@ DEFAULT_MODEL_NAME = "SmolLM2-135M-Instruct"
 
 class ModelUnavailable(Exception):
     pass
+
+
+def _first_stop(text: str, stops: list[str]) -> int | None:
+    found = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return min(found) if found else None
+
+
+def _stop_prefix_length(text: str, stops: list[str]) -> int:
+    """Length of the longest suffix of `text` that could still grow into a stop sequence."""
+    longest = 0
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), longest, -1):
+            if stop.startswith(text[-size:]):
+                longest = size
+                break
+    return longest
 
 
 def default_model_path() -> Path:
@@ -122,7 +140,11 @@ class EmbeddedModel:
         emit: Callable[[str], None],
         result: Generated,
     ) -> None:
-        """Generate on the model thread, calling `emit(text)` per piece of text as it is produced."""
+        """Generate on the model thread, calling `emit(text)` as text is produced.
+
+        Token by token, so counts are exact, a cancel takes effect within one token, and stop
+        sequences are honoured without emitting a partial match (only a possible prefix is held).
+        """
         llm = self._llm
         formatted = self._formatter(messages=messages)
         prompt = llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
@@ -130,36 +152,53 @@ class EmbeddedModel:
         room = self._context - len(prompt)
         if room <= 0:
             raise ValueError(f"the prompt is {len(prompt)} tokens; the embedded model's context is {self._context}")
-        stops = list(params.stop) + [s for s in (formatted.stop or []) if isinstance(s, str)]
-        if isinstance(formatted.stop, str):
-            stops.append(formatted.stop)
-        stream: Iterator[dict[str, Any]] = llm.create_completion(
-            prompt,
-            max_tokens=min(params.max_tokens, room),
-            temperature=params.temperature,
-            top_p=params.top_p,
-            stop=stops or None,
-            seed=params.seed,
-            stream=True,
-        )
-        finish = "stop"
+        end_tokens = self._end_tokens(formatted.stop)
+        stops = [s for s in params.stop if s]
+        llm.set_seed(params.seed if params.seed is not None else secrets.randbits(31))
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        pending = ""
+        finish = "length"
+        count = 0
+        limit = min(params.max_tokens, room)
+        tokens = llm.generate(prompt, temp=params.temperature, top_p=params.top_p, reset=True)
         try:
-            for chunk in stream:
+            for token in tokens:
                 if cancelled.is_set():
                     finish = "cancelled"
                     break
-                choice = chunk["choices"][0]
-                if choice.get("text"):
-                    emit(choice["text"])
-                if choice.get("finish_reason"):
-                    finish = choice["finish_reason"]
+                if token in end_tokens:
+                    finish = "stop"
+                    break
+                count += 1
+                pending += decoder.decode(bytes(llm.detokenize([token])))
+                cut = _first_stop(pending, stops)
+                if cut is not None:
+                    if cut:
+                        emit(pending[:cut])
+                    pending, finish = "", "stop"
+                    break
+                keep = _stop_prefix_length(pending, stops)
+                if len(pending) > keep:
+                    emit(pending[: len(pending) - keep])
+                    pending = pending[len(pending) - keep :]
+                if count >= limit:
+                    break
         finally:
-            close = getattr(stream, "close", None)
-            if close is not None:
-                close()  # stops llama.cpp at the next token
-        # The context now holds the prompt plus every token sampled: the real completion count.
-        result.completion_tokens = max(0, int(llm.n_tokens) - len(prompt))
+            tokens.close()  # llama.cpp stops here; nothing more is evaluated
+        pending += decoder.decode(b"", final=True)
+        if pending and finish != "cancelled":
+            emit(pending)
+        result.completion_tokens = count
         result.finish_reason = finish
+
+    def _end_tokens(self, template_stop: object) -> frozenset[int]:
+        ends = {self._llm.token_eos()}
+        stops = [template_stop] if isinstance(template_stop, str) else list(template_stop or [])  # type: ignore[call-overload]
+        for stop in stops:
+            ids = self._llm.tokenize(str(stop).encode("utf-8"), add_bos=False, special=True)
+            if len(ids) == 1:
+                ends.add(ids[0])
+        return frozenset(ends)
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         vectors: list[list[float]] = []

@@ -1,0 +1,202 @@
+"""The embedded backend, end to end: `onshore serve` with no config on an empty data directory.
+
+Runs the real gateway as a subprocess (the README's first command), reads the first-run key it
+prints, and talks to the real SmolLM2 model through the official openai SDK.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import openai
+import pytest
+
+from tests.support.gateway import RunningGateway, add_key, make_settings, rules
+
+QUESTION = [{"role": "user", "content": "What is the capital of Japan? Answer in one word."}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Served:
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "onshore", "serve", "--data-dir", str(data_dir), "--port", str(self.port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=data_dir,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.output: list[str] = []
+        self.key = ""
+        deadline = time.monotonic() + 60
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line)
+            match = re.match(r"\s+(onsk_\S+)$", line)
+            if match:
+                self.key = match.group(1)
+            if line.startswith("Listening on"):
+                break
+        self._drainer = threading.Thread(target=self._drain, daemon=True)
+        self._drainer.start()
+        self._wait_ready(deadline)
+        self.client = openai.OpenAI(base_url=f"http://127.0.0.1:{self.port}/v1", api_key=self.key, max_retries=0)
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.output.append(line)
+
+    def _wait_ready(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/readyz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError("gateway did not become ready:\n" + "".join(self.output))
+
+    def records(self) -> list[dict]:
+        with sqlite3.connect(self.data_dir / "onshore.db") as conn:
+            return [json.loads(b) for (b,) in conn.execute("SELECT body FROM audit_records ORDER BY seq")]
+
+    def stop(self) -> None:
+        self.client.close()
+        self.process.terminate()
+        self.process.wait(15)
+        self._drainer.join(5)
+        assert self.process.stdout is not None
+        self.process.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    server = Served(tmp_path_factory.mktemp("fresh"))
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_first_run_prints_a_key_once(served: Served) -> None:
+    text = "".join(served.output)
+    assert served.key.startswith("onsk_"), text
+    assert "SmolLM2-135M-Instruct" in text and "built-in defaults" in text
+
+
+def test_completion(served: Served) -> None:
+    completion = served.client.chat.completions.create(model="local", messages=QUESTION, max_tokens=20, temperature=0)
+    assert "Tokyo" in (completion.choices[0].message.content or "")
+    assert completion.model == "local"
+    usage = completion.usage
+    assert usage is not None and usage.prompt_tokens > 10 and 0 < usage.completion_tokens <= 20
+    record = served.records()[-1]
+    assert record["decision"]["chosen"]["operator"] == "This organisation"
+    assert record["decision"]["chosen"]["jurisdiction"] == "JP"
+
+
+def test_streaming(served: Served) -> None:
+    chunks = list(
+        served.client.chat.completions.create(
+            model="local",
+            messages=QUESTION,
+            max_tokens=20,
+            temperature=0,
+            stream=True,
+            stream_options={"include_usage": True},
+        )
+    )
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert "Tokyo" in text
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) >= 2  # token by token
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+def test_max_tokens_stop_and_seed(served: Served) -> None:
+    story = [{"role": "user", "content": "Write a long story about a cat."}]
+    short = served.client.chat.completions.create(model="local", messages=story, max_tokens=5)
+    assert short.choices[0].finish_reason == "length" and short.usage and short.usage.completion_tokens == 5
+    a = served.client.chat.completions.create(model="local", messages=story, max_tokens=15, temperature=1.0, seed=7)
+    b = served.client.chat.completions.create(model="local", messages=story, max_tokens=15, temperature=1.0, seed=7)
+    assert a.choices[0].message.content == b.choices[0].message.content
+    stopped = served.client.chat.completions.create(
+        model="local", messages=QUESTION, max_tokens=20, temperature=0, stop=["Tokyo"]
+    )
+    assert "Tokyo" not in (stopped.choices[0].message.content or "")
+
+
+def test_embeddings(served: Served) -> None:
+    result = served.client.embeddings.create(model="local-embeddings", input=["東京は日本の首都です。", "hello"])
+    assert len(result.data) == 2
+    vector = result.data[0].embedding
+    assert len(vector) == 576
+    assert math.isclose(math.fsum(v * v for v in vector), 1.0, rel_tol=1e-3)
+    assert result.usage.prompt_tokens > 0
+
+
+def test_disconnect_stops_generation(served: Served) -> None:
+    body = {
+        "model": "local",
+        "messages": [{"role": "user", "content": "Count from 1 to 1000."}],
+        "max_tokens": 1500,
+        "stream": True,
+    }
+    with httpx.stream(
+        "POST",
+        f"http://127.0.0.1:{served.port}/v1/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {served.key}"},
+    ) as response:
+        assert next(response.iter_raw()).startswith(b"data: ")
+    started = time.monotonic()
+    # The model is free again almost at once: generation stopped instead of running 1500 tokens.
+    served.client.chat.completions.create(model="local", messages=QUESTION, max_tokens=3)
+    assert time.monotonic() - started < 5
+    closes = [r for r in served.records() if r["kind"] == "stream_close"]
+    assert closes[-1]["outcome"] == "client_disconnected"
+
+
+def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
+    settings = make_settings(
+        tmp_path,
+        {"local": {"kind": "embedded", "embedded": {"max_queue": 0, "embeddings": False}}},
+        {"local": {"routes": [{"backend": "local", "model": "m"}]}},
+        {"t": rules(["JP"])},
+    )
+    key = add_key(settings, "t")
+    gateway = RunningGateway(settings).start()
+    try:
+        body = {"model": "local", "messages": QUESTION, "max_tokens": 200, "stream": True}
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=body, headers=headers) as busy:
+            assert next(busy.iter_raw())
+            second = httpx.post(gateway.url + "/v1/chat/completions", json={**body, "stream": False}, headers=headers)
+        assert second.status_code == 429
+        assert int(second.headers["Retry-After"]) >= 1
+        assert second.json()["error"]["code"] == "upstream_rate_limited"
+    finally:
+        gateway.stop()
