@@ -200,3 +200,22 @@ def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
         assert second.json()["error"]["code"] == "upstream_rate_limited"
     finally:
         gateway.stop()
+
+
+def readme_block(language: str, containing: str) -> str:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(rf"```{language}\n(.*?)```", readme, re.S) if containing in b]
+    assert blocks, f"no {language} block with {containing!r} in the README"
+    return str(blocks[0])
+
+
+def test_readme_examples_work_as_printed(served: Served) -> None:
+    env = {**os.environ, "KEY": served.key}
+    curl = readme_block("sh", "curl ").split("\n", 1)[1].replace("8080", str(served.port))  # skip the `export` line
+    result = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "Tokyo" in json.loads(result.stdout)["choices"][0]["message"]["content"]
+    script = readme_block("python", "OpenAI(").replace("8080", str(served.port))
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("576")
