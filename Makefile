@@ -34,6 +34,7 @@ test: $(STAMP)
 ## Precision, recall and F1 per entity type on the labelled personal-data evaluation sets.
 eval-pii: $(STAMP)
 	PYTHONPATH=src $(BIN)/python eval/pii/evaluate.py
+	PYTHONPATH=src $(BIN)/python eval/pii/evaluate.py --dataset eval/pii/holdout.jsonl
 
 bench: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py

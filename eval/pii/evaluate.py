@@ -1,6 +1,8 @@
 """Precision / recall / F1 per entity type on eval/pii/dataset.jsonl.
 
-Usage: PYTHONPATH=src python eval/pii/evaluate.py [--no-names] [--errors N]
+Usage: PYTHONPATH=src python eval/pii/evaluate.py [--dataset PATH] [--no-names] [--errors N]
+(--dataset defaults to eval/pii/dataset.jsonl; eval/pii/holdout.jsonl is the
+independent held-out set: report its summary, do not tune on its errors.)
 Exact: same type and identical span. Lenient: same type and overlapping span
 (each gold/predicted entity is matched at most once).
 """
@@ -41,12 +43,13 @@ def match(gold: list[Span], pred: list[Span], lenient: bool) -> tuple[int, list[
 
 def main() -> None:
     ap = argparse.ArgumentParser()
+    ap.add_argument("--dataset", type=Path, default=DATASET, help="JSONL file (default: dataset.jsonl)")
     ap.add_argument("--no-names", action="store_true", help="pattern layer only")
     ap.add_argument("--errors", type=int, default=0, help="print up to N errors")
     args = ap.parse_args()
 
     detector = Detector.from_config(DetectorConfig(enable_names=not args.no_names))
-    rows = [json.loads(line) for line in DATASET.read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in args.dataset.read_text(encoding="utf-8").splitlines()]
     counts: dict[str, Counter[str]] = {"exact": Counter(), "lenient": Counter()}
     errors: list[str] = []
     for row in rows:
@@ -69,7 +72,7 @@ def main() -> None:
                 errors += [f"FP   {t} {text[s:e]!r}" for t, s, e in spurious]
 
     types = sorted({k.split(":", 1)[1] for k in counts["exact"] if not k.startswith("tp:")})
-    print(f"{len(rows)} texts; names layer {'off' if args.no_names else 'on'}")
+    print(f"{args.dataset.name}: {len(rows)} texts; names layer {'off' if args.no_names else 'on'}")
     print(f"{'type':24} {'gold':>5} {'pred':>5}  {'P':>6} {'R':>6} {'F1':>6}   lenient P/R/F1")
     for t in [*types, "ALL"]:
         line = f"{t:24}"

@@ -13,6 +13,7 @@ from typing import Protocol
 
 from onshore.protect import patterns as P
 from onshore.protect.findings import Finding
+from onshore.protect.latin_names import find_latin_names
 from onshore.protect.normalise import NormalisedText, normalise, value_key
 from onshore.protect.numbers import classify_number
 from onshore.protect.resolve import resolve_overlaps
@@ -47,11 +48,27 @@ def _has_context(text: str, start: int, end: int, type_: str) -> bool:
     pat = P.CONTEXT.get(type_)
     if pat is None:
         return False
+    return _near(text, start, end, pat, type_ == "date_of_birth")
+
+
+# A sentence end: "。", "!", "?", or "." after a lower-case word ("Tokyo. ",
+# not "D.O.B. " or "1990.1.2").
+_SENTENCE_END = re.compile(r"[。!?]|(?<=[a-z])\.(?=\s)")
+
+
+def _near(text: str, start: int, end: int, pat: re.Pattern[str], sentence: bool = False) -> bool:
+    """``pat`` within the context window, same line (and same sentence)."""
     lo = max(0, start - _BEFORE, text.rfind("\n", 0, start) + 1)
-    if pat.search(text, lo, start) is not None:
-        return True
     hi = text.find("\n", end, end + _AFTER)
-    return pat.search(text, end, hi if hi >= 0 else end + _AFTER) is not None
+    if hi < 0:
+        hi = min(len(text), end + _AFTER)
+    if sentence:
+        for m in _SENTENCE_END.finditer(text, lo, start):
+            lo = m.end()
+        m2 = _SENTENCE_END.search(text, end, hi)
+        if m2 is not None:
+            hi = m2.start()
+    return pat.search(text, lo, start) is not None or pat.search(text, end, hi) is not None
 
 
 def _is_code_fragment(n: str, s: int, e: int) -> bool:
@@ -79,7 +96,7 @@ def _is_code_fragment(n: str, s: int, e: int) -> bool:
     return False
 
 
-_SPACE_PIECES = re.compile(r"[^ ]+")
+_SPACE_PIECES = re.compile(rf"[^ ]+(?: [{P.DASH}] [^ ]+)*")
 _HAS_UPPER = re.compile(r"[A-Z][a-z]*[ .]")
 
 
@@ -115,7 +132,12 @@ def _number_candidates(n: str) -> Iterator[_Cand]:
         s, e = m.span()
         if e - s < 6 or _preceded_by(n, s, _DIGITS) or _is_code_fragment(n, s, e):
             continue
-        token = m.group()
+        if n[s] == "(" and ")" not in n[s:e]:
+            # "(931577208461)" / "(090-1234-5678)": the bracket is not part of the value.
+            s += 1
+            if e - s < 6:
+                continue
+        token = n[s:e]
         spans = [(s + p.start(), s + p.end()) for p in _SPACE_PIECES.finditer(token)]
         i = 0
         # Greedy: from each piece, the longest run of pieces that classifies.
@@ -150,10 +172,19 @@ def _classify(n: str, s: int, e: int) -> _Cand | None:
         return cache[type_]
 
     postal_mark = "〒" in n[max(0, s - 2) : s]
-    hit = classify_number(n[s:e], postal_mark, ctx)
+    hit = classify_number(n[s:e], postal_mark or _address_follows(n, e), ctx)
     if hit is None:
         return None
-    return (hit[0], s, e, hit[1])
+    type_, score = hit
+    if type_ in ("phone", "postal_code") and not ctx(type_) and _near(n, s, e, P.NOT_PHONE_CONTEXT):
+        # "ご注文番号：0312457789", "部品番号 123-4567"
+        return None
+    return (type_, s, e, score)
+
+
+def _address_follows(n: str, e: int) -> bool:
+    """A postal code directly followed by an address ("100-0001 東京都…")."""
+    return P.ADDRESS_START.match(n, e) is not None
 
 
 def _valid_date(m: re.Match[str]) -> bool:
@@ -164,18 +195,38 @@ def _valid_date(m: re.Match[str]) -> bool:
     return True
 
 
+def _insured_candidates(n: str) -> Iterator[_Cand]:
+    for m in P.INSURED.finditer(n):
+        yield ("insurance_number", m.start("v"), m.end("v"), 0.95)
+    if "記号" not in n:
+        return
+    for m in P.INSURED_PAIR.finditer(n):
+        lo = max(0, m.start() - 40, n.rfind("\n", 0, m.start()) + 1)
+        if P.BANK_CONTEXT.search(n, lo, m.end()) is not None:
+            type_, score = "bank_account", 0.9  # ゆうちょ 記号・番号
+        else:
+            type_ = "insurance_number"
+            score = 0.95 if P.INSURED_CONTEXT.search(n, lo, m.end()) is not None else 0.75
+        for g in ("v", "s", "n"):
+            if m.start(g) >= 0:
+                yield (type_, m.start(g), m.end(g), score)
+
+
 def _pattern_candidates(n: str) -> Iterator[_Cand]:
     yield from _number_candidates(n)
     if "@" in n:
         for m in P.EMAIL.finditer(n):
-            if _preceded_by(n, m.start(), _ALNUM + "._%+-"):
+            if _preceded_by(n, m.start(), _ALNUM + "._%+-") or P.SCALED_ASSET.match(n, n.index("@", m.start())):
                 continue
             yield ("email", m.start(), m.end(), 0.95)
     if "." in n:
         for m in P.IPV4.finditer(n):
             if _preceded_by(n, m.start(), _DIGITS + "."):
                 continue
-            bonus = 0.15 if _has_context(n, m.start(), m.end(), "ip_address") else 0.0
+            network = _has_context(n, m.start(), m.end(), "ip_address")
+            if not network and _near(n, m.start(), m.end(), P.VERSION_CONTEXT):
+                continue  # "firmware 2.10.4.1", "v1.2.3.4", "仕様書 3.2.1.4 節"
+            bonus = 0.15 if network else 0.0
             yield ("ip_address", m.start(), m.end(), 0.8 + bonus)
     if "::" in n or n.count(":") >= 3:
         for m in P.IPV6_CANDIDATE.finditer(n):
@@ -199,14 +250,16 @@ def _pattern_candidates(n: str) -> Iterator[_Cand]:
         for m in P.ADDRESS.finditer(n, lo, hi):
             bonus = 0.1 if _has_context(n, m.start(), m.end(), "address") else 0.0
             yield ("address", m.start(), m.end(), 0.85 + bonus)
-    for m in P.INSURED.finditer(n):
-        yield ("insurance_number", m.start("v"), m.end("v"), 0.95)
+    if "記号" in n or "番号" in n:
+        yield from _insured_candidates(n)
     if _HAS_UPPER.search(n) is not None:
         for pat in P.LATIN_NAME:
             for m in pat.finditer(n):
                 g = m.lastgroup
                 if g is not None:
                     yield ("person_name", m.start(g), m.end(g), 0.85)
+        for s, e, score in find_latin_names(n):
+            yield ("person_name", s, e, score)
     for m in P.HEALTH.finditer(n):
         yield ("health_info", m.start(), m.end(), 0.6)
     for m in P.SPECIAL_CARE.finditer(n):

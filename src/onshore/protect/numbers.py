@@ -20,7 +20,7 @@ from onshore.protect.checksums import (
 __all__ = ["classify_number"]
 
 _GROUPS = re.compile(r"[0-9]+")
-_CARD_GROUPS = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3)}
+_CARD_GROUPS = {(4, 4, 4, 4), (4, 6, 5), (4, 6, 4), (4, 4, 4, 4, 3), (6, 13), (4, 4, 4, 1), (4, 4, 5), (4, 3, 3, 3)}
 _MOBILE = ("070", "080", "090", "050")
 
 Context = Callable[[str], bool]
@@ -51,6 +51,21 @@ def _phone_score(digits: str, groups: tuple[int, ...], intl: bool, ctx: Context)
     else:
         return 0.0
     return min(1.0, score + (0.15 if ctx("phone") else 0.0))
+
+
+def _card_prefix(digits: str, grouped_or_context: bool) -> bool:
+    """Issuer prefix and length: Visa 4 (13/16/19), Mastercard 51-55 and
+    2221-2720, Amex/Diners/JCB 3, Discover/UnionPay 6 (UnionPay up to 19).
+    A bare 13-digit run (JAN codes!) needs grouping or card context."""
+    n = len(digits)
+    first = digits[0]
+    if n == 13:
+        return first == "4" and grouped_or_context
+    if not 14 <= n <= 19:
+        return False
+    if first == "2":
+        return n == 16 and 2221 <= int(digits[:4]) <= 2720
+    return first in "3456"
 
 
 def classify_number(fmt: str, preceded_by_postal_mark: bool, ctx: Context) -> tuple[str, float] | None:
@@ -84,7 +99,7 @@ def classify_number(fmt: str, preceded_by_postal_mark: bool, ctx: Context) -> tu
     if n == 13 and groups in ((13,), (1, 4, 4, 4)) and corporate_number_valid(digits):
         offer("corporate_number", 0.95 if ctx("corporate_number") else 0.8)
     card_shape = groups == (n,) or groups in _CARD_GROUPS
-    if 14 <= n <= 19 and digits[0] in "3456" and card_shape and luhn_valid(digits):
+    if card_shape and _card_prefix(digits, len(groups) > 1 or ctx("credit_card")) and luhn_valid(digits):
         offer("credit_card", 0.95 if ctx("credit_card") else 0.85)
     if n in (6, 8) and len(groups) == 1 and ctx("health_insurer_number") and insurer_number_valid(digits):
         offer("health_insurer_number", 0.9)
@@ -92,8 +107,13 @@ def classify_number(fmt: str, preceded_by_postal_mark: bool, ctx: Context) -> tu
         offer("pension_number", 0.9)
     if groups == (7,) and ctx("bank_account"):
         offer("bank_account", 0.85)
+    if groups == (5, 8) and digits[0] == "1" and ctx("bank_account"):
+        offer("bank_account", 0.9)  # ゆうちょ 記号-番号
+    if groups == (4, 3, 7):
+        offer("bank_account", 0.9 if ctx("bank_account") else 0.75)  # bank-branch-account
     if not has_space and groups == (3, 4) and "(" not in fmt:
-        offer("postal_code", 0.95 if preceded_by_postal_mark or ctx("postal_code") else 0.7)
+        # Without 〒, postal words or an address next to it, 123-4567 is any code.
+        offer("postal_code", 0.95 if preceded_by_postal_mark or ctx("postal_code") else 0.45)
     elif not has_space and groups == (7,) and preceded_by_postal_mark:
         offer("postal_code", 0.9)
     if 10 <= n <= 11:

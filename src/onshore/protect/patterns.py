@@ -12,6 +12,8 @@ import re
 __all__ = [
     "ADDRESS",
     "ADDRESS_HINT",
+    "ADDRESS_START",
+    "BANK_CONTEXT",
     "CONTEXT",
     "DASH",
     "DOB",
@@ -19,13 +21,18 @@ __all__ = [
     "EMAIL",
     "HEALTH",
     "INSURED",
+    "INSURED_CONTEXT",
+    "INSURED_PAIR",
     "IPV4",
     "IPV6_CANDIDATE",
     "LATIN_NAME",
+    "NOT_PHONE_CONTEXT",
     "NUMBER_TOKEN",
     "PASSPORT",
     "PASSPORT_ANCHOR",
+    "SCALED_ASSET",
     "SPECIAL_CARE",
+    "VERSION_CONTEXT",
 ]
 
 # Dash-like characters that survive NFKC (full-width and small forms don't).
@@ -36,7 +43,7 @@ _SEP = f"[ {DASH}()]"
 # "(03)1234-5678", "+81 90 1234 5678", "1234 5678 9012 3456").
 # No leading lookbehinds on the hot patterns: they disable re's first-char
 # scan and cost 3-5x; the detector checks the preceding character instead.
-NUMBER_TOKEN = re.compile(rf"[+(0-9][0-9]*(?:{_SEP}{{1,2}}[0-9]+)*(?![0-9])")
+NUMBER_TOKEN = re.compile(rf"[+(0-9][0-9]*(?:(?:{_SEP}{{1,2}}| [{DASH}] )[0-9]+)*(?![0-9])")
 
 EMAIL = re.compile(
     r"[A-Za-z0-9][A-Za-z0-9._%+\-]{0,63}"
@@ -53,18 +60,19 @@ IPV6_CANDIDATE = re.compile(
     r"(?![0-9A-Fa-f:])"
 )
 
-PASSPORT = re.compile(r"[A-Z]{2}[0-9]{7}(?![0-9])")
+PASSPORT = re.compile(r"[A-Z]{2} ?[0-9]{7}(?![0-9])")
 
 _MONTHS = (
     r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?"
     r"|Aug(?:ust)?|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
 )
 _D = f"[/.{DASH}]"
+_ERA_PAREN = r"(?:\((?:令和|平成|昭和|大正|[RHST])\s?(?:[0-9]{1,2}|元)\s?年?\))"
 DOB = re.compile(
     "|".join(
         [
-            # 1990年1月2日 / 1990/01/02 / 1990-01-02
-            rf"(?<![0-9])(?P<y1>(?:19|20)[0-9]{{2}})\s?(?:年\s?(?P<m1>[0-9]{{1,2}})\s?月"
+            # 1990年1月2日 / 1990/01/02 / 1990-01-02 / 1996(平成8)年3月12日 / 1975年(昭和50年)8月30日
+            rf"(?<![0-9])(?P<y1>(?:19|20)[0-9]{{2}})\s?(?:{_ERA_PAREN}?\s?年\s?{_ERA_PAREN}?\s?(?P<m1>[0-9]{{1,2}})\s?月"
             rf"\s?(?P<d1>[0-9]{{1,2}})\s?日|{_D}(?P<m2>[0-9]{{1,2}}){_D}(?P<d2>[0-9]{{1,2}}))"
             r"(?![0-9])",
             # 平成2年3月4日 / 令和元年5月1日
@@ -74,8 +82,10 @@ DOB = re.compile(
             rf"(?<![A-Za-z0-9])[RHSTrhst]\.?\s?[0-9]{{1,2}}{_D}(?P<m4>[0-9]{{1,2}}){_D}"
             r"(?P<d4>[0-9]{1,2})(?![0-9])",
             # March 4, 1990 / 4 March 1990 / 04/03/1990
-            rf"\b{_MONTHS}\.?\s[0-9]{{1,2}},?\s(?:19|20)[0-9]{{2}}(?![0-9])",
-            rf"(?<![0-9])[0-9]{{1,2}}\s{_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])",
+            rf"\b{_MONTHS}\.?\s[0-9]{{1,2}}(?:st|nd|rd|th)?,?\s(?:19|20)[0-9]{{2}}(?![0-9])",
+            rf"(?<![0-9])[0-9]{{1,2}}(?:st|nd|rd|th)?\s(?:of\s)?{_MONTHS}\.?,?\s(?:19|20)[0-9]{{2}}(?![0-9])",
+            # 15-Jul-1983 / 15 Jul 1983 / 15/Jul/1983
+            rf"(?<![0-9])[0-9]{{1,2}}[{DASH}/ ]{_MONTHS}[{DASH}/ ](?:19|20)[0-9]{{2}}(?![0-9])",
             r"(?<![0-9/])[0-9]{1,2}/[0-9]{1,2}/(?:19|20)[0-9]{2}(?![0-9])",
         ]
     )
@@ -103,15 +113,24 @@ _HY = f"[{DASH}]"
 _BLOCK = (
     rf"(?:(?:{_AN}|{_KN})丁目\s?(?:{_AN}(?:番地?|{_HY})\s?{_AN}(?:号|{_HY}{_AN})?"
     rf"|{_AN}番地?|{_AN}(?:{_HY}{_AN}){{0,2}})?"
-    rf"|{_AN}番地?(?:\s?{_AN}号|{_HY}{_AN})?"
-    rf"|{_AN}(?:{_HY}{_AN}){{1,3}})(?![0-9])"
+    rf"|{_AN}番地?(?:\s?{_AN}号|(?:{_HY}|の){_AN}(?:号|{_HY}{_AN})?)?"
+    rf"|{_AN}(?:{_HY}{_AN}){{1,3}}号?"
+    rf"|{_AN}(?=[\s,、。)]|$))(?![0-9])"
 )
 # Every address ends in a block number; only lines with one are searched.
-ADDRESS_HINT = re.compile(rf"[0-9一二三四五六七八九十]丁目|[0-9](?:番|{_HY}[0-9])")
+# Kyoto streets (河原町通三条上る下丸屋町390) and villages (荻町1086) may end in a
+# bare number.
+# Alternatives start with a digit where possible: re's first-char scan keeps it fast.
+ADDRESS_HINT = re.compile(rf"[0-9](?:丁目|番|{_HY}[0-9]|(?<=[一-龥々][0-9]))|[一二三四五六七八九十]丁目")
 ADDRESS = re.compile(
     rf"(?:(?:{_PREFS})\s?{_LOC}{{0,10}}?[市区町村郡]|(?:{_CITIES}))"
-    rf"{_LOC}{{0,16}}?{_BLOCK}"
+    rf"{_LOC}{{0,24}}?{_BLOCK}"
 )
+
+# What may follow a postal code directly when it belongs to an address.
+ADDRESS_START = re.compile(rf"\s?(?:{_PREFS}|{_CITIES})")
+# "logo@2x.png" is an image name, not an e-mail address.
+SCALED_ASSET = re.compile(r"@[0-9]+(?:\.[0-9]+)?x\.[A-Za-z]{2,5}(?![A-Za-z0-9.\-])")
 
 _NAME_WORD = r"(?:[A-Z][a-z]+(?:-[A-Z][a-z]+)?|[A-Z]{2,}(?![a-z]))"
 # Names never span lines, so words are joined by spaces only (not \s).
@@ -129,12 +148,22 @@ LATIN_NAME = [
     ]
 ]
 
-_KNUM = f"[0-9]+(?:[{DASH}・/][0-9]+)?"
+_KNUM = f"[0-9]+(?:\\s?[{DASH}・/]\\s?[0-9]+)?"
+_KSYM = "(?:[一-龥]{1,4}\\s?)?[0-9]+"  # a 記号 may carry kanji: "公立 23"
+_KLABEL_END = r"\s?(?:[:は]\s?)?[「『\[]?"
 # 被保険者番号 / 保険証の記号・番号: the value follows the label directly.
 INSURED = re.compile(
-    r"(?:被保険者(?:証)?|保険証)の?(?:記号[・/]?番号|番号|記号)"
-    rf"\s?(?:[:は]\s?)?(?P<v>{_KNUM})(?![0-9])"
+    r"(?:被保険者(?:証)?|保険証)の?\s?(?:記号[・/]?番号|番号|記号)"
+    rf"{_KLABEL_END}(?P<v>{_KNUM})(?![0-9])"
 )
+# Bare "記号・番号 公立 23・187" and split "記号 8012 番号 34" / "記号:1234 番号:567";
+# the detector checks the context (insurance, not ゆうちょ).
+INSURED_PAIR = re.compile(
+    rf"記号\s?[・/]?\s?番号{_KLABEL_END}(?P<v>(?:[一-龥]{{1,4}}\s?)?{_KNUM})(?![0-9])"
+    rf"|記号{_KLABEL_END}(?P<s>{_KSYM})(?![0-9])\s?[、,/]?\s?番号{_KLABEL_END}(?P<n>[0-9]+)(?![0-9])"
+)
+INSURED_CONTEXT = re.compile(r"保険|被保険者|健保|国保|組合員|資格確認")
+BANK_CONTEXT = re.compile(r"ゆうちょ|貯金|口座|振込|振替|銀行")
 
 HEALTH = re.compile(
     r"病名|診断名?|既往歴|病歴|障害|障がい|HIV|エイズ|がん|癌|うつ病|糖尿病|精神疾患|"
@@ -143,8 +172,25 @@ HEALTH = re.compile(
 SPECIAL_CARE = re.compile(r"犯罪歴|前科|逮捕歴|犯罪被害|信条|宗教|人種|(?i:criminal record)")
 
 # Anchors for types whose values are only reported near these words.
-DOB_ANCHOR = re.compile(r"生年月日|誕生日|生まれ|DOB|D\.O\.B|[Bb]irth|[Bb]orn")
+_NOT_BIRTH = "(?![活産徒命物涯])"  # 日生 as in "…日生活", "…日生産"
+DOB_ANCHOR = re.compile(
+    rf"生(?:年月日|まれ|(?<=日生){_NOT_BIRTH}|(?<=日 生){_NOT_BIRTH})|誕生|DOB|D\.O\.B|[Bb]irth|[Bb]orn"
+)
 PASSPORT_ANCHOR = re.compile(r"旅券|パスポート|[Pp]assport|PASSPORT")
+
+# Version numbers look like IPv4 ("ファームウェア 2.10.4.1"); network words win.
+VERSION_CONTEXT = re.compile(
+    r"version|ver\.|バージョン|(?<![A-Za-z])v(?=[0-9])|ファームウェア|firmware|release|リリース|rollback|"
+    r"ロールバック|upgrade|アップグレード|アップデート|update|patch|パッチ|build|ビルド|仕様書|節|章|条項",
+    re.IGNORECASE,
+)
+# Labels of non-personal numbers: a 10-digit order number is not a phone.
+NOT_PHONE_CONTEXT = re.compile(
+    r"注文|オーダー|order|invoice|請求書?番号|伝票|受付番号|管理番号|問い?合わ?せ番号|追跡|tracking|"
+    r"会員番号|顧客番号|お客様番号|予約番号|商品番号|品番|型番|部品|製造番号|シリアル|serial|案件番号|"
+    r"契約番号|口座|在庫|SKU|JAN|ISBN|ロット|lot",
+    re.IGNORECASE,
+)
 
 # Words that make a nearby candidate more likely to be the given type.
 CONTEXT: dict[str, re.Pattern[str]] = {
@@ -155,13 +201,14 @@ CONTEXT: dict[str, re.Pattern[str]] = {
         "corporate_number": r"法人番号|corporate\s?number",
         "credit_card": r"カード|クレジット|card|VISA|master|JCB|AMEX|diners",
         "health_insurer_number": r"(?<!被)保険者番号|(?<!被)保険者|insurer",
-        "postal_code": r"〒|郵便番号|postal|zip",
-        "bank_account": r"口座|普通|当座|預金|振込|account",
+        "postal_code": r"〒|郵便|postal|zip|住所|所在地|address|送付先|お届け先|配送先|送り先",
+        "bank_account": r"口座|普通|当座|預金|貯金|振込|ゆうちょ|account",
         "passport": r"旅券|パスポート|passport",
         "drivers_licence": r"免許|licen[cs]e",
         "pension_number": r"年金|pension",
-        "date_of_birth": r"生年月日|誕生日|生まれ|DOB|D\.O\.B|birth|born",
-        "ip_address": r"IP|アドレス|サーバ|server|host|接続元|アクセス元",
+        "date_of_birth": r"生年月日|誕生日?|生まれ|(?<=日)\s?生(?![活産徒命物涯])|DOB|D\.O\.B|birth|born",
+        "ip_address": r"IP|アドレス|サーバ|server|host|接続|アクセス元|ping|ssh|ネットワーク|network|"
+        r"ゲートウェイ|gateway|DNS|ルータ|router|subnet|サブネット|LAN|proxy|プロキシ|firewall|送信元|宛先",
         "email": r"メール|mail",
         "address": r"住所|所在地|address|自宅|住まい|送付先|お届け先",
         "person_name": r"氏名|名前|担当|name|患者|社員|従業員",

@@ -86,10 +86,13 @@ def test_no_spaces_between_kana_and_digits(det: Detector) -> None:
 
 
 def test_context_raises_score(det: Detector) -> None:
-    (plain,) = det.scan("123-4567")
-    (marked,) = det.scan("〒123-4567")
+    lax = Detector.from_config(DetectorConfig(enable_names=False, min_score=0.0))
+    (plain,) = lax.scan("123-4567")
+    (marked,) = lax.scan("〒123-4567")
     assert plain.type == marked.type == "postal_code"
     assert marked.score > plain.score
+    # Without 〒, postal words or an address next to it, not reported by default.
+    assert det.scan("123-4567") == []
 
 
 def test_context_does_not_cross_lines(det: Detector) -> None:
