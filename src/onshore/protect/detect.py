@@ -303,7 +303,9 @@ class Detector:
         """Findings sorted by start, spans in ``text``, overlaps resolved."""
         norm = normalise(text)
         found = self._from_patterns(norm)
-        if self._names is not None:
+        # The analyser only finds names in Japanese script (Latin names are a pattern); skipping it
+        # for ASCII-only text saves most of the per-request cost of English prompts.
+        if self._names is not None and not text.isascii():
             for s, e, score in self._names.find(text):
                 found.append(Finding("person_name", s, e, text[s:e], score))
         return self._finish(found)

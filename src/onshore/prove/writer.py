@@ -79,7 +79,10 @@ class AuditWriter:
         self._pending.append((entry, future))
         if not self._flushing:
             self._flushing = True
-            self._flush_task = loop.create_task(self._flush())
+            if self._inline:
+                loop.call_soon(self._flush_inline)
+            else:
+                self._flush_task = loop.create_task(self._flush())
         return await future
 
     async def _flush(self) -> None:
@@ -91,22 +94,51 @@ class AuditWriter:
                 try:
                     await self._call(self._store.append_records, records)
                 except Exception as exc:  # noqa: BLE001 - every failure must fail these requests
-                    self._healthy = False
-                    error = AuditUnavailable(f"audit store write failed: {type(exc).__name__}")
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
-                    # Re-read the head: the store is the truth about what was committed.
-                    with contextlib.suppress(Exception):  # head stays; the next write retries
+                    self._fail(batch, exc)
+                    with contextlib.suppress(Exception):  # the store is the truth about what was committed
                         self._head = await self._call(self._store.audit_head)
                     continue
-                self._healthy = True
-                self._head = new_head
-                for (_, future), record in zip(batch, records, strict=True):
-                    if not future.done():
-                        future.set_result(record)
+                self._succeed(batch, records, new_head)
         finally:
             self._flushing = False
+
+    def _flush_inline(self) -> None:
+        """Inline mode: everything appended during this turn of the event loop, in one transaction on
+        the loop thread. A plain callback (no task), so a lone request pays for one short commit."""
+        try:
+            while self._pending:
+                batch = self._pending[: self._max_batch]
+                del self._pending[: self._max_batch]
+                records, new_head = link((entry for entry, _ in batch), self.head)
+                try:
+                    self._store.append_records(records)
+                except Exception as exc:  # noqa: BLE001 - every failure must fail these requests
+                    self._fail(batch, exc)
+                    with contextlib.suppress(Exception):  # the store is the truth about what was committed
+                        self._head = self._store.audit_head()
+                    continue
+                self._succeed(batch, records, new_head)
+        finally:
+            self._flushing = False
+
+    def _fail(self, batch: list[tuple[dict[str, Any], asyncio.Future[ChainedRecord]]], exc: Exception) -> None:
+        self._healthy = False
+        error = AuditUnavailable(f"audit store write failed: {type(exc).__name__}")
+        for _, future in batch:
+            if not future.done():
+                future.set_exception(error)
+
+    def _succeed(
+        self,
+        batch: list[tuple[dict[str, Any], asyncio.Future[ChainedRecord]]],
+        records: list[ChainedRecord],
+        new_head: ChainHead,
+    ) -> None:
+        self._healthy = True
+        self._head = new_head
+        for (_, future), record in zip(batch, records, strict=True):
+            if not future.done():
+                future.set_result(record)
 
     async def checkpoint(self, now: float) -> Checkpoint | None:
         """Sign the current head if it moved since the last checkpoint."""
