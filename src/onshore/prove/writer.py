@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar
 
-from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, checkpoint_message, link
+from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, checkpoint_message
 from onshore.prove.signer import Signer
 
 _T = TypeVar("_T")
@@ -26,7 +25,10 @@ class AuditStore(Protocol):
 
     def audit_head(self) -> ChainHead: ...
 
-    def append_records(self, records: list[ChainedRecord]) -> None: ...
+    def append_entries(self, entries: list[dict[str, Any]]) -> list[ChainedRecord]:
+        """Chain `entries` after the stored head and commit them, in one transaction that holds the
+        store's write lock: with several gateways writing, the chain still has no forks and no gaps."""
+        ...
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
 
@@ -90,15 +92,12 @@ class AuditWriter:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                records, new_head = link((entry for entry, _ in batch), self.head)
                 try:
-                    await self._call(self._store.append_records, records)
+                    records = await self._call(self._store.append_entries, [entry for entry, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - every failure must fail these requests
                     self._fail(batch, exc)
-                    with contextlib.suppress(Exception):  # the store is the truth about what was committed
-                        self._head = await self._call(self._store.audit_head)
                     continue
-                self._succeed(batch, records, new_head)
+                self._succeed(batch, records)
         finally:
             self._flushing = False
 
@@ -109,15 +108,12 @@ class AuditWriter:
             while self._pending:
                 batch = self._pending[: self._max_batch]
                 del self._pending[: self._max_batch]
-                records, new_head = link((entry for entry, _ in batch), self.head)
                 try:
-                    self._store.append_records(records)
+                    records = self._store.append_entries([entry for entry, _ in batch])
                 except Exception as exc:  # noqa: BLE001 - every failure must fail these requests
                     self._fail(batch, exc)
-                    with contextlib.suppress(Exception):  # the store is the truth about what was committed
-                        self._head = self._store.audit_head()
                     continue
-                self._succeed(batch, records, new_head)
+                self._succeed(batch, records)
         finally:
             self._flushing = False
 
@@ -132,18 +128,20 @@ class AuditWriter:
         self,
         batch: list[tuple[dict[str, Any], asyncio.Future[ChainedRecord]]],
         records: list[ChainedRecord],
-        new_head: ChainHead,
     ) -> None:
         self._healthy = True
-        self._head = new_head
+        self._head = ChainHead(records[-1].seq, records[-1].hash)
         for (_, future), record in zip(batch, records, strict=True):
             if not future.done():
                 future.set_result(record)
 
     async def checkpoint(self, now: float) -> Checkpoint | None:
-        """Sign the current head if it moved since the last checkpoint."""
-        head = self.head
+        """Sign the stored head (every replica's records, not just ours) if it moved since the last one."""
+        head = await self._call(self._store.audit_head)
         if head.seq == 0 or head.seq <= self._checkpointed_seq:
+            return None
+        self._checkpointed_seq = max(self._checkpointed_seq, await self._call(self._store.last_checkpoint_seq))
+        if head.seq <= self._checkpointed_seq:
             return None
         ts = round(now, 3)
         signature = self._signer.sign(checkpoint_message(head.seq, head.hash, ts, self._signer.kid))

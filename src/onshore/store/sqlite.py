@@ -11,9 +11,10 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from onshore.identify.keys import KeyRecord
-from onshore.prove.chain import GENESIS_HASH, ChainedRecord, ChainHead, Checkpoint
+from onshore.prove.chain import GENESIS_HASH, ChainedRecord, ChainHead, Checkpoint, link
 
 SCHEMA_VERSION = 1
 
@@ -146,10 +147,13 @@ class SqliteStore:
         row = self._write.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
         return ChainHead(0, GENESIS_HASH) if row is None else ChainHead(int(row[0]), str(row[1]))
 
-    def append_records(self, records: list[ChainedRecord]) -> None:
+    def append_entries(self, entries: list[dict[str, Any]]) -> list[ChainedRecord]:
         conn = self._write
-        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("BEGIN IMMEDIATE")  # the write lock: the head cannot move under us
         try:
+            row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+            head = ChainHead(0, GENESIS_HASH) if row is None else ChainHead(int(row[0]), str(row[1]))
+            records, _ = link(entries, head)
             conn.executemany(
                 "INSERT INTO audit_records (seq, id, ts, body, hash) VALUES (?, ?, ?, ?, ?)",
                 [(r.seq, r.id, r.ts, r.body, r.hash) for r in records],
@@ -158,6 +162,7 @@ class SqliteStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        return records
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
         self._write.execute(
