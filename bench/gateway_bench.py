@@ -46,6 +46,9 @@ HOST = "127.0.0.1"
 GATEWAY_MODEL = "bench"
 UPSTREAM_MODEL = "upstream-model"
 MESSAGES = [{"role": "user", "content": "Hello, how are you?"}]
+# --prompt personal: a Japanese prompt with a name, a phone number and an address, so the protect
+# stage runs the name analyser, pseudonymises and restores on every request.
+PERSONAL = "山田太郎様（電話 090-1234-5678、東京都千代田区丸の内1-2-3）への返信文を書いてください。"
 RECEIPT_HEADER = b"onshore-receipt"  # lower-cased: header names are compared case-insensitively
 
 # Full and --quick sizes. Requests counts are per path (direct, gateway).
@@ -658,6 +661,7 @@ class Options:
     quiet_wait: float
     rounds: int
     keep: bool
+    prompt: str
 
 
 def source_revision() -> str:
@@ -973,7 +977,8 @@ def run(opts: Options, argv: list[str]) -> int:
         wait_until(lambda: http_get_ok(port, "/healthz"), 60, "waiting for the gateway's /healthz", gateway_child)
         log(f"upstream on :{upstream_port} (pid {upstream.pid}), gateway on :{port} (pid {gateway_child.pid})")
 
-        body = {"model": GATEWAY_MODEL, "messages": MESSAGES}
+        messages = MESSAGES if opts.prompt == "plain" else [{"role": "user", "content": PERSONAL}]
+        body = {"model": GATEWAY_MODEL, "messages": messages}
         direct_body = {**body, "model": UPSTREAM_MODEL}
         # Streaming asks for usage on both paths, so the upstream does the same work either way.
         stream_extra = {"stream": True, "stream_options": {"include_usage": True}}
@@ -1157,6 +1162,12 @@ def parse_args(argv: list[str]) -> Options:
         "--quiet-wait", type=float, default=120.0, help="wait up to S seconds for an idle machine before starting"
     )
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (config, data, logs, profile)")
+    parser.add_argument(
+        "--prompt",
+        choices=("plain", "personal"),
+        default="plain",
+        help="plain English, or Japanese with personal data (exercises detection on every request)",
+    )
     a = parser.parse_args(argv)
     sizes = QUICK if a.quick else FULL
     return Options(
@@ -1178,6 +1189,7 @@ def parse_args(argv: list[str]) -> Options:
         quiet_wait=min(600.0, max(0.0, a.quiet_wait)),
         rounds=min(20, max(1, a.rounds or int(sizes["rounds"]))),
         keep=a.keep,
+        prompt=a.prompt,
     )
 
 
