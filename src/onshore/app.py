@@ -16,10 +16,12 @@ from aiohttp import web
 from onshore.clock import Clock, SystemClock
 from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.decision import DecisionCache
+from onshore.decide.limits import Budget, LimitPolicy, RateLimit
 from onshore.decide.policy import TRUST_GAPS, BackendFacts, ModelGroup, Policy, Route, Rule, policy_hash
 from onshore.edge.handlers import GATEWAY
 from onshore.edge.routes import ROUTES, openai_errors
 from onshore.identify.authenticator import KeyIndex
+from onshore.limits import Limits
 from onshore.metrics import Metrics
 from onshore.pipeline import Pipeline
 from onshore.protect.detect import Detector, DetectorConfig
@@ -34,9 +36,19 @@ from onshore.route.backends.embedded.server import EmbeddedServer
 from onshore.route.backends.openai import OpenAIAdapter
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.router import Router
-from onshore.settings import ANY, BackendSettings, EmbeddedSettings, FileSettings, GatewaySettings, Settings
+from onshore.settings import (
+    ANY,
+    BackendSettings,
+    EmbeddedSettings,
+    FileSettings,
+    GatewaySettings,
+    RateLimitSettings,
+    Settings,
+)
 from onshore.state import Gateway
 from onshore.store.keyfile import load_or_create_signing_key
+from onshore.store.postgres import PostgresStore
+from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
 from onshore.store.sqlite import SqliteStore
 
 log = logging.getLogger("onshore")
@@ -169,6 +181,11 @@ def build_credentials(
     return providers
 
 
+def _secret(settings: Settings, name: str) -> str | None:
+    secret = settings.secrets.get(name)
+    return None if secret is None else secret.value
+
+
 def build_protector(settings: Settings) -> Protector | None:
     protect = settings.gateway.protect
     if not protect.enabled:
@@ -179,23 +196,53 @@ def build_protector(settings: Settings) -> Protector | None:
     return Protector(Detector.from_config(config))
 
 
-def open_store(settings: Settings) -> SqliteStore:
+Store = SqliteStore | PostgresStore
+
+
+def open_store(settings: Settings) -> Store:
+    """SQLite under the data directory, or the shared PostgreSQL database (refuses a schema behind)."""
+    if settings.gateway.storage == "postgresql":
+        return PostgresStore(settings.secrets["#storage"].value)
     return SqliteStore(settings.data_dir / DB_FILE, settings.gateway.audit.durability)
+
+
+def build_limits(settings: Settings, controls: RedisControls) -> Limits:
+    policies = {}
+    for tenant, t in settings.file.tenants.items():
+        if t.limits is None:
+            continue
+        policies[tenant] = LimitPolicy(
+            per_key=_rate(t.limits.per_key),
+            per_tenant=_rate(t.limits.per_tenant),
+            budget=Budget(t.limits.budget.tokens, t.limits.budget.period) if t.limits.budget else None,
+        )
+    assert settings.gateway.redis is not None
+    return Limits(controls, policies, fail_closed=settings.gateway.redis.limits_when_unreachable == "closed")
+
+
+def _rate(rate: RateLimitSettings | None) -> RateLimit | None:
+    return None if rate is None else RateLimit(rate.requests_per_minute, rate.tokens_per_minute)
+
+
+def open_controls(settings: Settings) -> RedisControls | None:
+    if settings.gateway.redis is None:
+        return None
+    return RedisControls(settings.secrets["#redis"].value, prefix=settings.gateway.redis.prefix)
 
 
 def load_signer(settings: Settings) -> Signer:
     return Signer(load_or_create_signing_key(settings.data_dir / SIGNING_KEY_FILE))
 
 
-async def _refresh_keys(store: SqliteStore, index: KeyIndex, interval: float, gateway: Gateway) -> None:
+async def _refresh_keys(store: Store, index: KeyIndex, interval: float, gateway: Gateway) -> None:
     """Reload the key index whenever the key table's revision changes (create, revoke)."""
-    seen = store.keys_revision()
+    seen = await asyncio.to_thread(store.keys_revision)
     while True:
         await asyncio.sleep(interval)
         try:
-            revision = store.keys_revision()
+            revision = await asyncio.to_thread(store.keys_revision)
             if revision != seen:
-                index.replace(store.list_keys())
+                index.replace(await asyncio.to_thread(store.list_keys))
                 seen = revision
             gateway.problems.pop("keys", None)
         except Exception as exc:  # noqa: BLE001 - keep serving known keys; report not-ready
@@ -228,13 +275,24 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         store = open_store(settings)
         signer = load_signer(settings)
         index = KeyIndex(store.list_keys())
-        audit = AuditWriter(store, signer, inline=gw.audit.durability == "normal")
+        # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: a thread.
+        audit = AuditWriter(store, signer, inline=gw.storage == "sqlite" and gw.audit.durability == "normal")
         await audit.start()
         embedded = await _start_embedded(settings)
         connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
         metrics = Metrics()
         decisions = DecisionCache(policy)
+        controls = open_controls(settings)
+        watcher = (
+            None
+            if controls is None
+            else BackendSwitchWatcher(
+                controls, fail_closed=gw.redis is not None and gw.redis.kill_switch_when_unreachable == "closed"
+            )
+        )
+        if watcher is not None:
+            await watcher.refresh()  # start with the cluster's kill-switch view, not an empty one
         router = Router(
             session,
             build_adapters(settings),
@@ -244,14 +302,41 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
             clock.monotonic,
             credentials=build_credentials(settings, session, clock),
             sessions={name: e.session for name, e in embedded.items()},
+            enabled=(lambda _name: True) if watcher is None else watcher.is_enabled,
         )
-        pipeline = Pipeline(index, decisions, router, audit, signer, clock, metrics, protector)
-        gateway = Gateway(pipeline, decisions, audit, signer, metrics, gw.max_body_bytes, int(clock.now()))
+        limits = None if controls is None else build_limits(settings, controls)
+        pipeline = Pipeline(
+            index,
+            decisions,
+            router,
+            audit,
+            signer,
+            clock,
+            metrics,
+            protector,
+            limits,
+            cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
+        )
+        gateway = Gateway(
+            pipeline,
+            decisions,
+            audit,
+            signer,
+            metrics,
+            gw.max_body_bytes,
+            int(clock.now()),
+            controls=controls,
+            watcher=watcher,
+            admin_key=_secret(settings, "#admin"),
+            stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
+        )
         app[GATEWAY] = gateway
         tasks = [
             asyncio.create_task(_refresh_keys(store, index, gw.key_refresh_seconds, gateway)),
             asyncio.create_task(_checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway)),
         ]
+        if watcher is not None:
+            tasks.append(asyncio.create_task(watcher.run()))
         try:
             yield
         finally:
@@ -261,6 +346,10 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await session.close()
+            if limits is not None:
+                await limits.drain()
+            if controls is not None:
+                await controls.aclose()
             for e in embedded.values():
                 await e.session.close()
                 await e.runner.cleanup()

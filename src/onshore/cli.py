@@ -290,6 +290,79 @@ def _print_findings(findings: Sequence[Any], extra: dict[str, Any]) -> None:
         print(json.dumps(row, ensure_ascii=False))
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if settings.gateway.storage != "postgresql":
+        print("SQLite: the schema is created and kept current by the gateway itself; nothing to do.")
+        return 0
+    from onshore.store.postgres import REQUIRED_REVISION, current_revision, upgrade
+
+    dsn = settings.secrets["#storage"].value
+    if args.db_command == "upgrade":
+        print(f"Schema upgraded to revision {upgrade(dsn)} (this gateway needs {REQUIRED_REVISION}).")
+        return 0
+    current = current_revision(dsn)
+    state = "current" if current == REQUIRED_REVISION else "BEHIND: run `onshore db upgrade`"
+    print(f"Schema revision {current or 'none'}; this gateway needs {REQUIRED_REVISION} ({state}).")
+    return 0 if current == REQUIRED_REVISION else 1
+
+
+def cmd_backends(args: argparse.Namespace) -> int:
+    """The kill switch, from the command line: every replica drops the backend within a second."""
+    import asyncio
+    import getpass
+
+    from onshore.app import open_controls, open_store
+    from onshore.ids import uuid7
+    from onshore.prove.record import admin_entry
+
+    settings = _settings(args)
+    controls = open_controls(settings)
+    if controls is None:
+        raise ConfigError("gateway.redis", "the kill switch is shared through Redis: set gateway.redis")
+    known = settings.file.backends
+    actor = f"cli:{getpass.getuser()}"
+
+    async def act() -> int:
+        try:
+            if args.backends_command == "list":
+                disabled = await controls.disabled_backends()
+                for name in sorted(known):
+                    state = disabled.get(name)
+                    print(f"{name:<24} " + ("enabled" if state is None else f"DISABLED {dict(state)}"))
+                return 0
+            if args.name not in known:
+                raise ConfigError("backends", f"unknown backend {args.name!r}")
+            now = time.time()
+            if args.backends_command == "disable":
+                await controls.disable_backend(args.name, args.reason, actor, now)
+            else:
+                await controls.enable_backend(args.name, actor, now)
+        finally:
+            await controls.aclose()
+        store = open_store(settings)
+        try:  # the change is part of the same tamper-evident record as the requests it affects
+            store.append_entries(
+                [
+                    admin_entry(
+                        uuid7(int(now * 1000)),
+                        now,
+                        args.backends_command,
+                        args.name,
+                        actor,
+                        getattr(args, "reason", None),
+                        "ok",
+                    )
+                ]
+            )
+        finally:
+            store.close()
+        print(f"{args.name}: {args.backends_command}d; every replica applies it within 1 s.")
+        return 0
+
+    return asyncio.run(act())
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onshore", description="Onshore sovereign AI gateway")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -335,6 +408,22 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument("token")
     verify.add_argument("--jwks", help="JWKS file (e.g. saved from /.well-known/jwks.json)")
     receipt.set_defaults(func=cmd_receipt)
+
+    db = sub.add_parser("db", help="database schema (PostgreSQL)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    with_config(db_sub.add_parser("upgrade", help="apply pending schema migrations"))
+    with_config(db_sub.add_parser("status", help="show the schema revision"))
+    db.set_defaults(func=cmd_db)
+
+    backends = sub.add_parser("backends", help="the kill switch (needs gateway.redis)")
+    backends_sub = backends.add_subparsers(dest="backends_command", required=True)
+    with_config(backends_sub.add_parser("list", help="show which backends are disabled"))
+    disable = with_config(backends_sub.add_parser("disable", help="take a backend out of every replica"))
+    disable.add_argument("name")
+    disable.add_argument("--reason", required=True, help="why (kept in the audit log)")
+    enable = with_config(backends_sub.add_parser("enable", help="put a backend back"))
+    enable.add_argument("name")
+    backends.set_defaults(func=cmd_backends)
 
     pii = sub.add_parser("pii", help="personal-data detection tools")
     pii_sub = pii.add_subparsers(dest="pii_command", required=True)

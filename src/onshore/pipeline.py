@@ -35,12 +35,13 @@ from onshore.edge.wire import (
 from onshore.identify.authenticator import AuthError, KeyIndex
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
+from onshore.limits import Limits
 from onshore.metrics import Metrics
 from onshore.protect.answer import ChunkRestorer, restore_completion
 from onshore.protect.body import has_token_input
 from onshore.protect.protector import Protector, Scan
 from onshore.protect.vault import Vault
-from onshore.prove.record import RequestTrace, backend_summary, entry
+from onshore.prove.record import RequestTrace, admin_entry, backend_summary, entry
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditUnavailable, AuditWriter
 from onshore.route.backends.base import Endpoint
@@ -108,7 +109,11 @@ class Pipeline:
         clock: Clock,
         metrics: Metrics,
         protector: Protector | None,
+        limits: Limits | None = None,
+        cut_disabled_streams: bool = False,
     ) -> None:
+        self._limits = limits
+        self.cut_disabled_streams = cut_disabled_streams
         self._protector = protector
         self._keys = keys
         self._decisions = decisions
@@ -226,7 +231,7 @@ class Pipeline:
         Returns the answer, or None once a stream has been written."""
         trace, started = self._new_trace("chat" if dialect is OPENAI else dialect.name)
         try:
-            body, decision, plan = self._admit(trace, authorization, data_class, raw, "chat", dialect)
+            body, decision, plan = await self._admit(trace, authorization, data_class, raw, "chat", dialect)
             request: ChatRequest = validate(body, ChatRequest)
             if request.stream:
                 return await self._chat_stream(trace, started, decision, plan, request, write_stream, dialect)
@@ -237,12 +242,12 @@ class Pipeline:
     async def embeddings(self, authorization: str | None, data_class: str | None, raw: bytes) -> Complete:
         trace, started = self._new_trace("embeddings")
         try:
-            _, decision, plan = self._admit(trace, authorization, data_class, raw, "embeddings", OPENAI)
+            _, decision, plan = await self._admit(trace, authorization, data_class, raw, "embeddings", OPENAI)
             return await self._complete(trace, started, decision, plan, "embeddings", OPENAI)
         except ApiError as error:
             return await self._refuse(trace, started, error, OPENAI)
 
-    def _admit(
+    async def _admit(
         self,
         trace: RequestTrace,
         authorization: str | None,
@@ -265,6 +270,8 @@ class Pipeline:
             check_fields(body, EMBEDDING_FIELDS, group.extra_fields)
             validate(body, EmbeddingRequest)
         trace.request_sha256 = _sha256(raw)
+        if self._limits is not None:
+            await self._limits.admit(principal, self._clock.now())
         scan = self._scan(body, endpoint)
         decision = self._decide(trace, principal, model, data_class, scan)
         return body, decision, self._plan(trace, decision, body, scan)
@@ -356,7 +363,7 @@ class Pipeline:
         trace.usage = _usage(document)
         trace.response_sha256 = _sha256(payload)
         trace.status, trace.outcome = 200, "ok"
-        self._count_tokens(trace.usage)
+        self._count_tokens(trace.usage, trace)
         try:
             await self._record(trace, started)
         except AuditUnavailable:
@@ -376,7 +383,9 @@ class Pipeline:
         if unmatched and trace.personal_data is not None:
             trace.personal_data["unrestored_placeholders"] = len(unmatched)
 
-    def _count_tokens(self, usage: dict[str, int] | None) -> None:
+    def _count_tokens(self, usage: dict[str, int] | None, trace: RequestTrace | None = None) -> None:
+        if usage and trace is not None and self._limits is not None and trace.key_id and trace.tenant:
+            self._limits.charge_later(trace.key_id, trace.tenant, usage.get("total_tokens", 0), self._clock.now())
         if usage:
             self._metrics.tokens.labels("prompt").inc(usage.get("prompt_tokens", 0))
             self._metrics.tokens.labels("completion").inc(usage.get("completion_tokens", 0))
@@ -448,7 +457,7 @@ class Pipeline:
             stream_of=trace.id,
             personal_data=trace.personal_data,
         )
-        self._count_tokens(usage)
+        self._count_tokens(usage, trace)
         self._metrics.requests.labels(trace.endpoint, "200").inc()
         try:
             await self._record(close, started)
@@ -475,6 +484,13 @@ class Pipeline:
         }
         return self._signer.receipt(claims)
 
+    def backend_enabled(self, name: str) -> bool:
+        return self._router.is_enabled(name)
+
+    async def record_admin(self, action: str, backend: str, actor: str, reason: str | None, outcome: str) -> None:
+        now = self._clock.now()
+        await self._audit.append(admin_entry(uuid7(int(now * 1000)), now, action, backend, actor, reason, outcome))
+
     @property
     def monotonic(self) -> Callable[[], float]:
         return self._clock.monotonic
@@ -498,6 +514,7 @@ class _StreamRelay:
         encoder: StreamEncoder,
     ) -> None:
         self._encoder = encoder
+        self._cut_check = pipeline.cut_disabled_streams
         self._restorer = restorer
         self._pipeline = pipeline
         self._trace = trace
@@ -564,6 +581,11 @@ class _StreamRelay:
                         return "upstream_bad_response"
                     if documents is None:
                         return "completed"
+                    if self._cut_check and not self._pipeline.backend_enabled(self._opened.route.backend.name):
+                        await self._send(
+                            write, self._encoder.error(503, "backend_disabled", "An operator disabled this backend.")
+                        )
+                        return "backend_disabled"
                     for document in documents:
                         await self._relay_chunk(write, document)
         except TimeoutError:

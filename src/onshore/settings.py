@@ -59,6 +59,16 @@ class ProtectSettings(_Strict, frozen=True, kw_only=True):
     allow_list: list[str] = []  # values never treated as personal data (e.g. the company's own number)
 
 
+class RedisSettings(_Strict, frozen=True, kw_only=True):
+    """Shared state for several replicas: rate limits, budgets, kill switch, circuit breakers."""
+
+    url_env: str  # e.g. ONSHORE_REDIS_URL=redis://redis:6379/0 (may hold a password: never in the file)
+    prefix: str = "onshore:"  # key prefix, so several deployments can share one Redis
+    limits_when_unreachable: Literal["open", "closed"] = "open"
+    kill_switch_when_unreachable: Literal["open", "closed"] = "closed"
+    streams_on_kill: Literal["finish", "cut"] = "finish"  # what a disabled backend's open streams do
+
+
 class GatewaySettings(_Strict, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -71,6 +81,12 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     audit: AuditSettings = AuditSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     protect: ProtectSettings = ProtectSettings()
+    # "sqlite" (a file under data_dir), or the name of an environment variable holding a
+    # postgresql:// URL in storage_env (URLs carry passwords, so they never sit in this file).
+    storage: Literal["sqlite", "postgresql"] = "sqlite"
+    storage_env: str | None = None
+    redis: RedisSettings | None = None
+    admin_key_env: str | None = None  # bearer token for the admin API (kill switch); unset: no admin API
 
 
 class EntraSettings(_Strict, frozen=True, kw_only=True):
@@ -150,8 +166,25 @@ class RuleSettings(_Strict, frozen=True, kw_only=True):
     personal_data: PersonalDataSettings = PersonalDataSettings()
 
 
+class RateLimitSettings(_Strict, frozen=True, kw_only=True):
+    requests_per_minute: int | None = None
+    tokens_per_minute: int | None = None
+
+
+class BudgetSettings(_Strict, frozen=True, kw_only=True):
+    tokens: int
+    period: Literal["day", "month"] = "month"
+
+
+class LimitsSettings(_Strict, frozen=True, kw_only=True):
+    per_key: RateLimitSettings | None = None
+    per_tenant: RateLimitSettings | None = None
+    budget: BudgetSettings | None = None
+
+
 class TenantSettings(_Strict, frozen=True, kw_only=True):
     classes: dict[str, RuleSettings]
+    limits: LimitsSettings | None = None
     # Where this tenant's data is "at home"; backends elsewhere are less trusted (default: the gateway's).
     home_jurisdictions: list[str] | None = None
 
@@ -168,6 +201,7 @@ class _TopLevel(_Strict, frozen=True, kw_only=True):
 class _TenantTopLevel(_Strict, frozen=True, kw_only=True):
     classes: dict[str, Any]
     home_jurisdictions: list[str] | None = None
+    limits: LimitsSettings | None = None
 
 
 class FileSettings(_Strict, frozen=True, kw_only=True):
@@ -257,6 +291,7 @@ def parse_settings(raw: object, source: str, environ: dict[str, str] | None = No
         tenants[name] = TenantSettings(
             classes={c: _convert(rule, RuleSettings, f"tenants.{name}.classes.{c}") for c, rule in classes.items()},
             home_jurisdictions=_convert(value, _TenantTopLevel, f"tenants.{name}").home_jurisdictions,
+            limits=_convert(value, _TenantTopLevel, f"tenants.{name}").limits,
         )
     file = FileSettings(
         gateway=top.gateway,
@@ -267,6 +302,21 @@ def parse_settings(raw: object, source: str, environ: dict[str, str] | None = No
     _check(file)
     env = dict(os.environ) if environ is None else environ
     secrets: dict[str, Secret] = {}
+    gateway_refs = [
+        ("gateway.storage_env", file.gateway.storage_env, "#storage"),
+        ("gateway.redis.url_env", file.gateway.redis.url_env if file.gateway.redis else None, "#redis"),
+        ("gateway.admin_key_env", file.gateway.admin_key_env, "#admin"),
+    ]
+    for field_path, variable, secret_key in gateway_refs:
+        if variable is None:
+            continue
+        value = env.get(variable)
+        if not value:
+            raise ConfigError(field_path, f"environment variable {variable} is not set or empty")
+        secrets[secret_key] = Secret(variable, value)
+    storage = secrets.get("#storage")
+    if storage is not None and not storage.value.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("gateway.storage_env", f"{storage.env_name} must hold a postgresql:// URL")
     for name, backend in file.backends.items():
         refs = [("api_key_env", backend.api_key_env, name)]
         if backend.entra is not None:
@@ -309,6 +359,17 @@ def _check_countries(path: str, values: list[str] | str, allow_any: bool) -> Non
             raise ConfigError(path, f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. JP)")
 
 
+def _check_limits(path: str, limits: LimitsSettings) -> None:
+    for scope in ("per_key", "per_tenant"):
+        rate = getattr(limits, scope)
+        for field in ("requests_per_minute", "tokens_per_minute"):
+            value = None if rate is None else getattr(rate, field)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{path}.{scope}.{field}", "must be positive (omit it for no limit)")
+    if limits.budget is not None and limits.budget.tokens <= 0:
+        raise ConfigError(f"{path}.budget.tokens", "must be positive")
+
+
 def _check(file: FileSettings) -> None:
     """Checks that span the whole document: references resolve, codes are valid, nothing is missing."""
     gw = file.gateway
@@ -322,6 +383,15 @@ def _check(file: FileSettings) -> None:
     for key in ("connect_timeout_seconds", "read_timeout_seconds"):
         if getattr(gw.upstream, key) <= 0:
             raise ConfigError(f"gateway.upstream.{key}", "must be positive")
+    if (gw.storage == "postgresql") != (gw.storage_env is not None):
+        raise ConfigError("gateway.storage_env", "storage: postgresql needs storage_env (and only it)")
+    for field_path, variable in (
+        ("gateway.storage_env", gw.storage_env),
+        ("gateway.redis.url_env", gw.redis.url_env if gw.redis else None),
+        ("gateway.admin_key_env", gw.admin_key_env),
+    ):
+        if variable is not None and not _ENV_NAME.match(variable):
+            raise ConfigError(field_path, "must be an environment variable name, not a value")
     if not file.backends:
         raise ConfigError("backends", "at least one backend is required")
     for name, backend in file.backends.items():
@@ -379,6 +449,10 @@ def _check(file: FileSettings) -> None:
     if not file.tenants:
         raise ConfigError("tenants", "at least one tenant is required")
     for tname, tenant in file.tenants.items():
+        if tenant.limits is not None and gw.redis is None:
+            raise ConfigError(f"tenants.{tname}.limits", "limits are shared through Redis: set gateway.redis")
+        if tenant.limits is not None:
+            _check_limits(f"tenants.{tname}.limits", tenant.limits)
         if tenant.home_jurisdictions is not None:
             _check_countries(f"tenants.{tname}.home_jurisdictions", tenant.home_jurisdictions, allow_any=False)
         for cname in tenant.classes:

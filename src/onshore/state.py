@@ -11,6 +11,7 @@ from onshore.metrics import Metrics
 from onshore.pipeline import Pipeline
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditWriter
+from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
 
 
 @dataclass(slots=True)
@@ -22,6 +23,10 @@ class Gateway:
     metrics: Metrics
     max_body_bytes: int
     started_at: int
+    controls: RedisControls | None = None
+    watcher: BackendSwitchWatcher | None = None
+    admin_key: str | None = None
+    stream_kill: str = "finish"
     problems: dict[str, str] = field(default_factory=dict)  # readiness problems by component
 
     def reachable_models(self, principal: Principal, requested_class: str | None) -> list[str]:
@@ -42,4 +47,6 @@ class Gateway:
         problems = dict(self.problems)
         if not self.audit.healthy:
             problems["audit"] = "the last audit write failed"
+        if self.watcher is not None and not self.watcher.healthy:
+            problems["kill_switch"] = "the shared kill-switch state cannot be read"
         return problems

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hmac
+import time
 from typing import Any
 
 import msgspec
@@ -134,3 +136,52 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def jwks(request: web.Request) -> web.Response:
     return web.Response(body=_encoder.encode(request.app[GATEWAY].signer.jwks()), content_type="application/json")
+
+
+# --- admin API: the kill switch, for operators (bearer admin key; absent key = no admin API) ---------
+def _admin(request: web.Request) -> Gateway:
+    gateway = request.app[GATEWAY]
+    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    if gateway.admin_key is None:
+        raise ApiError(404, "The admin API is not enabled (set gateway.admin_key_env).", code="not_found")
+    if not hmac.compare_digest(supplied.encode(), gateway.admin_key.encode()):
+        raise ApiError(401, "Invalid admin key.", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
+    if gateway.controls is None:
+        raise ApiError(409, "The kill switch needs gateway.redis (shared by every replica).", code="no_shared_state")
+    return gateway
+
+
+async def admin_backends(request: web.Request) -> web.Response:
+    gateway = _admin(request)
+    assert gateway.controls is not None
+    disabled = await gateway.controls.disabled_backends()
+    names = sorted(gateway.decisions.policy.backends)
+    body = {
+        "backends": [
+            {"name": n, "enabled": n not in disabled, **({"disabled": disabled[n]} if n in disabled else {})}
+            for n in names
+        ]
+    }
+    return web.Response(body=_encoder.encode(body), content_type="application/json")
+
+
+async def admin_switch(request: web.Request) -> web.Response:
+    gateway = _admin(request)
+    assert gateway.controls is not None
+    name, action = request.match_info["name"], request.match_info["action"]
+    if name not in gateway.decisions.policy.backends:
+        raise ApiError(404, f"No backend named '{name}'.", code="not_found")
+    reason = None
+    if action == "disable":
+        raw = await read_body(request, 16384)
+        document = msgspec.json.decode(raw) if raw else {}
+        reason = document.get("reason") if isinstance(document, dict) else None
+        if not isinstance(reason, str) or not reason.strip():
+            raise ApiError(400, 'Say why: send {"reason": "..."}.', param="reason", code="missing_reason")
+        await gateway.controls.disable_backend(name, reason, "admin-api", time.time())
+    else:
+        await gateway.controls.enable_backend(name, "admin-api", time.time())
+    await gateway.pipeline.record_admin(action, name, "admin-api", reason, "ok")
+    return web.Response(
+        body=_encoder.encode({"backend": name, "action": action, "reason": reason}), content_type="application/json"
+    )

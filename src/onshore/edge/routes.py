@@ -19,6 +19,8 @@ ROUTES = [
     web.get("/readyz", handlers.readyz),
     web.get("/metrics", handlers.metrics),
     web.get("/.well-known/jwks.json", handlers.jwks),
+    web.get("/admin/backends", handlers.admin_backends),
+    web.post("/admin/backends/{name}/{action:disable|enable}", handlers.admin_switch),
 ]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -93,3 +93,19 @@ def entry(trace: RequestTrace) -> dict[str, Any]:
             "chosen": None if trace.chosen is None else backend_summary(trace.chosen),
         }
     return doc
+
+
+def admin_entry(
+    record_id: str, ts: float, action: str, backend: str, actor: str, reason: str | None, outcome: str
+) -> dict[str, Any]:
+    """An operator action (kill switch) in the same chain as the requests it affects."""
+    return {
+        "id": record_id,
+        "ts": round(ts, 6),
+        "kind": "admin",
+        "action": action,
+        "backend": backend,
+        "actor": actor,
+        "reason": reason,
+        "outcome": outcome,
+    }

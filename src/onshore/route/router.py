@@ -83,6 +83,9 @@ class Router:
         self._whole = aiohttp.ClientTimeout(total=read_timeout, connect=connect_timeout)
         self._streaming = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
 
+    def is_enabled(self, backend: str) -> bool:
+        return self._enabled(backend)
+
     async def open(
         self,
         routes: Sequence[Route],

@@ -1,0 +1,67 @@
+"""Rate limits and budgets on the request path, enforced through the shared Redis controls.
+
+Admission happens right after the caller is identified (cheap refusals first); tokens are charged
+after the answer, off the response path. What happens when Redis cannot be reached is configured:
+`open` serves the request (and counts it in metrics), `closed` refuses it with 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+from onshore.decide.limits import LimitPolicy
+from onshore.edge.errors import ApiError, server_error
+from onshore.identify.principal import Principal
+from onshore.store.redis_controls import ControlsUnavailable, RedisControls
+
+log = logging.getLogger("onshore.limits")
+
+
+class Limits:
+    def __init__(self, controls: RedisControls, policies: Mapping[str, LimitPolicy], fail_closed: bool) -> None:
+        self._controls = controls
+        self._policies = {tenant: policy for tenant, policy in policies.items() if not policy.empty}
+        self._fail_closed = fail_closed
+        self._pending: set[asyncio.Task[None]] = set()
+        self.unreachable = 0  # admissions decided without Redis (fail-open), for metrics and tests
+
+    async def admit(self, principal: Principal, now: float) -> None:
+        """Raise a 429 naming the rule when a limit or budget is reached."""
+        policy = self._policies.get(principal.tenant)
+        if policy is None:
+            return
+        try:
+            admission = await self._controls.admit(principal.key_id, principal.tenant, policy, now)
+        except ControlsUnavailable:
+            self.unreachable += 1
+            if self._fail_closed:
+                raise server_error(
+                    503, "Rate limits cannot be checked right now (shared store unreachable).", "limits_unavailable"
+                ) from None
+            return
+        if not admission.allowed:
+            headers = {"Retry-After": str(admission.retry_after)} if admission.retry_after else {}
+            code = "budget_exceeded" if admission.rule and admission.rule.endswith("budget") else "rate_limit_exceeded"
+            raise ApiError(
+                429, admission.message or "Limit reached.", type="rate_limit_error", code=code, headers=headers
+            )
+
+    def charge_later(self, key_id: str, tenant: str, tokens: int, now: float) -> None:
+        policy = self._policies.get(tenant)
+        if policy is None or tokens <= 0:
+            return
+        task = asyncio.get_running_loop().create_task(self._charge(key_id, tenant, policy, tokens, now))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _charge(self, key_id: str, tenant: str, policy: LimitPolicy, tokens: int, now: float) -> None:
+        try:
+            await self._controls.charge(key_id, tenant, policy, tokens, now)
+        except ControlsUnavailable:
+            log.warning("could not charge %d tokens to tenant %s: shared store unreachable", tokens, tenant)
+
+    async def drain(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)

@@ -1,0 +1,1 @@
+"""Alembic revision scripts, one linear history; revision ids are zero-padded counters."""
