@@ -354,8 +354,10 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
                 await e.session.close()
                 await e.runner.cleanup()
                 e.model.close()
-            with contextlib.suppress(Exception):
+            try:
                 await audit.checkpoint(clock.now())  # seal the tail of the chain on a clean shutdown
+            except Exception as exc:  # noqa: BLE001 - shutting down anyway; say so
+                log.warning("final audit checkpoint failed: %r", exc)
             await audit.close()
             store.close()
 
