@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,8 @@ from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditUnavailable, AuditWriter
 from onshore.route.backends.base import Endpoint
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
+
+log = logging.getLogger("onshore.pipeline")
 
 DATA_CLASS_HEADER = "Onshore-Data-Class"
 RECEIPT_HEADER = "Onshore-Receipt"
@@ -238,6 +241,8 @@ class Pipeline:
             return await self._complete(trace, started, decision, plan, "chat", dialect)
         except ApiError as error:
             return await self._refuse(trace, started, error, dialect)
+        except Exception:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
+            return await self._refuse(trace, started, self._internal_error(trace), dialect)
 
     async def embeddings(self, authorization: str | None, data_class: str | None, raw: bytes) -> Complete:
         trace, started = self._new_trace("embeddings")
@@ -246,6 +251,8 @@ class Pipeline:
             return await self._complete(trace, started, decision, plan, "embeddings", OPENAI)
         except ApiError as error:
             return await self._refuse(trace, started, error, OPENAI)
+        except Exception:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
+            return await self._refuse(trace, started, self._internal_error(trace), OPENAI)
 
     async def _admit(
         self,
@@ -275,6 +282,11 @@ class Pipeline:
         scan = self._scan(body, endpoint)
         decision = self._decide(trace, principal, model, data_class, scan)
         return body, decision, self._plan(trace, decision, body, scan)
+
+    @staticmethod
+    def _internal_error(trace: RequestTrace) -> ApiError:
+        log.exception("internal error serving request %s", trace.id)
+        return server_error(500, f"Internal error; the request was refused (request id {trace.id}).", "internal_error")
 
     # --- protect ------------------------------------------------------------------------------
     def _scan(self, body: dict[str, Any], endpoint: Endpoint) -> Scan | None:

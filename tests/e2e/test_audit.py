@@ -192,3 +192,20 @@ def test_client_disconnect_mid_stream_closes_upstream(rig: Rig) -> None:
     close = rig.records()[-1]
     assert close["outcome"] == "client_disconnected"
     assert rig.upstream.streams_finished == 0
+
+
+def test_a_bug_on_the_request_path_refuses_and_is_recorded(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from onshore.pipeline import Pipeline
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(Pipeline, "_plan", broken)
+    with pytest.raises(openai.InternalServerError) as info:
+        rig.client.chat.completions.create(model="chat", messages=MESSAGES)
+    assert info.value.status_code == 500
+    assert info.value.body["code"] == "internal_error"  # type: ignore[index]
+    assert "simulated bug" not in info.value.response.text  # nothing internal leaks
+    assert not rig.upstream.received  # and nothing reached a backend
+    record = rig.records()[-1]
+    assert record["status"] == 500 and record["error_code"] == "internal_error"

@@ -36,6 +36,6 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status, "http_error")
         message = f"{request.method} {request.path} is not served here." if exc.status in (404, 405) else exc.reason
         return handlers.error_response(ApiError(exc.status, message, code=code))
