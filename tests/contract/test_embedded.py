@@ -193,7 +193,8 @@ def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
         body = {"model": "local", "messages": QUESTION, "max_tokens": 200, "stream": True}
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.stream("POST", gateway.url + "/v1/chat/completions", json=body, headers=headers) as busy:
-            assert next(busy.iter_raw())
+            assert busy.status_code == 200  # one generating, none waiting (max_queue 0)
+            assert next(busy.iter_raw()).startswith(b"data: ")
             second = httpx.post(gateway.url + "/v1/chat/completions", json={**body, "stream": False}, headers=headers)
         assert second.status_code == 429
         assert int(second.headers["Retry-After"]) >= 1

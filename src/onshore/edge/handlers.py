@@ -9,10 +9,10 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from onshore.edge.dialects import ANTHROPIC
+from onshore.edge.dialects import ANTHROPIC, OPENAI, Dialect
 from onshore.edge.errors import ApiError, model_not_found
 from onshore.edge.wire import raise_for_size
-from onshore.pipeline import DATA_CLASS_HEADER, Complete, Pipeline, Write
+from onshore.pipeline import DATA_CLASS_HEADER, Complete, Write
 from onshore.state import Gateway
 
 _encoder = msgspec.json.Encoder()
@@ -40,11 +40,8 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _pipeline(request: web.Request) -> Pipeline:
-    return request.app[GATEWAY].pipeline
-
-
-async def chat_completions(request: web.Request) -> web.StreamResponse:
+async def _chat(request: web.Request, authorization: str | None, dialect: Dialect) -> web.StreamResponse:
+    """Run a chat request; the pipeline either returns an answer or writes a stream through us."""
     gateway = request.app[GATEWAY]
     raw = await read_body(request, gateway.max_body_bytes)
     stream_response: web.StreamResponse | None = None
@@ -56,36 +53,24 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         return stream_response.write
 
     result = await gateway.pipeline.chat(
-        request.headers.get("Authorization"), request.headers.get(DATA_CLASS_HEADER), raw, open_stream
+        authorization, request.headers.get(DATA_CLASS_HEADER), raw, open_stream, dialect=dialect
     )
     if result is not None:
         return _answer(result)
     assert stream_response is not None
     return stream_response
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    return await _chat(request, request.headers.get("Authorization"), OPENAI)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """Anthropic's Messages API, for Claude-style clients: same path, same policy, same proof."""
-    gateway = request.app[GATEWAY]
-    raw = await read_body(request, gateway.max_body_bytes)
-    stream_response: web.StreamResponse | None = None
-
-    async def open_stream(headers: dict[str, str]) -> Write:
-        nonlocal stream_response
-        stream_response = web.StreamResponse(status=200, headers=headers)
-        await stream_response.prepare(request)
-        return stream_response.write
-
     authorization = request.headers.get("Authorization")
     if authorization is None and "x-api-key" in request.headers:
         authorization = f"Bearer {request.headers['x-api-key']}"
-    result = await gateway.pipeline.chat(
-        authorization, request.headers.get(DATA_CLASS_HEADER), raw, open_stream, dialect=ANTHROPIC
-    )
-    if result is not None:
-        return _answer(result)
-    assert stream_response is not None
-    return stream_response
+    return await _chat(request, authorization, ANTHROPIC)
 
 
 async def embeddings(request: web.Request) -> web.Response:

@@ -13,6 +13,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import web
@@ -58,6 +59,17 @@ def _params(body: dict[str, Any]) -> GenerationParams:
     )
 
 
+class _Busy(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__("model busy")
+        self.retry_after = retry_after
+
+    def response(self) -> web.Response:
+        return _error(
+            429, "The embedded model is busy; retry later.", "model_busy", {"Retry-After": str(self.retry_after)}
+        )
+
+
 class EmbeddedServer:
     def __init__(self, model: EmbeddedModel, max_queue: int) -> None:
         self._model = model
@@ -72,11 +84,22 @@ class EmbeddedServer:
         app.add_routes([web.post("/v1/chat/completions", self.chat), web.post("/v1/embeddings", self.embeddings)])
         return app
 
-    def _busy(self) -> web.Response | None:
-        if self._in_flight > self._max_queue:  # one running plus max_queue waiting
-            retry = max(1, round(self._seconds_per_request * self._in_flight))
-            return _error(429, "The embedded model is busy; retry later.", "model_busy", {"Retry-After": str(retry)})
-        return None
+    @contextlib.asynccontextmanager
+    async def _model_turn(self) -> AsyncIterator[None]:
+        """Wait for the model (FIFO); with one running and `max_queue` waiting, refuse with _Busy."""
+        self._in_flight += 1
+        try:
+            if self._in_flight > self._max_queue + 1:
+                raise _Busy(max(1, round(self._seconds_per_request * self._in_flight)))
+            async with self._turn:
+                started = time.monotonic()
+                try:
+                    yield
+                finally:
+                    elapsed = time.monotonic() - started
+                    self._seconds_per_request = 0.8 * self._seconds_per_request + 0.2 * elapsed
+        finally:
+            self._in_flight -= 1
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -87,22 +110,13 @@ class EmbeddedServer:
             return _error(400, "The embedded model returns one choice (n must be 1).", "unsupported_parameter")
         messages = [{"role": str(m.get("role")), "content": _text_of(m.get("content"))} for m in body["messages"]]
         params = _params(body)
-        self._in_flight += 1
         try:
-            busy = self._busy()
-            if busy is not None:
-                return busy
-            async with self._turn:
-                started = time.monotonic()
-                try:
-                    if body.get("stream"):
-                        return await self._stream(request, body, messages, params)
-                    return await self._complete(messages, params)
-                finally:
-                    elapsed = time.monotonic() - started
-                    self._seconds_per_request = 0.8 * self._seconds_per_request + 0.2 * elapsed
-        finally:
-            self._in_flight -= 1
+            async with self._model_turn():
+                if body.get("stream"):
+                    return await self._stream(request, body, messages, params)
+                return await self._complete(messages, params)
+        except _Busy as busy:
+            return busy.response()
 
     def _start(
         self, messages: list[dict[str, str]], params: GenerationParams, queue: asyncio.Queue[str | None]
@@ -202,16 +216,12 @@ class EmbeddedServer:
         texts = [value] if isinstance(value, str) else value
         if not all(isinstance(t, str) for t in texts):
             return _error(400, "The embedded model accepts text input only.", "unsupported_parameter")
-        self._in_flight += 1
         try:
-            busy = self._busy()
-            if busy is not None:
-                return busy
-            async with self._turn:
+            async with self._model_turn():
                 loop = asyncio.get_running_loop()
                 vectors, tokens = await loop.run_in_executor(self._model.executor, self._model.embed, texts)
-        finally:
-            self._in_flight -= 1
+        except _Busy as busy:
+            return busy.response()
         return web.json_response(
             {
                 "object": "list",
