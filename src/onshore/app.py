@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
 from aiohttp import web
 
+from onshore.breakers import Breakers
 from onshore.clock import Clock, SystemClock
 from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.decision import DecisionCache
@@ -181,6 +182,14 @@ def build_credentials(
     return providers
 
 
+def _routable(watcher: BackendSwitchWatcher | None, breakers: Breakers | None) -> Callable[[str], bool]:
+    """A backend is routable unless an operator disabled it or its shared circuit breaker is open."""
+    if watcher is None or breakers is None:
+        return lambda _name: True
+    is_enabled, allows = watcher.is_enabled, breakers.allows
+    return lambda name: is_enabled(name) and allows(name)
+
+
 def _secret(settings: Settings, name: str) -> str | None:
     secret = settings.secrets.get(name)
     return None if secret is None else secret.value
@@ -293,6 +302,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         )
         if watcher is not None:
             await watcher.refresh()  # start with the cluster's kill-switch view, not an empty one
+        breakers = None if controls is None else Breakers(controls, list(policy.backends), clock.now)
         router = Router(
             session,
             build_adapters(settings),
@@ -302,7 +312,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
             clock.monotonic,
             credentials=build_credentials(settings, session, clock),
             sessions={name: e.session for name, e in embedded.items()},
-            enabled=(lambda _name: True) if watcher is None else watcher.is_enabled,
+            enabled=_routable(watcher, breakers),
         )
         limits = None if controls is None else build_limits(settings, controls)
         pipeline = Pipeline(
@@ -316,6 +326,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
             protector,
             limits,
             cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
+            breakers=breakers,
         )
         gateway = Gateway(
             pipeline,
@@ -337,6 +348,8 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         ]
         if watcher is not None:
             tasks.append(asyncio.create_task(watcher.run()))
+        if breakers is not None:
+            tasks.append(asyncio.create_task(breakers.run()))
         try:
             yield
         finally:
@@ -348,6 +361,8 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
             await session.close()
             if limits is not None:
                 await limits.drain()
+            if breakers is not None:
+                await breakers.drain()
             if controls is not None:
                 await controls.aclose()
             for e in embedded.values():

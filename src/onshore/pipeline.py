@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from onshore.breakers import Breakers
 from onshore.clock import Clock
 from onshore.decide.classes import is_data_class, stricter
 from onshore.decide.decision import Decision, DecisionCache, RequestFacts
@@ -114,7 +115,9 @@ class Pipeline:
         protector: Protector | None,
         limits: Limits | None = None,
         cut_disabled_streams: bool = False,
+        breakers: Breakers | None = None,
     ) -> None:
+        self._breakers = breakers
         self._limits = limits
         self.cut_disabled_streams = cut_disabled_streams
         self._protector = protector
@@ -350,10 +353,14 @@ class Pipeline:
         try:
             opened = await self._router.open(plan.routes, endpoint, body_for, stream)
         except UpstreamFailure as failure:
+            if self._breakers is not None:
+                self._breakers.observe(failure.attempts)
             trace.attempts = _attempts(failure.attempts)
             for attempt in failure.attempts:
                 self._metrics.failovers.labels(attempt.backend, attempt.outcome).inc()
             raise failure.error from None
+        if self._breakers is not None:
+            self._breakers.observe(opened.attempts)
         trace.attempts = _attempts(opened.attempts)
         for attempt in opened.attempts[:-1]:
             self._metrics.failovers.labels(attempt.backend, attempt.outcome).inc()

@@ -308,3 +308,37 @@ def test_cluster_traffic_kill_switch_replica_crash_and_audit(cluster: Cluster) -
     admin = [r for r in records if r.get("kind") == "admin"]
     assert [(a["action"], a["backend"]) for a in admin] == [("disable", "b1"), ("enable", "b1")]
     assert admin[0]["reason"] == "provider changed terms"
+
+
+def test_shared_circuit_breaker_skips_a_failing_backend(tmp_path: Path) -> None:
+    """Five failures of a backend (across replicas) open its breaker: requests go straight to the next."""
+    from tests.support.gateway import RunningGateway, add_key, make_settings
+
+    b1, b2 = FakeUpstream("b1").start(), FakeUpstream("b2").start()
+    settings = make_settings(
+        tmp_path,
+        {"b1": backend(b1.base_url), "b2": backend(b2.base_url)},
+        {"m": {"routes": [{"backend": "b1", "model": "x"}, {"backend": "b2", "model": "x"}]}},
+        {"t": rules(["JP"])},
+        gateway={"redis": {"url_env": "R", "prefix": f"onshore-test-{uuid.uuid4().hex[:8]}:"}},
+        environ={"R": REDIS},
+    )
+    key = add_key(settings, "t")
+    gateways = [RunningGateway(settings).start(), RunningGateway(settings).start()]  # two replicas, one Redis
+    try:
+        b1.behaviour.status = 503
+        for n in range(6):
+            with openai.OpenAI(base_url=gateways[n % 2].url + "/v1", api_key=key, max_retries=0) as client:
+                client.chat.completions.create(model="m", messages=MESSAGES)  # b1 fails, b2 answers
+        time.sleep(1.2)  # every replica re-reads the open breakers twice a second
+        tried = len(b1.received)
+        for n in range(6):
+            with openai.OpenAI(base_url=gateways[n % 2].url + "/v1", api_key=key, max_retries=0) as client:
+                client.chat.completions.create(model="m", messages=MESSAGES)
+        assert tried >= 5 and len(b1.received) == tried  # the open breaker keeps traffic off b1
+        assert len(b2.received) == 12
+    finally:
+        for gateway in gateways:
+            gateway.stop()
+        b1.stop()
+        b2.stop()

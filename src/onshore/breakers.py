@@ -1,0 +1,79 @@
+"""Circuit breakers shared by every replica: failures are counted in Redis, and each replica re-reads
+which breakers are open every half second, so the hot path stays a set lookup.
+
+A backend whose breaker is open is skipped like a disabled one (failover moves on to the next
+compliant backend); when its cool-down ends it is tried again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+from onshore.route.router import Attempt
+from onshore.store.redis_controls import ControlsUnavailable, RedisControls
+
+log = logging.getLogger("onshore.breakers")
+
+FAILURES = ("connect_error", "timeout", "read_failed", "bad_response")
+
+
+def is_failure(outcome: str) -> bool:
+    return outcome in FAILURES or (outcome.startswith("status_5") and outcome != "status_501")
+
+
+class Breakers:
+    def __init__(self, controls: RedisControls, backends: Iterable[str], now: Callable[[], float]) -> None:
+        self._controls = controls
+        self._backends = tuple(backends)
+        self._now = now
+        self._open: frozenset[str] = frozenset()
+        self._failing: set[str] = set()  # backends with failures since their last success (local view)
+        self._pending: set[asyncio.Task[None]] = set()
+
+    def allows(self, backend: str) -> bool:
+        return backend not in self._open
+
+    def observe(self, attempts: Iterable[Attempt]) -> None:
+        """Count failed attempts; clear a backend's count on success (only if it had failures)."""
+        for attempt in attempts:
+            if is_failure(attempt.outcome):
+                self._failing.add(attempt.backend)
+                self._spawn(self._failure(attempt.backend))
+            elif attempt.outcome == "ok" and attempt.backend in self._failing:
+                self._failing.discard(attempt.backend)
+                self._spawn(self._success(attempt.backend))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def _failure(self, backend: str) -> None:
+        try:
+            if await self._controls.record_failure(backend, self._now()):
+                log.warning("circuit breaker opened for backend %s", backend)
+                self._open = self._open | {backend}
+        except ControlsUnavailable:
+            pass  # counting is best effort; the kill switch is the control that fails closed
+
+    async def _success(self, backend: str) -> None:
+        with contextlib.suppress(ControlsUnavailable):
+            await self._controls.record_success(backend)
+
+    async def run(self, every: float = 0.5) -> None:
+        while True:
+            try:
+                now = self._now()
+                states = await asyncio.gather(*(self._controls.is_open(b, now) for b in self._backends))
+                self._open = frozenset(b for b, is_open in zip(self._backends, states, strict=True) if is_open)
+            except ControlsUnavailable:
+                pass  # keep the last view
+            await asyncio.sleep(every)
+
+    async def drain(self) -> None:
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
