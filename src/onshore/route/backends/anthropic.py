@@ -13,6 +13,7 @@ from typing import Any
 import msgspec
 
 from onshore.route.backends.base import Endpoint, UpstreamRequest
+from onshore.route.backends.openai import error_message as openai_error_message
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
@@ -543,11 +544,9 @@ def _decode_object(raw: bytes, what: str) -> dict[str, Any]:
 
 
 def error_message(raw: bytes) -> str | None:
-    """The message in an Anthropic error body: {"type": "error", "error": {"type": ..., "message": ...}}."""
-    try:
-        document = _decoder.decode(raw)
-    except msgspec.DecodeError:
-        return None
+    """The message in an Anthropic error body: {"type": "error", "error": {"type": ..., "message": ...}},
+    the same place OpenAI puts it."""
+    return openai_error_message(raw)
     if not isinstance(document, dict):
         return None
     error = document.get("error")
