@@ -547,11 +547,3 @@ def error_message(raw: bytes) -> str | None:
     """The message in an Anthropic error body: {"type": "error", "error": {"type": ..., "message": ...}},
     the same place OpenAI puts it."""
     return openai_error_message(raw)
-    if not isinstance(document, dict):
-        return None
-    error = document.get("error")
-    if isinstance(error, dict) and isinstance(error.get("message"), str):
-        return str(error["message"])
-    if isinstance(document.get("message"), str):
-        return str(document["message"])
-    return None
