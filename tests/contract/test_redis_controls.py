@@ -406,11 +406,14 @@ class CuttableProxy:
         self._writers += [writer, up_writer]
 
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            with contextlib.suppress(OSError, asyncio.CancelledError):
+            try:
                 while data := await src.read(65536):
                     dst.write(data)
                     await dst.drain()
-            dst.close()
+            except OSError:
+                pass
+            finally:
+                dst.close()
 
         await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 

@@ -149,7 +149,10 @@ class RedisControls:
         self._redis = aioredis.Redis.from_url(
             url,
             decode_responses=True,
-            socket_timeout=timeout,
+            # No socket_timeout: every call is bounded by asyncio.timeout in _call instead. redis-py applies
+            # socket_timeout to writes with asyncio.wait_for, which on Python 3.11 can swallow a task's
+            # cancellation (the watcher could then never be stopped).
+            socket_timeout=None,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
@@ -371,17 +374,20 @@ class BackendSwitchWatcher:
 
     async def _refresh_loop(self) -> None:
         while True:
+            _still_wanted()
             await self.refresh()
             await asyncio.sleep(self._refresh_every)
 
     async def _subscribe_loop(self) -> None:
         while True:
+            _still_wanted()
             pubsub = self._controls.redis.pubsub(ignore_subscribe_messages=True)
             try:
                 async with asyncio.timeout(self._controls.timeout * 4):
                     await pubsub.subscribe(self._controls.channel)
                 await self.refresh()  # catch up on anything published before the subscription
                 while True:
+                    _still_wanted()
                     message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
                     if message is not None and message.get("type") == "message":
                         self.apply(str(message["data"]))
@@ -391,3 +397,11 @@ class BackendSwitchWatcher:
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(self._refresh_every)
+
+
+def _still_wanted() -> None:
+    """Raise CancelledError if this task was cancelled but a library swallowed the CancelledError
+    (possible on Python 3.11 inside asyncio.wait_for); the request to cancel is still counted."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
