@@ -301,7 +301,7 @@ class Pipeline:
 
     def _plan(self, trace: RequestTrace, decision: Decision, body: dict[str, Any], scan: Scan | None) -> Plan:
         verdict = decision.verdict
-        unscanned = scan is None
+        unscanned = scan is None or scan.opaque
         found = unscanned or (scan is not None and scan.found)
         replaceable = scan is not None and scan.replaceable
         routes: list[Route] = []

@@ -162,7 +162,7 @@ def test_disconnect_stops_generation(served: Served) -> None:
     body = {
         "model": "local",
         "messages": [{"role": "user", "content": "Count from 1 to 1000."}],
-        "max_tokens": 1500,
+        "max_tokens": 1900,
         "stream": True,
     }
     with httpx.stream(
@@ -173,9 +173,10 @@ def test_disconnect_stops_generation(served: Served) -> None:
     ) as response:
         assert next(response.iter_raw()).startswith(b"data: ")
     started = time.monotonic()
-    # The model is free again almost at once: generation stopped instead of running 1500 tokens.
+    # The model is free again almost at once: generation stopped instead of running 1900 tokens
+    # (~15 s at this machine's speed).
     served.client.chat.completions.create(model="local", messages=QUESTION, max_tokens=3)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 8
     closes = [r for r in served.records() if r["kind"] == "stream_close"]
     assert closes[-1]["outcome"] == "client_disconnected"
 

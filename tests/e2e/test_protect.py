@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
+import openai
 import pytest
 
 from tests.e2e.conftest import World
@@ -118,3 +119,60 @@ def test_placeholder_typed_by_the_user_is_never_restored_into_a_value(w: World) 
         model="chat", messages=[{"role": "user", "content": prompt}]
     )
     assert completion.choices[0].message.content == prompt
+
+
+def test_every_forwarded_field_is_scanned(w: World) -> None:
+    """Values hidden outside message text never reach a less-trusted backend in clear."""
+    body = {
+        "model": "chat",
+        "messages": [{"role": "user", "name": EMAIL, "content": "Summarise my order."}],
+        "tools": [
+            {
+                "type": "function",
+                "function": {
+                    "name": "lookup",
+                    "description": f"Call {PHONE} first",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {EMAIL: {"type": "string", "description": MY_NUMBER}},
+                    },
+                },
+            }
+        ],
+        "metadata": {"owner": EMAIL},
+        "user": EMAIL,
+        "stop": [PHONE],
+        "prediction": {"type": "content", "content": f"Dear 鈴木花子様, {PHONE}"},
+    }
+    w.client(w.globex_key).chat.completions.create(**body)  # type: ignore[call-overload]
+    seen = sent_to(w.us.received)
+    for value in (PHONE, EMAIL, MY_NUMBER):
+        assert value not in seen
+    assert "[[PHONE_1]]" in seen and "[[EMAIL_1]]" in seen
+
+
+def test_personal_data_in_a_tool_description_raises_the_class(w: World) -> None:
+    w.client(w.public_key).chat.completions.create(
+        model="chat",
+        messages=[{"role": "user", "content": "hi"}],
+        tools=[{"type": "function", "function": {"name": "f", "description": f"My number is {MY_NUMBER}"}}],
+    )
+    assert not w.us.received and w.jp1.received  # acme's personal rule keeps it in Japan
+    assert last_record(w)["data_class"] == "personal"
+
+
+def test_unscannable_parts_never_reach_a_less_trusted_backend(w: World) -> None:
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    w.client(w.globex_key).chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}]
+    )
+    assert not w.us.received and w.jp1.received  # a trusted home backend may see it
+    assert last_record(w)["personal_data"]["blocked_backends"] == ["us-cloud"]
+
+
+def test_fields_beyond_the_declared_facts_are_refused(w: World) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        w.client().chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}], store=True)
+    assert info.value.body["param"] == "store"  # type: ignore[index]
+    w.client().chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}], store=False)
+    assert len(w.us.received) == 1

@@ -228,8 +228,22 @@ def requested_model(body: dict[str, Any]) -> str:
     return model
 
 
+# Documented fields that would make a provider keep data or send it to a third party beyond the
+# backend's declared facts (stored completions, extended prompt-cache retention, web search): they
+# pass only when switched off, or when the model's allow_extra_fields opts in explicitly.
+BEYOND_DECLARED_FACTS = frozenset({"store", "prompt_cache_retention", "web_search_options"})
+
+
 def check_fields(body: dict[str, Any], documented: frozenset[str], extra: frozenset[str]) -> None:
     """Refuse fields outside OpenAI's documented set unless the model's config allows them."""
+    for key in BEYOND_DECLARED_FACTS & body.keys():
+        if body[key] not in (None, False) and key not in extra:
+            raise bad_request(
+                f"'{key}' would let the provider keep or pass on data beyond what this backend declares; "
+                "it is refused unless the model's allow_extra_fields lists it.",
+                param=key,
+                code="unsupported_parameter",
+            )
     for key in body:
         if key not in documented and key not in extra:
             raise bad_request(

@@ -172,7 +172,7 @@ def _classify(n: str, s: int, e: int) -> _Cand | None:
         return cache[type_]
 
     postal_mark = "〒" in n[max(0, s - 2) : s]
-    hit = classify_number(n[s:e], postal_mark or _address_follows(n, e), ctx)
+    hit = classify_number(n[s:e], postal_mark or _address_follows(n, e) or _address_precedes(n, s), ctx)
     if hit is None:
         return None
     type_, score = hit
@@ -185,6 +185,11 @@ def _classify(n: str, s: int, e: int) -> _Cand | None:
 def _address_follows(n: str, e: int) -> bool:
     """A postal code directly followed by an address ("100-0001 東京都…")."""
     return P.ADDRESS_START.match(n, e) is not None
+
+
+def _address_precedes(n: str, s: int) -> bool:
+    """A postal code after a romanised address ("…, Minato-ku, Tokyo 107-0062")."""
+    return P.ROMAN_ADDRESS_END.search(n, max(0, s - 24), s) is not None
 
 
 def _valid_date(m: re.Match[str]) -> bool:
@@ -210,6 +215,21 @@ def _insured_candidates(n: str) -> Iterator[_Cand]:
         for g in ("v", "s", "n"):
             if m.start(g) >= 0:
                 yield (type_, m.start(g), m.end(g), score)
+
+
+def _address_candidates(n: str) -> Iterator[_Cand]:
+    """Addresses on lines with a block number (or a Kyoto street direction)."""
+    seen: set[tuple[int, int]] = set()
+    hints = [P.ADDRESS_HINT, P.KYOTO_HINT] if "通" in n else [P.ADDRESS_HINT]
+    for hint in hints:
+        for lo, hi in _windows(n, hint, 80, 0, True):
+            for pat in (P.ADDRESS, P.ROMAN_ADDRESS):
+                for m in pat.finditer(n, lo, hi):
+                    if m.span() in seen:
+                        continue
+                    seen.add(m.span())
+                    bonus = 0.1 if _has_context(n, m.start(), m.end(), "address") else 0.0
+                    yield ("address", m.start(), m.end(), 0.85 + bonus)
 
 
 def _pattern_candidates(n: str) -> Iterator[_Cand]:
@@ -246,10 +266,7 @@ def _pattern_candidates(n: str) -> Iterator[_Cand]:
         for m in P.DOB.finditer(n, lo, hi):
             if _valid_date(m) and _has_context(n, m.start(), m.end(), "date_of_birth"):
                 yield ("date_of_birth", m.start(), m.end(), 0.9)
-    for lo, hi in _windows(n, P.ADDRESS_HINT, 80, 0, True):
-        for m in P.ADDRESS.finditer(n, lo, hi):
-            bonus = 0.1 if _has_context(n, m.start(), m.end(), "address") else 0.0
-            yield ("address", m.start(), m.end(), 0.85 + bonus)
+    yield from _address_candidates(n)
     if "記号" in n or "番号" in n:
         yield from _insured_candidates(n)
     if _HAS_UPPER.search(n) is not None:

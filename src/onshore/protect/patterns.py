@@ -25,11 +25,14 @@ __all__ = [
     "INSURED_PAIR",
     "IPV4",
     "IPV6_CANDIDATE",
+    "KYOTO_HINT",
     "LATIN_NAME",
     "NOT_PHONE_CONTEXT",
     "NUMBER_TOKEN",
     "PASSPORT",
     "PASSPORT_ANCHOR",
+    "ROMAN_ADDRESS",
+    "ROMAN_ADDRESS_END",
     "SCALED_ASSET",
     "SPECIAL_CARE",
     "VERSION_CONTEXT",
@@ -106,26 +109,80 @@ _CITIES = (
     "世田谷区|渋谷区|中野区|杉並区|豊島区|北区|荒川区|板橋区|練馬区|足立区|葛飾区|"
     "江戸川区"
 )
-_LOC = "[一-龥ぁ-ゖァ-ヺー々〆ヶ]"
+# --- Japanese-script addresses ---------------------------------------------
+# HEAD (prefecture + municipality, designated city / Tokyo ward, or any
+# "○○市" / "○○郡" not glued to a longer word), TOWN (大字/字/町名, Hokkaido
+# "北1条西"), then BLOCK (丁目/番地/号/1-2-3 or a bare number) or a Kyoto
+# street ("河原町通三条上る下丸屋町390"), then an optional BUILDING and room.
+# A municipality without a block ("東京都千代田区") is not an address.
+_KANJI = "[一-龥々〆ヶ]"
+_WORD_BEFORE = "(?<![一-龥々〆ヶァ-ヺー])"  # a head must not be the tail of a longer word
+# Particles never occur in municipality or town names ("東京都の人口", "大阪市北区で3件").
+_MNAME = "(?:(?![のにはをへでも])[一-龥ぁ-ゖァ-ヺー々〆ヶ])"
+_TNAME = "(?:(?![にはをへでも])[一-龥ぁ-ゖァ-ヺー々〆ヶ]|[0-9]{1,2}条)"
+_HEAD = (
+    rf"(?:(?:{_PREFS}) ?{_MNAME}{{1,8}}?[市区町村郡]"
+    rf"|{_WORD_BEFORE}(?:(?:{_CITIES})|{_KANJI}{{1,4}}?[市郡]))"
+    # "千代田区役所", "松本市長", "横浜市立大学", "卸売市場": an office or word, not a place.
+    r"(?!役所|役場|長(?![町者])|民|議|立(?![川石野])|営|場)"
+)
 _AN = "[0-9]{1,5}"
-_KN = "[一二三四五六七八九十]{1,3}"
+_KN = "[一二三四五六七八九十〇]{1,4}"
+_N = f"(?:{_AN}|{_KN})"
 _HY = f"[{DASH}]"
-_BLOCK = (
-    rf"(?:(?:{_AN}|{_KN})丁目\s?(?:{_AN}(?:番地?|{_HY})\s?{_AN}(?:号|{_HY}{_AN})?"
-    rf"|{_AN}番地?|{_AN}(?:{_HY}{_AN}){{0,2}})?"
-    rf"|{_AN}番地?(?:\s?{_AN}号|(?:{_HY}|の){_AN}(?:号|{_HY}{_AN})?)?"
-    rf"|{_AN}(?:{_HY}{_AN}){{1,3}}号?"
-    rf"|{_AN}(?=[\s,、。)]|$))(?![0-9])"
+_CHAIN = rf"{_N}(?:(?:(?:番地の?|番) ?|{_HY}|の){_N}){{0,3}}(?:号室|号|番地|番)?"
+_BLOCK = rf"(?:{_N}丁目(?: ?{_CHAIN})?|{_CHAIN})"
+_DIRECTION = "(?:[上下][るル]|[東西]入[るル]?)"
+_KYOTO = (
+    rf"(?:(?![にはをへでも])[一-龥ぁ-ゖァ-ヺー々ヶ]){{1,10}}通{_KANJI}{{1,8}}?{_DIRECTION}"
+    rf"(?:{_TNAME}{{0,12}}? ?{_BLOCK}|{_KANJI}{{1,8}}町)?"
 )
-# Every address ends in a block number; only lines with one are searched.
-# Kyoto streets (河原町通三条上る下丸屋町390) and villages (荻町1086) may end in a
-# bare number.
+_BUILDING_SUFFIX = (
+    "ビルディング|ビル|マンション|ハイツ|ハイム|タワー|レジデンス|コーポ|アパート|ハウス|"
+    "プラザ|センター|ヒルズ|コート|パレス|メゾン|ヴィラ|ガーデン|テラス|スクエア|カーサ|"
+    "パーク|シティ|フォレスト|ビレッジ|ヴィレッジ|荘|会館|館|棟|寮|団地|住宅|"
+    "Bldg\\.?|Building|Tower|BLDG"
+)
+_BCH = "[一-龥々〆ヶァ-ヺーA-Za-zの・&]"
+_ROOM = r"(?:[A-Z]?[0-9]{1,4}(?:号室|号|階|F|f)|B[0-9]{1,2}F?|[A-Z]?[0-9]{2,4})(?: ?[0-9]{1,4}号室)?"
+_ROOM_STRICT = r"[0-9]{1,4}(?:号室|階|F)"
+_BUILDING = (
+    r" ?(?!株式会社|有限会社|合同会社|\(株\))"
+    rf"(?:(?:{_BCH}|第[0-9]{{1,2}}){{0,20}}?(?:{_BUILDING_SUFFIX}){_BCH}{{0,10}}?(?: ?{_ROOM})?"
+    rf"|{_BCH}{{0,12}}?{_ROOM_STRICT})"
+)
+# The address ends here: no counter ("1-2月", "2階", "3件"), digit, word or decimal follows.
+_END = r"(?![0-9一-龥々〆ヶァ-ヺーA-Za-z%]|[.,]?[0-9])"
 # Alternatives start with a digit where possible: re's first-char scan keeps it fast.
+# Villages (荻町1086) and Kyoto streets (…下丸屋町390) may end in a bare number.
 ADDRESS_HINT = re.compile(rf"[0-9](?:丁目|番|{_HY}[0-9]|(?<=[一-龥々][0-9]))|[一二三四五六七八九十]丁目")
+# Searched only when "通" occurs: a Kyoto street address without a number ("烏丸通四条下ル").
+KYOTO_HINT = re.compile(rf"通{_KANJI}{{1,8}}?{_DIRECTION}")
 ADDRESS = re.compile(
-    rf"(?:(?:{_PREFS})\s?{_LOC}{{0,10}}?[市区町村郡]|(?:{_CITIES}))"
-    rf"{_LOC}{{0,24}}?{_BLOCK}"
+    rf"{_HEAD} ?(?:{_TNAME}{{0,30}}?(?<!の) ?{_BLOCK}|{_TNAME}{{0,12}}?{_KYOTO})(?:{_BUILDING})?{_END}"
 )
+
+# --- Romanised addresses ("3-5-12 Minami-Aoyama, Minato-ku, Tokyo") ---------
+_RL = "[a-zāīūēōâîûêô]"
+_RW = f"[A-ZĀŌŪ]{_RL}+"
+_RPREFS = (
+    "Hokkaid[oō]|Aomori|Iwate|Miyagi|Akita|Yamagata|Fukushima|Ibaraki|Tochigi|Gunma|Saitama|"
+    "Chiba|T[oō]ky[oō]|Kanagawa|Niigata|Toyama|Ishikawa|Fukui|Yamanashi|Nagano|Gifu|Shizuoka|"
+    "Aichi|Mie|Shiga|Ky[oō]to|[OŌ]saka|Hy[oō]go|Nara|Wakayama|Tottori|Shimane|Okayama|"
+    "Hiroshima|Yamaguchi|Tokushima|Kagawa|Ehime|K[oō]chi|Fukuoka|Saga|Nagasaki|Kumamoto|"
+    "[OŌ]ita|Miyazaki|Kagoshima|Okinawa"
+)
+_RCITIES = "Sapporo|Sendai|Yokohama|Kawasaki|Sagamihara|Hamamatsu|Nagoya|Sakai|K[oō]be|Kitaky[uū]sh[uū]"
+_RTOWN = rf"{_RW}(?:[- ](?:{_RW}|[0-9]{{1,2}}-?j[oō]|{_RL}+)){{0,3}}?"
+_RMUNI = rf"{_RW}(?:-(?:ku|shi|gun|ch[oō]|machi|mura|son|Ku|Shi)| (?:City|Ward|Town|Village|County))"
+_RTAIL = rf"(?:{_RPREFS}|{_RCITIES})(?:-(?:to|fu|ken|d[oō])| Prefecture| Pref\.)?"
+_RBLOCK = "[0-9]{1,4}(?:-[0-9]{1,4}){1,3}"
+ROMAN_ADDRESS = re.compile(
+    rf"(?:(?<![0-9A-Za-z./\-]){_RBLOCK},? {_RTOWN}|(?<![A-Za-z]){_RTOWN},? {_RBLOCK})"
+    rf"(?:,? {_RMUNI}){{1,3}}(?:,? {_RTAIL}){{0,2}}(?![A-Za-z])"
+)
+# A romanised address ends in its prefecture: a postal code may follow it.
+ROMAN_ADDRESS_END = re.compile(rf"(?<![A-Za-z])(?:{_RPREFS})(?:-(?:to|fu|ken|d[oō])| Prefecture)?,? ?$")
 
 # What may follow a postal code directly when it belongs to an address.
 ADDRESS_START = re.compile(rf"\s?(?:{_PREFS}|{_CITIES})")

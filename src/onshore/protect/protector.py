@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from onshore.protect.body import collect, map_chat, map_embeddings
+from onshore.protect.body import collect, has_opaque_parts, walk
 from onshore.protect.detect import Detector
 from onshore.protect.findings import PSEUDONYMISED_TYPES, Finding, data_class_of
 from onshore.protect.pseudonymise import pseudonymise
@@ -22,6 +22,7 @@ class Scan:
     texts: list[str]
     findings: list[list[Finding]]
     counts: Counter[str] = field(default_factory=Counter)
+    opaque: bool = False  # binary parts that could not be scanned
 
     @property
     def found(self) -> bool:
@@ -41,14 +42,14 @@ class Protector:
         self._detector = detector
 
     def scan(self, body: dict[str, Any], endpoint: str) -> Scan:
-        texts = collect(body, endpoint)
+        texts = collect(body)
         findings = [self._detector.scan(text) if text else [] for text in texts]
         counts: Counter[str] = Counter(f.type for group in findings for f in group)
-        return Scan(endpoint, texts, findings, counts)
+        return Scan(endpoint, texts, findings, counts, has_opaque_parts(body))
 
     @staticmethod
     def pseudonymise(body: dict[str, Any], scan: Scan, vault: Vault) -> dict[str, Any]:
         """A copy of `body` whose texts carry placeholders instead of the values found."""
         replaced = iter([pseudonymise(t, f, vault) for t, f in zip(scan.texts, scan.findings, strict=True)])
-        mapper = map_chat if scan.endpoint == "chat" else map_embeddings
-        return mapper(body, lambda _original: next(replaced))
+        result: dict[str, Any] = walk(body, lambda _original: next(replaced))
+        return result
