@@ -235,7 +235,8 @@ def address() -> list[Piece]:
     ):
         head = pref + city
     building = R.choice(["", "", " サンプルビル5F", " 第二ビル 301", " グランドタワー12階"])
-    return [(head + town + block, "address"), (building, None)]
+    # The building and room belong to the address (they locate the person as much as the block does).
+    return [(head + town + block + building, "address")]
 
 
 def email() -> list[Piece]:

@@ -243,9 +243,8 @@ def load_signer(settings: Settings) -> Signer:
     return Signer(load_or_create_signing_key(settings.data_dir / SIGNING_KEY_FILE))
 
 
-async def _refresh_keys(store: Store, index: KeyIndex, interval: float, gateway: Gateway) -> None:
+async def _refresh_keys(store: Store, index: KeyIndex, seen: int, interval: float, gateway: Gateway) -> None:
     """Reload the key index whenever the key table's revision changes (create, revoke)."""
-    seen = await asyncio.to_thread(store.keys_revision)
     while True:
         await asyncio.sleep(interval)
         try:
@@ -283,6 +282,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
         store = open_store(settings)
         signer = load_signer(settings)
+        revision = store.keys_revision()  # before the listing: a change in between is caught by the refresher
         index = KeyIndex(store.list_keys())
         # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: a thread.
         audit = AuditWriter(store, signer, inline=gw.storage == "sqlite" and gw.audit.durability == "normal")
@@ -343,7 +343,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         )
         app[GATEWAY] = gateway
         tasks = [
-            asyncio.create_task(_refresh_keys(store, index, gw.key_refresh_seconds, gateway)),
+            asyncio.create_task(_refresh_keys(store, index, revision, gw.key_refresh_seconds, gateway)),
             asyncio.create_task(_checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway)),
         ]
         if watcher is not None:

@@ -186,9 +186,11 @@ def cmd_audit(args: argparse.Namespace) -> int:
     store = open_store(settings)
     try:
         if args.audit_command == "verify":
-            from onshore.app import load_signer
+            from onshore.app import SIGNING_KEY_FILE
+            from onshore.prove.signer import Signer
+            from onshore.store.keyfile import load_signing_key
 
-            signer = load_signer(settings)
+            signer = Signer(load_signing_key(settings.data_dir / SIGNING_KEY_FILE))
             public = signer.public_key
 
             def signature_ok(cp: Any) -> bool:
@@ -200,8 +202,25 @@ def cmd_audit(args: argparse.Namespace) -> int:
                     return False
                 return True
 
-            report = verify(store.iter_records(), store.checkpoints(), signature_ok)
+            checkpoints = store.checkpoints()
+            report = verify(store.iter_records(), checkpoints, signature_ok)
             if report.ok:
+                # Records older than two checkpoint intervals must be under a signed checkpoint; if they are
+                # not, checkpoints were deleted (and the chain may have been rewritten) or none was ever signed.
+                covered = max((cp.seq for cp in checkpoints), default=0)
+                max_age = args.max_uncovered_age
+                if max_age is None:
+                    max_age = 2 * settings.gateway.audit.checkpoint_interval_seconds + 5
+                cutoff = time.time() - max_age
+                stale = [r.seq for r in store.iter_records(until=cutoff) if r.seq > covered]
+                if stale:
+                    print(
+                        f"BROKEN: records seq {stale[0]}..{stale[-1]} are older than two checkpoint intervals but "
+                        f"no signed checkpoint covers them (last covers seq {covered}): checkpoints were removed "
+                        "or the chain was rewritten",
+                        file=sys.stderr,
+                    )
+                    return 1
                 print(
                     f"OK: {report.records} records, chain intact to seq {report.head.seq}; "
                     f"{report.checkpoints} signed checkpoints verified."
@@ -237,9 +256,11 @@ def cmd_receipt(args: argparse.Namespace) -> int:
         for jwk in document.get("keys", []):
             keys[str(jwk.get("kid"))] = public_key_from_jwk(jwk)
     else:
-        from onshore.app import load_signer
+        from onshore.app import SIGNING_KEY_FILE
+        from onshore.prove.signer import Signer
+        from onshore.store.keyfile import load_signing_key
 
-        signer = load_signer(_settings(args))
+        signer = Signer(load_signing_key(_settings(args).data_dir / SIGNING_KEY_FILE))
         keys = {signer.kid: signer.public_key}
     try:
         claims = verify_receipt(args.token, keys)
@@ -395,7 +416,13 @@ def _parser() -> argparse.ArgumentParser:
 
     audit = sub.add_parser("audit", help="verify or export the audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    with_config(audit_sub.add_parser("verify", help="check the hash chain and signed checkpoints"))
+    audit_verify = with_config(audit_sub.add_parser("verify", help="check the hash chain and signed checkpoints"))
+    audit_verify.add_argument(
+        "--max-uncovered-age",
+        type=float,
+        metavar="SECONDS",
+        help="records older than this must be under a signed checkpoint (default: 2 intervals + 5 s)",
+    )
     export = with_config(audit_sub.add_parser("export", help="write records as JSON lines"))
     export.add_argument("--since", help="ISO 8601 time (inclusive)")
     export.add_argument("--until", help="ISO 8601 time (exclusive)")
@@ -442,4 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except ConfigError as exc:
         print(f"Config error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"Error: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ its answer leaves, and an audit failure turns the answer into an error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -271,8 +272,8 @@ class Pipeline:
         trace.tenant, trace.key_id = principal.tenant, principal.key_id
         body = dialect.parse(raw)
         model = requested_model(body)
-        trace.model = model
         group = self._model_for(principal, model, endpoint)
+        trace.model = model  # only a configured name is recorded: never client text in the chain
         if endpoint == "chat":
             check_fields(body, CHAT_FIELDS, group.extra_fields)
             validate(body, ChatRequest)
@@ -503,6 +504,9 @@ class Pipeline:
         }
         return self._signer.receipt(claims)
 
+    def scrub(self, message: str) -> str:
+        return self._router.scrub(message)
+
     def backend_enabled(self, name: str) -> bool:
         return self._router.is_enabled(name)
 
@@ -558,6 +562,12 @@ class _StreamRelay:
                 await self._send(write, self._encoder.finish())
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             outcome = "client_disconnected"
+        except Exception:
+            log.exception("internal error relaying stream %s", self._trace.id)
+            outcome = "gateway_error"
+            if write is not None:
+                with contextlib.suppress(Exception):
+                    await self._send(write, self._encoder.error(500, "internal_error", "Internal error; stream ended."))
         finally:
             response.close()  # closes the upstream connection if the stream did not finish
             recorded = await self._pipeline.close_stream(
@@ -596,7 +606,9 @@ class _StreamRelay:
                     try:
                         documents = decoder.decode(payload)
                     except ValueError as exc:
-                        await self._send(write, self._encoder.error(502, "upstream_bad_response", str(exc)))
+                        await self._send(
+                            write, self._encoder.error(502, "upstream_bad_response", self._pipeline.scrub(str(exc)))
+                        )
                         return "upstream_bad_response"
                     if documents is None:
                         return "completed"
@@ -610,6 +622,9 @@ class _StreamRelay:
         except TimeoutError:
             await self._send(write, self._encoder.error(504, "upstream_timeout", "The backend stopped sending."))
             return "upstream_timeout"
+        except sse.EventTooLarge as exc:
+            await self._send(write, self._encoder.error(502, "upstream_bad_response", str(exc)))
+            return "upstream_bad_response"
         except aiohttp.ClientPayloadError:
             await self._send(write, self._encoder.error(502, "upstream_error", "The backend's stream broke off."))
             return "upstream_cut"
@@ -617,6 +632,12 @@ class _StreamRelay:
         return "completed"
 
     async def _relay_chunk(self, write: Write, document: dict[str, Any]) -> None:
+        error = document.get("error")
+        if error is not None:  # a backend's own error event: pass on its gist, never its internals
+            message = error.get("message") if isinstance(error, dict) else error
+            text = self._pipeline.scrub(str(message)) if message else "The backend reported an error."
+            await self._send(write, self._encoder.error(502, "upstream_error", f"Backend error: {text}"))
+            return
         usage = _usage(document)
         if usage:
             self._usage = usage

@@ -209,3 +209,40 @@ def test_a_bug_on_the_request_path_refuses_and_is_recorded(rig: Rig, monkeypatch
     assert not rig.upstream.received  # and nothing reached a backend
     record = rig.records()[-1]
     assert record["status"] == 500 and record["error_code"] == "internal_error"
+
+
+def test_deleting_the_checkpoints_is_detected(rig: Rig, capsys: pytest.CaptureFixture[str]) -> None:
+    for _ in range(3):
+        rig.client.chat.completions.create(model="chat", messages=MESSAGES)
+    rig.gateway.stop()
+    time.sleep(1.1)
+    assert rig.cli("audit", "verify", "--max-uncovered-age", "1") == 0
+    with sqlite3.connect(rig.db) as conn:
+        conn.execute("DELETE FROM audit_checkpoints")
+    capsys.readouterr()
+    assert rig.cli("audit", "verify", "--max-uncovered-age", "1") == 1
+    assert "no signed checkpoint covers them" in capsys.readouterr().err
+
+
+def test_a_bug_mid_stream_ends_it_with_an_error_recorded_once(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from onshore import pipeline
+
+    calls = 0
+    original = pipeline._StreamRelay._relay_chunk
+
+    async def flaky(self: object, write: object, document: dict) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("simulated bug")
+        await original(self, write, document)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline._StreamRelay, "_relay_chunk", flaky)
+    with pytest.raises(openai.APIError):
+        list(rig.client.chat.completions.create(model="chat", messages=MESSAGES, stream=True))
+    records = rig.records()
+    assert [(r["kind"], r["outcome"]) for r in records] == [
+        ("stream_open", "streaming"),
+        ("stream_close", "gateway_error"),
+    ]
+    assert len({r["id"] for r in records}) == 2

@@ -13,6 +13,7 @@ from onshore.edge.dialects import ANTHROPIC, OPENAI, Dialect
 from onshore.edge.errors import ApiError, model_not_found
 from onshore.edge.wire import raise_for_size
 from onshore.pipeline import DATA_CLASS_HEADER, Complete, Write
+from onshore.prove.writer import AuditUnavailable
 from onshore.state import Gateway
 
 _encoder = msgspec.json.Encoder()
@@ -159,14 +160,23 @@ async def admin_switch(request: web.Request) -> web.Response:
     reason = None
     if action == "disable":
         raw = await read_body(request, 16384)
-        document = msgspec.json.decode(raw) if raw else {}
+        try:
+            document = msgspec.json.decode(raw) if raw else {}
+        except msgspec.DecodeError:
+            raise ApiError(400, 'The body must be JSON: {"reason": "..."}.', code="invalid_json") from None
         reason = document.get("reason") if isinstance(document, dict) else None
         if not isinstance(reason, str) or not reason.strip():
             raise ApiError(400, 'Say why: send {"reason": "..."}.', param="reason", code="missing_reason")
-        await gateway.controls.disable_backend(name, reason, "admin-api", time.time())
+    try:  # recorded before it takes effect: no operator action without a record
+        await gateway.pipeline.record_admin(action, name, "admin-api", reason, "requested")
+    except AuditUnavailable:
+        raise ApiError(
+            503, "The audit log is unavailable; nothing was changed.", type="api_error", code="audit_unavailable"
+        ) from None
+    if action == "disable":
+        await gateway.controls.disable_backend(name, reason or "", "admin-api", time.time())
     else:
         await gateway.controls.enable_backend(name, "admin-api", time.time())
-    await gateway.pipeline.record_admin(action, name, "admin-api", reason, "ok")
     return web.Response(
         body=_encoder.encode({"backend": name, "action": action, "reason": reason}), content_type="application/json"
     )

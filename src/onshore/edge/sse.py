@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 DONE = b"[DONE]"
+MAX_EVENT_BYTES = 4 * 1024 * 1024  # one event larger than this is not a chat chunk: refuse to buffer it
+
+
+class EventTooLarge(ValueError):
+    pass
 
 
 class EventSplitter:
@@ -32,6 +37,8 @@ class EventSplitter:
                 events.append(payload)
             start = end + 2
         self._buffer = data[start:]
+        if len(self._buffer) > MAX_EVENT_BYTES:
+            raise EventTooLarge(f"a stream event exceeded {MAX_EVENT_BYTES} bytes")
         return events
 
     def pending(self) -> bytes:

@@ -67,8 +67,9 @@ class ChunkRestorer:
             for position, call in enumerate(delta.get("tool_calls") or []):
                 function = call.get("function") if isinstance(call, dict) else None
                 if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                    call_index = call.get("index", position)
-                    restorer = self._restorer((index, "arguments", int(call_index)))
+                    call_index = call.get("index")
+                    slot = call_index if isinstance(call_index, int) else position
+                    restorer = self._restorer((index, "arguments", slot))
                     function["arguments"] = restorer.feed(function["arguments"])
             if finishing:
                 self._finish_calls(index, delta)

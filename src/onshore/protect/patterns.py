@@ -118,8 +118,8 @@ _CITIES = (
 _KANJI = "[一-龥々〆ヶ]"
 _WORD_BEFORE = "(?<![一-龥々〆ヶァ-ヺー])"  # a head must not be the tail of a longer word
 # Particles never occur in municipality or town names ("東京都の人口", "大阪市北区で3件").
-_MNAME = "(?:(?![のにはをへでも])[一-龥ぁ-ゖァ-ヺー々〆ヶ])"
-_TNAME = "(?:(?![にはをへでも])[一-龥ぁ-ゖァ-ヺー々〆ヶ]|[0-9]{1,2}条)"
+_MNAME = "(?:(?![のにはをへで])[一-龥ぁ-ゖァ-ヺー々〆ヶ])"
+_TNAME = "(?:(?![にはをへで])[一-龥ぁ-ゖァ-ヺー々〆ヶ]|[0-9]{1,2}条)"
 _HEAD = (
     rf"(?:(?:{_PREFS}) ?{_MNAME}{{1,8}}?[市区町村郡]"
     rf"|{_WORD_BEFORE}(?:(?:{_CITIES})|{_KANJI}{{1,4}}?[市郡]))"
@@ -134,7 +134,7 @@ _CHAIN = rf"{_N}(?:(?:(?:番地の?|番) ?|{_HY}|の){_N}){{0,3}}(?:号室|号|�
 _BLOCK = rf"(?:{_N}丁目(?: ?{_CHAIN})?|{_CHAIN})"
 _DIRECTION = "(?:[上下][るル]|[東西]入[るル]?)"
 _KYOTO = (
-    rf"(?:(?![にはをへでも])[一-龥ぁ-ゖァ-ヺー々ヶ]){{1,10}}通{_KANJI}{{1,8}}?{_DIRECTION}"
+    rf"(?:(?![にはをへで])[一-龥ぁ-ゖァ-ヺー々ヶ]){{1,10}}通{_KANJI}{{1,8}}?{_DIRECTION}"
     rf"(?:{_TNAME}{{0,12}}? ?{_BLOCK}|{_KANJI}{{1,8}}町)?"
 )
 _BUILDING_SUFFIX = (
@@ -151,8 +151,8 @@ _BUILDING = (
     rf"(?:(?:{_BCH}|第[0-9]{{1,2}}){{0,20}}?(?:{_BUILDING_SUFFIX}){_BCH}{{0,10}}?(?: ?{_ROOM})?"
     rf"|{_BCH}{{0,12}}?{_ROOM_STRICT})"
 )
-# The address ends here: no counter ("1-2月", "2階", "3件"), digit, word or decimal follows.
-_END = r"(?![0-9一-龥々〆ヶァ-ヺーA-Za-z%]|[.,]?[0-9])"
+# The address ends here: no counter ("1-2月", "2階", "3件"), digit, dash, word or decimal follows.
+_END = rf"(?![0-9一-龥々〆ヶァ-ヺーA-Za-z%{DASH}]|[.,]?[0-9])"
 # Alternatives start with a digit where possible: re's first-char scan keeps it fast.
 # Villages (荻町1086) and Kyoto streets (…下丸屋町390) may end in a bare number.
 ADDRESS_HINT = re.compile(rf"[0-9](?:丁目|番|{_HY}[0-9]|(?<=[一-龥々][0-9]))|[一二三四五六七八九十]丁目")

@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from onshore.decide.policy import Route
-from onshore.edge.errors import ApiError, server_error
+from onshore.edge.errors import ApiError, bad_request, server_error
 from onshore.route.backends.base import Adapter, Endpoint
 from onshore.route.credentials import CredentialError, CredentialProvider
 
@@ -83,6 +83,9 @@ class Router:
         self._whole = aiohttp.ClientTimeout(total=read_timeout, connect=connect_timeout)
         self._streaming = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
 
+    def scrub(self, message: str) -> str:
+        return scrub(message, self._secrets)
+
     def is_enabled(self, backend: str) -> bool:
         return self._enabled(backend)
 
@@ -102,7 +105,14 @@ class Router:
                 attempts.append(Attempt(name, "disabled", 0.0))
                 continue
             adapter = self._adapters[name]
-            request = adapter.build(endpoint, body_for(route), route.upstream_model)
+            try:
+                request = adapter.build(endpoint, body_for(route), route.upstream_model)
+            except ValueError as exc:  # this provider cannot express the request: try the next one
+                attempts.append(Attempt(name, "unsupported_request", 0.0))
+                last_error = last_error or bad_request(
+                    f"Backend '{name}' cannot serve this request: {exc}.", code="unsupported_by_backend"
+                )
+                continue
             started = self._monotonic()
             headers = request.headers
             provider = self._credentials.get(name)
@@ -135,7 +145,7 @@ class Router:
                     attempts.append(Attempt(name, "ok", elapsed))
                     return Opened(route, adapter, response, None, attempts, started, elapsed)
                 try:
-                    document = adapter.parse_response(endpoint, await response.read())
+                    document = adapter.parse_response(endpoint, await _read_capped(response))
                 except (TimeoutError, aiohttp.ClientError):
                     attempts.append(Attempt(name, "read_failed", (self._monotonic() - started) * 1000))
                     last_error = server_error(
@@ -193,3 +203,18 @@ class Router:
         if status in (401, 403):
             return server_error(502, f"Backend '{name}' refused the gateway's credentials.", "upstream_auth_failed")
         return server_error(502, f"Backend '{name}' failed with HTTP {status}{said}", "upstream_error")
+
+
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+
+
+async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
+    """A backend's whole answer, refusing one larger than any chat or embeddings response should be."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            raise ValueError(f"the backend's response exceeded {MAX_RESPONSE_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

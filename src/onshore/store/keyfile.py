@@ -23,3 +23,13 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     with os.fdopen(fd, "wb") as handle:
         handle.write(pem)
     return key
+
+
+def load_signing_key(path: Path) -> Ed25519PrivateKey:
+    """For verification: never create a key (a new one would make every valid checkpoint look forged)."""
+    if not path.exists():
+        raise FileNotFoundError(f"no signing key at {path}; verify with the gateway's data directory or --jwks")
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return key
