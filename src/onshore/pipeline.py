@@ -51,6 +51,7 @@ from onshore.route.backends.base import Endpoint
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
 
 log = logging.getLogger("onshore.pipeline")
+_INLINE_SCAN_BYTES = 16 * 1024  # below this a scan costs well under a millisecond: stay on the loop
 
 DATA_CLASS_HEADER = "Onshore-Data-Class"
 RECEIPT_HEADER = "Onshore-Receipt"
@@ -283,7 +284,7 @@ class Pipeline:
         trace.request_sha256 = _sha256(raw)
         if self._limits is not None:
             await self._limits.admit(principal, self._clock.now())
-        scan = self._scan(body, endpoint)
+        scan = await self._scan(body, endpoint, len(raw))
         decision = self._decide(trace, principal, model, data_class, scan)
         return body, decision, self._plan(trace, decision, body, scan)
 
@@ -293,11 +294,15 @@ class Pipeline:
         return server_error(500, f"Internal error; the request was refused (request id {trace.id}).", "internal_error")
 
     # --- protect ------------------------------------------------------------------------------
-    def _scan(self, body: dict[str, Any], endpoint: Endpoint) -> Scan | None:
+    async def _scan(self, body: dict[str, Any], endpoint: Endpoint, size: int) -> Scan | None:
         if self._protector is None:
             return None
         if endpoint == "embeddings" and has_token_input(body):
             return None  # token ids cannot be scanned: treated like "protection off" below (fail closed)
+        if size > _INLINE_SCAN_BYTES:
+            # A large body takes milliseconds to seconds to scan: do it off the event loop, so other
+            # requests, streams and the kill-switch watcher keep running meanwhile.
+            return await asyncio.to_thread(self._protector.scan, body, endpoint)
         return self._protector.scan(body, endpoint)
 
     def _plan(self, trace: RequestTrace, decision: Decision, body: dict[str, Any], scan: Scan | None) -> Plan:
@@ -426,15 +431,18 @@ class Pipeline:
         trace.kind, trace.status, trace.outcome = "stream_open", 200, "streaming"
         try:
             await self._record(trace, started)
+            headers = {
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                REQUEST_ID_HEADER: trace.id,
+                RECEIPT_HEADER: self._receipt(trace, decision, opened, stream=True),
+            }
         except AuditUnavailable:
             opened.response.close()
             return self._audit_failed(trace, dialect)
-        headers = {
-            "Content-Type": "text/event-stream",
-            "Cache-Control": "no-cache",
-            REQUEST_ID_HEADER: trace.id,
-            RECEIPT_HEADER: self._receipt(trace, decision, opened, stream=True),
-        }
+        except BaseException:
+            opened.response.close()  # the relay never took the upstream connection over
+            raise
         vault = plan.restores(opened.route)
         restorer = None if vault is None else ChunkRestorer(vault)
         encoder = dialect.stream_encoder(trace.model or "")
@@ -628,7 +636,12 @@ class _StreamRelay:
         except aiohttp.ClientPayloadError:
             await self._send(write, self._encoder.error(502, "upstream_error", "The backend's stream broke off."))
             return "upstream_cut"
-        # Upstream ended without [DONE]: some servers do; treat a clean EOF as the end.
+        # Upstream ended without [DONE] (some servers do): a last event without its blank line still counts.
+        if splitter.pending().strip():
+            for payload in splitter.feed(b"\n\n"):
+                documents = decoder.decode(payload)
+                for document in documents or []:
+                    await self._relay_chunk(write, document)
         return "completed"
 
     async def _relay_chunk(self, write: Write, document: dict[str, Any]) -> None:

@@ -176,3 +176,12 @@ def test_fields_beyond_the_declared_facts_are_refused(w: World) -> None:
     assert info.value.body["param"] == "store"  # type: ignore[index]
     w.client().chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}], store=False)
     assert len(w.us.received) == 1
+
+
+def test_a_large_body_is_scanned_off_the_event_loop_and_still_protected(w: World) -> None:
+    filler = "本日の議事録です。特記事項はありません。" * 1500  # ~60 KB: scanned on a worker thread
+    w.client(w.globex_key).chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": f"{filler} 連絡先は{PHONE}です。"}]
+    )
+    seen = sent_to(w.us.received)
+    assert PHONE not in seen and "[[PHONE_1]]" in seen
