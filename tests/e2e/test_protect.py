@@ -179,7 +179,7 @@ def test_fields_beyond_the_declared_facts_are_refused(w: World) -> None:
 
 
 def test_a_large_body_is_scanned_off_the_event_loop_and_still_protected(w: World) -> None:
-    filler = "本日の議事録です。特記事項はありません。" * 1500  # ~60 KB: scanned on a worker thread
+    filler = "本日の議事録です。特記事項はありません。" * 600  # ~36 KB: scanned on a worker thread
     w.client(w.globex_key).chat.completions.create(
         model="chat", messages=[{"role": "user", "content": f"{filler} 連絡先は{PHONE}です。"}]
     )
