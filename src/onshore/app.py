@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -243,8 +244,15 @@ def load_signer(settings: Settings) -> Signer:
     return Signer(load_or_create_signing_key(settings.data_dir / SIGNING_KEY_FILE))
 
 
-async def _refresh_keys(store: Store, index: KeyIndex, seen: int, interval: float, gateway: Gateway) -> None:
-    """Reload the key index whenever the key table's revision changes (create, revoke)."""
+async def _refresh_keys(
+    store: Store, index: KeyIndex, seen: int, interval: float, max_staleness: float, gateway: Gateway
+) -> None:
+    """Reload the key index whenever the key table's revision changes (create, revoke).
+
+    If the key store stays unreadable for longer than `max_staleness`, the index is marked stale and
+    every request is refused: a key revoked meanwhile must not keep working indefinitely.
+    """
+    last_ok = time.monotonic()
     while True:
         await asyncio.sleep(interval)
         try:
@@ -252,9 +260,12 @@ async def _refresh_keys(store: Store, index: KeyIndex, seen: int, interval: floa
             if revision != seen:
                 index.replace(await asyncio.to_thread(store.list_keys))
                 seen = revision
+            last_ok = time.monotonic()
+            index.stale = False
             gateway.problems.pop("keys", None)
-        except Exception as exc:  # noqa: BLE001 - keep serving known keys; report not-ready
+        except Exception as exc:  # noqa: BLE001 - keep serving known keys for a bounded time
             gateway.problems["keys"] = f"key store unreadable: {type(exc).__name__}"
+            index.stale = time.monotonic() - last_ok > max_staleness
             log.warning("key refresh failed: %s", type(exc).__name__)
 
 
@@ -339,11 +350,14 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
             controls=controls,
             watcher=watcher,
             admin_key=_secret(settings, "#admin"),
+            metrics_token=_secret(settings, "#metrics"),
             stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
         )
         app[GATEWAY] = gateway
         tasks = [
-            asyncio.create_task(_refresh_keys(store, index, revision, gw.key_refresh_seconds, gateway)),
+            asyncio.create_task(
+                _refresh_keys(store, index, revision, gw.key_refresh_seconds, gw.key_max_staleness_seconds, gateway)
+            ),
             asyncio.create_task(_checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway)),
         ]
         if watcher is not None:

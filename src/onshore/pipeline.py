@@ -137,6 +137,10 @@ class Pipeline:
         return RequestTrace(id=uuid7(int(now * 1000)), ts=now, endpoint=endpoint), self._clock.monotonic()
 
     def identify(self, authorization: str | None) -> Principal:
+        if self._keys.stale:
+            raise server_error(
+                503, "API keys cannot be checked right now (key store unreadable); retry later.", "keys_unavailable"
+            )
         try:
             return self._keys.authenticate(authorization)
         except AuthError as exc:

@@ -78,6 +78,9 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     region: str = "local"
     max_body_bytes: int = 4 * 1024 * 1024
     key_refresh_seconds: float = 0.5
+    # How long known keys keep working while the key store cannot be read (then: 503 for everyone).
+    key_max_staleness_seconds: float = 30.0
+    metrics_token_env: str | None = None  # bearer token /metrics requires; unset: /metrics is open
     audit: AuditSettings = AuditSettings()
     upstream: UpstreamSettings = UpstreamSettings()
     protect: ProtectSettings = ProtectSettings()
@@ -306,6 +309,7 @@ def parse_settings(raw: object, source: str, environ: dict[str, str] | None = No
         ("gateway.storage_env", file.gateway.storage_env, "#storage"),
         ("gateway.redis.url_env", file.gateway.redis.url_env if file.gateway.redis else None, "#redis"),
         ("gateway.admin_key_env", file.gateway.admin_key_env, "#admin"),
+        ("gateway.metrics_token_env", file.gateway.metrics_token_env, "#metrics"),
     ]
     for field_path, variable, secret_key in gateway_refs:
         if variable is None:
@@ -389,6 +393,7 @@ def _check(file: FileSettings) -> None:
         ("gateway.storage_env", gw.storage_env),
         ("gateway.redis.url_env", gw.redis.url_env if gw.redis else None),
         ("gateway.admin_key_env", gw.admin_key_env),
+        ("gateway.metrics_token_env", gw.metrics_token_env),
     ):
         if variable is not None and not _ENV_NAME.match(variable):
             raise ConfigError(field_path, "must be an environment variable name, not a value")

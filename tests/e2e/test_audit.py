@@ -246,3 +246,38 @@ def test_a_bug_mid_stream_ends_it_with_an_error_recorded_once(rig: Rig, monkeypa
         ("stream_close", "gateway_error"),
     ]
     assert len({r["id"] for r in records}) == 2
+
+
+def test_unreadable_key_store_fails_closed_after_the_staleness_limit(tmp_path: Path) -> None:
+    upstream = FakeUpstream().start()
+    settings = make_settings(
+        tmp_path,
+        {"jp": backend(upstream.base_url)},
+        {"chat": {"routes": [{"backend": "jp", "model": "m"}]}},
+        {"acme": rules(["JP"])},
+        gateway={"key_max_staleness_seconds": 0.3, "metrics_token_env": "METRICS_TOKEN"},
+        environ={"METRICS_TOKEN": "metrics-secret"},
+    )
+    key = add_key(settings, "acme")
+    gateway = RunningGateway(settings).start()
+    db = settings.data_dir / "onshore.db"
+    try:
+        with openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0) as client:
+            client.chat.completions.create(model="chat", messages=MESSAGES)
+            with sqlite3.connect(db) as conn:
+                conn.execute("ALTER TABLE meta RENAME TO meta_hidden")
+            time.sleep(0.8)
+            with pytest.raises(openai.InternalServerError) as info:
+                client.chat.completions.create(model="chat", messages=MESSAGES)
+            assert info.value.status_code == 503 and info.value.body["code"] == "keys_unavailable"  # type: ignore[index]
+            with sqlite3.connect(db) as conn:
+                conn.execute("ALTER TABLE meta_hidden RENAME TO meta")
+            time.sleep(0.3)
+            client.chat.completions.create(model="chat", messages=MESSAGES)
+        # /metrics needs its token when one is configured
+        assert httpx.get(gateway.url + "/metrics").status_code == 401
+        ok = httpx.get(gateway.url + "/metrics", headers={"Authorization": "Bearer metrics-secret"})
+        assert ok.status_code == 200 and "onshore_requests_total" in ok.text
+    finally:
+        gateway.stop()
+        upstream.stop()

@@ -116,6 +116,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    token = request.app[GATEWAY].metrics_token
+    if token is not None:
+        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(supplied.encode(), token.encode()):
+            raise ApiError(
+                401, "Metrics need the metrics token.", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"}
+            )
     body = request.app[GATEWAY].metrics.render()
     return web.Response(body=body, headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"})
 

@@ -22,10 +22,11 @@ _MAX_KEY_LENGTH = 256
 
 
 class KeyIndex:
-    __slots__ = ("_by_hash",)
+    __slots__ = ("_by_hash", "stale")
 
     def __init__(self, records: Iterable[KeyRecord] = ()) -> None:
         self._by_hash: dict[str, Principal] = {}
+        self.stale = False  # set when the key store has been unreadable too long
         self.replace(records)
 
     def replace(self, records: Iterable[KeyRecord]) -> None:
