@@ -223,6 +223,16 @@ class Pipeline:
             return self._audit_failed(trace, dialect)
         return Complete(error.status, dialect.encode_error(error), headers)
 
+    async def refuse_unread(
+        self, endpoint: str, authorization: str | None, error: ApiError, dialect: Dialect
+    ) -> Complete:
+        """Record and answer a refusal made before the body was read (e.g. over the size limit)."""
+        trace, started = self._new_trace(endpoint)
+        with contextlib.suppress(ApiError):  # who sent it, if the key is valid
+            principal = self.identify(authorization)
+            trace.tenant, trace.key_id = principal.tenant, principal.key_id
+        return await self._refuse(trace, started, error, dialect)
+
     def _audit_failed(self, trace: RequestTrace, dialect: Dialect) -> Complete:
         error = server_error(
             503, "The audit log could not record this request, so it was not served.", "audit_unavailable"

@@ -67,6 +67,13 @@ def test_body_over_limit_is_413_before_anything_is_called(w: World) -> None:
     big = '{"model": "chat", "messages": [{"role": "user", "content": "' + "x" * 70000 + '"}]}'
     assert_error(post(w, "/v1/chat/completions", big, w.public_key), 413, "request_too_large")
     assert not (w.us.received or w.jp1.received)
+    import json
+    import sqlite3
+
+    with sqlite3.connect(w.settings.data_dir / "onshore.db") as conn:
+        (body,) = conn.execute("SELECT body FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+    record = json.loads(body)
+    assert record["status"] == 413 and record["tenant"] == "acme"  # refused unread, but recorded
 
 
 def test_undocumented_field_is_refused_not_forwarded(w: World) -> None:

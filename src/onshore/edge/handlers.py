@@ -41,10 +41,23 @@ async def read_body(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+async def _body_or_refusal(
+    request: web.Request, endpoint: str, authorization: str | None, dialect: Dialect
+) -> bytes | web.Response:
+    """The request body, or a recorded refusal when it is over the size limit."""
+    gateway = request.app[GATEWAY]
+    try:
+        return await read_body(request, gateway.max_body_bytes)
+    except ApiError as error:
+        return _answer(await gateway.pipeline.refuse_unread(endpoint, authorization, error, dialect))
+
+
 async def _chat(request: web.Request, authorization: str | None, dialect: Dialect) -> web.StreamResponse:
     """Run a chat request; the pipeline either returns an answer or writes a stream through us."""
     gateway = request.app[GATEWAY]
-    raw = await read_body(request, gateway.max_body_bytes)
+    raw = await _body_or_refusal(request, "chat" if dialect is OPENAI else dialect.name, authorization, dialect)
+    if isinstance(raw, web.Response):
+        return raw
     stream_response: web.StreamResponse | None = None
 
     async def open_stream(headers: dict[str, str]) -> Write:
@@ -76,7 +89,9 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def embeddings(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
-    raw = await read_body(request, gateway.max_body_bytes)
+    raw = await _body_or_refusal(request, "embeddings", request.headers.get("Authorization"), OPENAI)
+    if isinstance(raw, web.Response):
+        return raw
     result = await gateway.pipeline.embeddings(
         request.headers.get("Authorization"), request.headers.get(DATA_CLASS_HEADER), raw
     )
