@@ -22,6 +22,7 @@ from onshore.decide.limits import Budget, LimitPolicy, RateLimit
 from onshore.decide.policy import TRUST_GAPS, BackendFacts, ModelGroup, Policy, Route, Rule, policy_hash
 from onshore.edge.handlers import GATEWAY
 from onshore.edge.routes import ROUTES, openai_errors
+from onshore.edge.wire import REQUEST_KEYS
 from onshore.identify.authenticator import KeyIndex
 from onshore.limits import Limits
 from onshore.metrics import Metrics
@@ -203,7 +204,7 @@ def build_protector(settings: Settings) -> Protector | None:
     config = DetectorConfig(
         allow_list=frozenset(protect.allow_list), enable_names=protect.names, min_score=protect.min_score
     )
-    return Protector(Detector.from_config(config))
+    return Protector(Detector.from_config(config), REQUEST_KEYS)
 
 
 Store = SqliteStore | PostgresStore

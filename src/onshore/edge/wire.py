@@ -291,3 +291,37 @@ def raise_for_size(length: int, limit: int) -> None:
             f"The request body is {length} bytes; this gateway accepts at most {limit}.",
             code="request_too_large",
         )
+
+
+def _struct_keys(*roots: type[msgspec.Struct]) -> frozenset[str]:
+    """Every field name (and tag field) of the wire structs, nested ones included."""
+    keys: set[str] = set()
+    pending: list[Any] = list(roots)
+    seen: set[Any] = set()
+    while pending:
+        kind = pending.pop()
+        if kind in seen or not (isinstance(kind, type) and issubclass(kind, msgspec.Struct)):
+            continue
+        seen.add(kind)
+        config = kind.__struct_config__
+        if config.tag_field:
+            keys.add(config.tag_field)
+        for field in msgspec.structs.fields(kind):
+            keys.add(field.encode_name)
+            pending.extend(_types_in(field.type))
+    return frozenset(keys)
+
+
+def _types_in(annotation: Any) -> list[Any]:
+    args = getattr(annotation, "__args__", ()) or ()
+    metadata_origin = getattr(annotation, "__origin__", None)
+    found = [annotation]
+    for arg in args:
+        found.extend(_types_in(arg))
+    if metadata_origin is not None:
+        found.extend(_types_in(metadata_origin))
+    return found
+
+
+# The request format's own keys: structure the protect stage must not treat as text.
+REQUEST_KEYS = CHAT_FIELDS | EMBEDDING_FIELDS | _struct_keys(ChatRequest, EmbeddingRequest)

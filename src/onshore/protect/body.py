@@ -33,111 +33,38 @@ VERBATIM_VALUES = frozenset(
         "strict",
     }
 )
-# Keys that are part of OpenAI's request format; any other key (schema properties, metadata keys,
-# extra fields) is free-form text and is scanned like a value.
-FIELD_NAMES = frozenset(
-    {
-        "audio",
-        "frequency_penalty",
-        "function_call",
-        "functions",
-        "logit_bias",
-        "logprobs",
-        "max_completion_tokens",
-        "max_tokens",
-        "messages",
-        "metadata",
-        "modalities",
-        "model",
-        "moderation",
-        "n",
-        "parallel_tool_calls",
-        "prediction",
-        "presence_penalty",
-        "prompt_cache_key",
-        "prompt_cache_options",
-        "prompt_cache_retention",
-        "reasoning_effort",
-        "response_format",
-        "safety_identifier",
-        "seed",
-        "service_tier",
-        "stop",
-        "store",
-        "stream",
-        "stream_options",
-        "temperature",
-        "tool_choice",
-        "tools",
-        "top_logprobs",
-        "top_p",
-        "user",
-        "verbosity",
-        "web_search_options",
-        "dimensions",
-        "encoding_format",
-        "input",
-        "role",
-        "content",
-        "name",
-        "tool_calls",
-        "tool_call_id",
-        "refusal",
-        "type",
-        "text",
-        "image_url",
-        "url",
-        "detail",
-        "input_audio",
-        "data",
-        "format",
-        "file",
-        "file_data",
-        "file_id",
-        "filename",
-        "id",
-        "function",
-        "arguments",
-        "include_usage",
-        "include_obfuscation",
-        "description",
-        "parameters",
-        "strict",
-        "custom",
-        "json_schema",
-        "schema",
-        "properties",
-        "required",
-        "items",
-        "enum",
-        "additionalProperties",
-    }
+# JSON-schema keywords that appear in tool definitions; with the request format's own field names
+# (passed in by the caller, from the wire models) they are structure, not text.
+SCHEMA_KEYWORDS = frozenset(
+    {"json_schema", "schema", "properties", "required", "items", "enum", "additionalProperties"}
 )
 
 
-def walk(node: Any, fn: Replace, key: str | None = None) -> Any:
-    """A copy of `node` with `fn` applied to every scannable string (values, then free-form keys)."""
+def walk(node: Any, fn: Replace, field_names: frozenset[str], key: str | None = None) -> Any:
+    """A copy of `node` with `fn` applied to every scannable string: values, and keys that are not
+    field names of the request format (schema property names, metadata keys)."""
     if isinstance(node, str):
         return node if key in VERBATIM_VALUES else fn(node)
     if isinstance(node, list):
-        return [walk(item, fn, key) for item in node]
+        return [walk(item, fn, field_names, key) for item in node]
     if isinstance(node, dict):
         out: dict[Any, Any] = {}
         for k, v in node.items():
-            new_key = fn(k) if isinstance(k, str) and k not in FIELD_NAMES else k
-            out[new_key] = walk(v, fn, k if isinstance(k, str) else None)
+            structural = k in field_names or k in SCHEMA_KEYWORDS
+            new_key = k if structural or not isinstance(k, str) else fn(k)
+            out[new_key] = walk(v, fn, field_names, k if isinstance(k, str) else None)
         return out
     return node
 
 
-def collect(body: dict[str, Any]) -> list[str]:
+def collect(body: dict[str, Any], field_names: frozenset[str]) -> list[str]:
     texts: list[str] = []
 
     def keep(text: str) -> str:
         texts.append(text)
         return text
 
-    walk(body, keep)
+    walk(body, keep, field_names)
     return texts
 
 

@@ -38,18 +38,19 @@ class Scan:
 
 
 class Protector:
-    def __init__(self, detector: Detector) -> None:
+    def __init__(self, detector: Detector, field_names: frozenset[str]) -> None:
+        """`field_names`: the request format's own keys (structure, not text), from the wire models."""
         self._detector = detector
+        self._field_names = field_names
 
     def scan(self, body: dict[str, Any], endpoint: str) -> Scan:
-        texts = collect(body)
+        texts = collect(body, self._field_names)
         findings = [self._detector.scan(text) if text else [] for text in texts]
         counts: Counter[str] = Counter(f.type for group in findings for f in group)
         return Scan(endpoint, texts, findings, counts, has_opaque_parts(body))
 
-    @staticmethod
-    def pseudonymise(body: dict[str, Any], scan: Scan, vault: Vault) -> dict[str, Any]:
+    def pseudonymise(self, body: dict[str, Any], scan: Scan, vault: Vault) -> dict[str, Any]:
         """A copy of `body` whose texts carry placeholders instead of the values found."""
         replaced = iter([pseudonymise(t, f, vault) for t, f in zip(scan.texts, scan.findings, strict=True)])
-        result: dict[str, Any] = walk(body, lambda _original: next(replaced))
+        result: dict[str, Any] = walk(body, lambda _original: next(replaced), self._field_names)
         return result
