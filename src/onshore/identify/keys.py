@@ -7,6 +7,7 @@ listings); the secret holds 256 random bits, so a fast hash is enough: there is 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 
@@ -30,6 +31,24 @@ class KeyRecord:
     created_at: float
     revoked_at: float | None
     hash: str
+
+
+KeyRow = tuple[str, str, str, str, str | None, float, float | None, str]
+
+
+def key_row(record: KeyRecord) -> KeyRow:
+    """A key record as the column values every store writes (models as a JSON list, or NULL)."""
+    models = None if record.models is None else json.dumps(list(record.models))
+    return (
+        record.key_id,
+        record.name,
+        record.tenant,
+        record.floor,
+        models,
+        record.created_at,
+        record.revoked_at,
+        record.hash,
+    )
 
 
 def hash_key(plaintext: str) -> str:

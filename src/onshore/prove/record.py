@@ -5,6 +5,7 @@ Content never enters a record: only SHA-256 digests, and only where the tenant's
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from onshore.decide.decision import Decision
 from onshore.decide.policy import BackendFacts
 
 
+@functools.cache  # facts are frozen and few: build each summary once, not per request
 def backend_summary(facts: BackendFacts) -> dict[str, Any]:
     return {
         "name": facts.name,

@@ -39,7 +39,7 @@ from typing import Any
 
 import psycopg
 
-from onshore.identify.keys import KeyRecord
+from onshore.identify.keys import KeyRecord, key_row
 from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, link
 from onshore.store.sqlite import StoreError
 
@@ -169,23 +169,13 @@ class PostgresStore:
 
     # --- keys (identify) ---------------------------------------------------------------------
     def add_key(self, record: KeyRecord) -> None:
-        models = None if record.models is None else json.dumps(list(record.models))
         with self._lock:
             conn = self._reader()
             with conn.transaction():
                 conn.execute(
                     "INSERT INTO api_keys (key_id, name, tenant, floor, models, created_at, revoked_at, hash) "
                     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-                    (
-                        record.key_id,
-                        record.name,
-                        record.tenant,
-                        record.floor,
-                        models,
-                        record.created_at,
-                        record.revoked_at,
-                        record.hash,
-                    ),
+                    key_row(record),
                 )
                 self._bump_keys_revision(conn)
 

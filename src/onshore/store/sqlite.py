@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from onshore.identify.keys import KeyRecord
+from onshore.identify.keys import KeyRecord, key_row
 from onshore.prove.chain import GENESIS_HASH, ChainedRecord, ChainHead, Checkpoint, link
 
 SCHEMA_VERSION = 1
@@ -86,22 +86,12 @@ class SqliteStore:
 
     # --- keys (identify) ---------------------------------------------------------------------
     def add_key(self, record: KeyRecord) -> None:
-        models = None if record.models is None else json.dumps(list(record.models))
         with self._lock:
             self._read.execute("BEGIN IMMEDIATE")
             try:
                 self._read.execute(
                     "INSERT INTO api_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.key_id,
-                        record.name,
-                        record.tenant,
-                        record.floor,
-                        models,
-                        record.created_at,
-                        record.revoked_at,
-                        record.hash,
-                    ),
+                    key_row(record),
                 )
                 self._bump_keys_revision()
                 self._read.execute("COMMIT")
