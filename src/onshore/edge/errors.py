@@ -20,6 +20,9 @@ class ApiError(Exception):
         param: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        # Header values arrive decoded with surrogateescape: a byte that is not UTF-8 quoted back in a
+        # message must not make the error itself unencodable (that was a bare 500).
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8")
         super().__init__(message)
         self.status = status
         self.message = message

@@ -25,7 +25,10 @@ def error_response(error: ApiError) -> web.Response:
 
 
 def _answer(result: Complete) -> web.Response:
-    return web.Response(status=result.status, body=result.body, headers=result.headers)
+    # Every complete answer is JSON (an answer or an error body); refusals carry no Content-Type of
+    # their own, and aiohttp would otherwise label them application/octet-stream.
+    headers = {"Content-Type": "application/json", **result.headers}
+    return web.Response(status=result.status, body=result.body, headers=headers)
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:

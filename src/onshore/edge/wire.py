@@ -214,6 +214,10 @@ def decode_json_object(raw: bytes) -> dict[str, Any]:
         document = _decoder.decode(raw)
     except msgspec.DecodeError as exc:
         raise bad_request(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+    except UnicodeDecodeError:  # msgspec decodes strings as UTF-8 and lets the codec's error through
+        raise bad_request("The request body is not valid UTF-8 JSON.", code="invalid_json") from None
+    except RecursionError:
+        raise bad_request("The request body is nested too deeply.", code="invalid_json") from None
     if not isinstance(document, dict):
         raise bad_request("The request body must be a JSON object.", code="invalid_json")
     return document
