@@ -7,9 +7,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -135,34 +135,33 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
     return adapters
 
 
-@dataclass
-class _Embedded:
-    model: EmbeddedModel
-    runner: web.AppRunner
-    session: aiohttp.ClientSession
+async def _start_embedded(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, aiohttp.ClientSession]:
+    """Load each embedded model (on its own thread) and serve it on a private Unix socket.
 
-
-async def _start_embedded(settings: Settings) -> dict[str, _Embedded]:
-    """Load each embedded model (off the event loop) and serve it on a private Unix socket."""
-    started: dict[str, _Embedded] = {}
-    loop = asyncio.get_running_loop()
+    Each part is registered on `stack` as soon as it exists, so a failure half-way (a second model
+    that will not load) still closes what was started, in reverse order.
+    """
+    sessions: dict[str, aiohttp.ClientSession] = {}
     for name, backend in settings.file.backends.items():
         if backend.kind != "embedded":
             continue
         options = backend.embedded or EmbeddedSettings()
         path = Path(options.model_path) if options.model_path else default_model_path()
         model = EmbeddedModel(path, options.threads, options.context_tokens, options.embeddings)
-        await loop.run_in_executor(None, model.load)
+        stack.push_async_callback(model.aclose)
+        await model.load()
         runner = web.AppRunner(EmbeddedServer(model, options.max_queue).app(), access_log=None)
         await runner.setup()
+        stack.push_async_callback(runner.cleanup)
         socket_path = settings.data_dir / f"embedded-{name}.sock"
         socket_path.unlink(missing_ok=True)
         await web.UnixSite(runner, str(socket_path)).start()
         socket_path.chmod(0o600)
         session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket_path)))
-        started[name] = _Embedded(model, runner, session)
+        stack.push_async_callback(session.close)
+        sessions[name] = session
         log.info("embedded backend %s: %s", name, path.name)
-    return started
+    return sessions
 
 
 def build_credentials(
@@ -257,9 +256,9 @@ async def _refresh_keys(
     while True:
         await asyncio.sleep(interval)
         try:
-            revision = await asyncio.to_thread(store.keys_revision)
+            revision = await store.worker.run(store.keys_revision)
             if revision != seen:
-                index.replace(await asyncio.to_thread(store.list_keys))
+                index.replace(await store.worker.run(store.list_keys))
                 seen = revision
             last_ok = time.monotonic()
             index.stale = False
@@ -292,104 +291,113 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     protector = build_protector(settings)  # loads the name dictionary once, at start-up
 
     async def lifespan(app: web.Application) -> AsyncIterator[None]:
-        store = open_store(settings)
-        signer = load_signer(settings)
-        revision = store.keys_revision()  # before the listing: a change in between is caught by the refresher
-        index = KeyIndex(store.list_keys())
-        # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: a thread.
-        audit = AuditWriter(store, signer, inline=gw.storage == "sqlite" and gw.audit.durability == "normal")
-        await audit.start()
-        embedded = await _start_embedded(settings)
-        connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
-        session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
-        metrics = Metrics()
-        decisions = DecisionCache(policy)
-        controls = open_controls(settings)
-        watcher = (
-            None
-            if controls is None
-            else BackendSwitchWatcher(
-                controls, fail_closed=gw.redis is not None and gw.redis.kill_switch_when_unreachable == "closed"
-            )
-        )
-        if watcher is not None:
-            await watcher.refresh()  # start with the cluster's kill-switch view, not an empty one
-        breakers = None if controls is None else Breakers(controls, list(policy.backends), clock.now)
-        router = Router(
-            session,
-            build_adapters(settings),
-            tuple(s.value for s in settings.secrets.values()),
-            gw.upstream.connect_timeout_seconds,
-            gw.upstream.read_timeout_seconds,
-            clock.monotonic,
-            credentials=build_credentials(settings, session, clock),
-            sessions={name: e.session for name, e in embedded.items()},
-            enabled=_routable(watcher, breakers),
-        )
-        limits = None if controls is None else build_limits(settings, controls)
-        pipeline = Pipeline(
-            index,
-            decisions,
-            router,
-            audit,
-            signer,
-            clock,
-            metrics,
-            protector,
-            limits,
-            cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
-            breakers=breakers,
-        )
-        gateway = Gateway(
-            pipeline,
-            decisions,
-            audit,
-            signer,
-            metrics,
-            gw.max_body_bytes,
-            int(clock.now()),
-            controls=controls,
-            watcher=watcher,
-            admin_key=_secret(settings, "#admin"),
-            metrics_token=_secret(settings, "#metrics"),
-            stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
-        )
-        app[GATEWAY] = gateway
-        tasks = [
-            asyncio.create_task(
-                _refresh_keys(store, index, revision, gw.key_refresh_seconds, gw.key_max_staleness_seconds, gateway)
-            ),
-            asyncio.create_task(_checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway)),
-        ]
-        if watcher is not None:
-            tasks.append(asyncio.create_task(watcher.run()))
-        if breakers is not None:
-            tasks.append(asyncio.create_task(breakers.run()))
-        try:
+        # Every part is registered on the stack as it is made; teardown runs in reverse and every
+        # step runs even if an earlier one fails. Background tasks stop first, the store closes last,
+        # after its worker thread has finished every call (nothing runs inside a closed connection).
+        async with contextlib.AsyncExitStack() as stack:
+            app[GATEWAY] = await _start(settings, policy, protector, clock, stack)
             yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await session.close()
-            if limits is not None:
-                await limits.drain()
-            if breakers is not None:
-                await breakers.drain()
-            if controls is not None:
-                await controls.aclose()
-            for e in embedded.values():
-                await e.session.close()
-                await e.runner.cleanup()
-                e.model.close()
-            try:
-                await audit.checkpoint(clock.now())  # seal the tail of the chain on a clean shutdown
-            except Exception as exc:  # noqa: BLE001 - shutting down anyway; say so
-                log.warning("final audit checkpoint failed: %r", exc)
-            await audit.close()
-            store.close()
 
     app.cleanup_ctx.append(lifespan)
     return app
+
+
+async def _start(
+    settings: Settings, policy: Policy, protector: Protector | None, clock: Clock, stack: contextlib.AsyncExitStack
+) -> Gateway:
+    gw = settings.gateway
+    store = open_store(settings)
+    stack.push_async_callback(store.aclose)
+    signer = load_signer(settings)
+    revision = store.keys_revision()  # before the listing: a change in between is caught by the refresher
+    index = KeyIndex(store.list_keys())
+    # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: the store's thread.
+    audit = AuditWriter(
+        store, signer, store.worker.run, inline=gw.storage == "sqlite" and gw.audit.durability == "normal"
+    )
+    await audit.start()
+    stack.push_async_callback(_seal, audit, clock)
+    embedded_sessions = await _start_embedded(settings, stack)
+    connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
+    session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
+    stack.push_async_callback(session.close)
+    metrics = Metrics()
+    decisions = DecisionCache(policy)
+    controls = open_controls(settings)
+    watcher = breakers = limits = None
+    if controls is not None:
+        stack.push_async_callback(controls.aclose)
+        assert gw.redis is not None
+        watcher = BackendSwitchWatcher(controls, fail_closed=gw.redis.kill_switch_when_unreachable == "closed")
+        await watcher.refresh()  # start with the cluster's kill-switch view, not an empty one
+        breakers = Breakers(controls, list(policy.backends), clock.now)
+        stack.push_async_callback(breakers.drain)
+        limits = build_limits(settings, controls)
+        stack.push_async_callback(limits.drain)
+    router = Router(
+        session,
+        build_adapters(settings),
+        tuple(s.value for s in settings.secrets.values()),
+        gw.upstream.connect_timeout_seconds,
+        gw.upstream.read_timeout_seconds,
+        clock.monotonic,
+        credentials=build_credentials(settings, session, clock),
+        sessions=embedded_sessions,
+        enabled=_routable(watcher, breakers),
+    )
+    pipeline = Pipeline(
+        index,
+        decisions,
+        router,
+        audit,
+        signer,
+        clock,
+        metrics,
+        protector,
+        limits,
+        cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
+        breakers=breakers,
+    )
+    gateway = Gateway(
+        pipeline,
+        decisions,
+        audit,
+        signer,
+        metrics,
+        gw.max_body_bytes,
+        int(clock.now()),
+        controls=controls,
+        watcher=watcher,
+        admin_key=_secret(settings, "#admin"),
+        metrics_token=_secret(settings, "#metrics"),
+        stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
+    )
+    refresh = _refresh_keys(store, index, revision, gw.key_refresh_seconds, gw.key_max_staleness_seconds, gateway)
+    _background(stack, refresh)
+    _background(stack, _checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway))
+    if watcher is not None:
+        _background(stack, watcher.run())
+    if breakers is not None:
+        _background(stack, breakers.run())
+    return gateway
+
+
+def _background(stack: contextlib.AsyncExitStack, coro: Coroutine[Any, Any, None]) -> None:
+    """Run `coro` as a task owned by `stack`: cancelled and awaited at teardown, before anything it uses."""
+    task = asyncio.get_running_loop().create_task(coro)
+
+    async def stop() -> None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    stack.push_async_callback(stop)
+
+
+async def _seal(audit: AuditWriter, clock: Clock) -> None:
+    """Sign the tail of the chain on a clean shutdown, then wait for the last writes."""
+    try:
+        await audit.checkpoint(clock.now())
+    except Exception as exc:  # noqa: BLE001 - shutting down anyway; say so
+        log.warning("final audit checkpoint failed: %r", exc)
+    await audit.close()

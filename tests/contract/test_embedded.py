@@ -6,6 +6,7 @@ prints, and talks to the real SmolLM2 model through the official openai SDK.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -221,3 +222,35 @@ def test_readme_examples_work_as_printed(served: Served) -> None:
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("576")
+
+
+def test_closing_the_model_stops_generation_before_freeing_it() -> None:
+    """aclose() cancels a running generation at its next token, skips queued ones, joins the
+    thread, and only then frees llama.cpp: the model is never freed under a running call."""
+    from onshore.route.backends.embedded.model import EmbeddedModel, Generated, GenerationParams, default_model_path
+    from onshore.worker import WorkerClosed
+
+    async def main() -> tuple[Generated, Generated, float]:
+        model = EmbeddedModel(default_model_path(), threads=2, context_tokens=2048, embeddings=False)
+        await model.load()
+        params = GenerationParams(max_tokens=1900, temperature=0.0, top_p=1.0, stop=(), seed=1)
+        story = [{"role": "user", "content": "Count from 1 to 1000."}]
+        running, queued = Generated(), Generated()
+        emitted: list[str] = []
+        first = model.worker.submit(model.generate, story, params, threading.Event(), emitted.append, running)
+        second = model.worker.submit(model.generate, story, params, threading.Event(), emitted.append, queued)
+        while not emitted:
+            await asyncio.sleep(0.01)
+        began = time.monotonic()
+        await model.aclose()
+        took = time.monotonic() - began
+        first.result(0)
+        second.result(0)
+        with pytest.raises(WorkerClosed):
+            model.worker.submit(model.embed, ["x"])
+        return running, queued, took
+
+    running, queued, took = asyncio.run(main())
+    assert running.finish_reason == "cancelled" and 0 < running.completion_tokens < 1900
+    assert queued.finish_reason == "cancelled" and queued.completion_tokens == 0
+    assert took < 5

@@ -285,15 +285,17 @@ def test_audit_writer_on_two_replicas_checkpoints_verify(backend: Backend) -> No
     signer = Signer(Ed25519PrivateKey.generate())
 
     async def main() -> None:
-        writers = [AuditWriter(backend.open(), signer), AuditWriter(backend.open(), signer)]
+        stores = [backend.open(), backend.open()]
+        writers = [AuditWriter(s, signer, s.worker.run) for s in stores]
         for w in writers:
             await w.start()
         await asyncio.gather(*(writers[i % 2].append(entry(i, writer=f"r{i % 2}")) for i in range(300)))
         first = await writers[0].checkpoint(time.time())
         assert first is not None and first.seq == 300
         assert await writers[1].checkpoint(time.time()) is None  # the other replica already signed it
-        for w in writers:
+        for w, s in zip(writers, stores, strict=True):
             await w.close()
+            await s.aclose()
 
     asyncio.run(main())
     store = backend.open()

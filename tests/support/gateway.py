@@ -74,6 +74,7 @@ class RunningGateway:
         self._runner: web.AppRunner | None = None
         self._error: BaseException | None = None
         self.port = 0
+        self.leftover_tasks: list[str] = []
         self._thread = threading.Thread(target=self._run, name="onshore-gateway", daemon=True)
 
     @property
@@ -103,14 +104,28 @@ class RunningGateway:
         self._ready.set()
         self._loop.run_forever()
 
+    async def _shutdown(self) -> None:
+        """What `web.run_app` does on exit: clean up the app, then let the loop finish the closes
+        that cleanup scheduled. Tasks still alive after cleanup are work nobody owned: listed in
+        `leftover_tasks` (the lifecycle test expects none), then cancelled."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+        for _ in range(3):
+            await asyncio.sleep(0)  # transports close in call_soon callbacks
+        current = asyncio.current_task()
+        leftovers = [t for t in asyncio.all_tasks() if t is not current]
+        self.leftover_tasks = [repr(t.get_coro()) for t in leftovers]
+        for task in leftovers:
+            task.cancel()
+        await asyncio.gather(*leftovers, return_exceptions=True)
+
     def call(self, coro: Any, timeout: float = 10) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
 
     def stop(self) -> None:
         if self._loop.is_closed():
             return
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(15)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop).result(30)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(15)
         self._loop.close()

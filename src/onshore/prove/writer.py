@@ -10,8 +10,7 @@ not record) and the head stays where the store says it is.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
 from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, checkpoint_message
@@ -35,20 +34,29 @@ class AuditStore(Protocol):
     def last_checkpoint_seq(self) -> int: ...
 
 
+class Runner(Protocol):
+    """Runs a blocking store call on the thread that owns the store (its `Worker.run`)."""
+
+    def __call__(self, fn: Callable[..., _T], /, *args: Any) -> Awaitable[_T]: ...
+
+
 class AuditUnavailable(Exception):
     """The audit store could not record an entry; the request must fail."""
 
 
 class AuditWriter:
-    def __init__(self, store: AuditStore, signer: Signer, *, inline: bool = False, max_batch: int = 512) -> None:
-        """`inline`: write on the event loop thread. Right when a commit costs tens of microseconds
-        (SQLite without fsync): two thread hand-offs per batch would cost more than the write."""
+    def __init__(
+        self, store: AuditStore, signer: Signer, run: Runner, *, inline: bool = False, max_batch: int = 512
+    ) -> None:
+        """`run`: the store's own worker thread, which keeps writes ordered and off the event loop and
+        which the store drains before it closes. `inline`: write on the event loop thread instead,
+        right when a commit costs tens of microseconds (SQLite without fsync): two thread hand-offs
+        per batch would cost more than the write."""
         self._inline = inline
         self._store = store
         self._signer = signer
         self._max_batch = max_batch
-        # One thread owns the store's write connection, keeping writes ordered and off the event loop.
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="onshore-audit")
+        self._run = run
         self._pending: list[tuple[dict[str, Any], asyncio.Future[ChainedRecord]]] = []
         self._flushing = False
         self._flush_task: asyncio.Task[None] | None = None
@@ -69,7 +77,7 @@ class AuditWriter:
     async def _call(self, fn: Callable[..., _T], *args: Any) -> _T:
         if self._inline:
             return fn(*args)
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await self._run(fn, *args)
 
     async def start(self) -> None:
         self._head = await self._call(self._store.audit_head)
@@ -151,6 +159,6 @@ class AuditWriter:
         return checkpoint
 
     async def close(self) -> None:
+        """Wait until every entry handed in is written (or failed); the store closes after this."""
         while self._flushing or self._pending:
             await asyncio.sleep(0.005)
-        self._executor.shutdown(wait=True)

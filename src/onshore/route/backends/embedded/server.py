@@ -134,7 +134,7 @@ class EmbeddedServer:
             finally:
                 loop.call_soon_threadsafe(queue.put_nowait, None)
 
-        return loop.run_in_executor(self._model.executor, run), cancelled, result
+        return asyncio.wrap_future(self._model.worker.submit(run)), cancelled, result
 
     async def _complete(self, messages: list[dict[str, str]], params: GenerationParams) -> web.Response:
         queue: asyncio.Queue[str | None] = asyncio.Queue()
@@ -218,8 +218,7 @@ class EmbeddedServer:
             return _error(400, "The embedded model accepts text input only.", "unsupported_parameter")
         try:
             async with self._model_turn():
-                loop = asyncio.get_running_loop()
-                vectors, tokens = await loop.run_in_executor(self._model.executor, self._model.embed, texts)
+                vectors, tokens = await self._model.worker.run(self._model.embed, texts)
         except _Busy as busy:
             return busy.response()
         return web.json_response(
