@@ -36,7 +36,7 @@ from tests.support import fuzz
 from tests.support.gateway import RunningGateway, add_key, backend, make_settings
 from tests.support.upstream import Behaviour, FakeUpstream
 
-EXAMPLES = int(os.environ.get("ONSHORE_FUZZ_EXAMPLES", "250"))
+EXAMPLES = int(os.environ.get("ONSHORE_FUZZ_EXAMPLES", "500"))
 MODELS = ["chat", "chat-jp", "embed"]
 MAX_BODY = 256 * 1024
 # What a refusal may be: bad input, no or a bad key, policy, no such model, too large.
@@ -292,6 +292,17 @@ def test_a_request_that_is_not_valid_http_is_refused_by_the_server(rig: Rig, hea
     assert rig.healthy()
 
 
+def _code(answer: Answer) -> str:
+    """The error code (OpenAI) or type (Anthropic) of a refusal, for the run's summary."""
+    if answer.status == 200:
+        return ""
+    try:
+        error = json.loads(answer.body)["error"]
+    except (ValueError, KeyError, TypeError):
+        return "?"
+    return str(error.get("code") or error.get("message", "")[:40])
+
+
 # --- the fuzz --------------------------------------------------------------------------------------
 def test_fuzz_chat_endpoints(rig: Rig) -> None:
     started = time.monotonic()
@@ -305,13 +316,14 @@ def test_fuzz_chat_endpoints(rig: Rig) -> None:
         database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-    @given(case=fuzz.http_cases(MODELS, rig.keys), tool_call=st.booleans(), chunk_chars=st.integers(0, 5))
+    @given(case=fuzz.http_cases(MODELS, rig.keys), tool_call=st.booleans(), chunk_chars=st.integers(1, 7))
     def run(case: fuzz.HttpCase, tool_call: bool, chunk_chars: int) -> None:
         rig.us.behaviour = Behaviour(echo=True, tool_call=tool_call, chunk_chars=chunk_chars)
         rig.jp.behaviour = Behaviour(tool_call=tool_call)
         answer = rig.send(case)
         event(f"{case.label} -> {answer.status}")
-        labels[case.label] += 1
+        streamed = answer.headers.get("Content-Type", "").startswith("text/event-stream")
+        labels[f"{case.label} -> {answer.status} {'stream' if streamed else _code(answer)}"] += 1
         statuses[answer.status] += 1
         check(rig, case, answer)
 
@@ -319,7 +331,14 @@ def test_fuzz_chat_endpoints(rig: Rig) -> None:
     assert rig.healthy()
     served = statuses[200]
     print(f"\nfuzz: {sum(statuses.values())} requests in {time.monotonic() - started:.1f}s, statuses {dict(statuses)}")
+    for label, count in sorted(labels.items()):
+        print(f"  {count:5d}  {label}")
     assert served >= EXAMPLES // 10, statuses  # the generated requests reach the upstream, not only refusals
     assert rig.us.received and rig.jp.received
+    # The US cloud saw personal data only as placeholders; the trusted backend got it as sent.
+    seen_abroad = json.dumps(rig.us.received, ensure_ascii=False)
+    assert "[[PHONE_" in seen_abroad and "[[MY_NUMBER_" in seen_abroad
+    for value in fuzz.PERSONAL_VALUES:
+        assert value not in seen_abroad, value
     rig.gateway.stop()
     check_audit(rig)
