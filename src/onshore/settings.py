@@ -523,15 +523,14 @@ def _check_installed(file: FileSettings) -> None:
         needs.append(("gateway.protect.names", "name detection (names: true)", "人名検出", "names", None))
     for path, what, japanese, feature, step in needs:
         if missing := _missing(feature):
-            dists = ", ".join(missing)
+            dists = dists_ja = ", ".join(missing)
             english, nihongo = _install_hint(feature, missing)
             if step:  # both steps at once, not one per start-up
-                dists, english, nihongo = (
-                    f"{dists} and the default model",
-                    f"{english} && {step}",
-                    f"{nihongo} && {step}",
-                )
-            raise ConfigError(path, f"{what} needs {dists}: {english} / {japanese}には {dists} が必要です: {nihongo}")
+                dists, dists_ja = f"{dists} and the default model", f"{dists} と既定のモデル"
+                english, nihongo = f"{english} && {step}", f"{nihongo} && {step}"
+            raise ConfigError(
+                path, f"{what} needs {dists}: {english} / {japanese}には {dists_ja} が必要です: {nihongo}"
+            )
 
 
 def _check_limits(path: str, limits: LimitsSettings) -> None:

