@@ -58,6 +58,7 @@ log = logging.getLogger("onshore")
 
 DB_FILE = "onshore.db"
 SIGNING_KEY_FILE = "signing-key.pem"
+AUDIT_PROBE_SECONDS = 0.5  # how soon /readyz turns green again once the audit store takes writes
 
 
 def _countries(values: list[str] | None, default: frozenset[str] | None) -> frozenset[str] | None:
@@ -269,6 +270,27 @@ async def _refresh_keys(
             log.warning("key refresh failed: %s", type(exc).__name__)
 
 
+async def _probe_audit(store: Store, audit: AuditWriter, clock: Clock, gateway: Gateway, interval: float) -> None:
+    """While the last audit write failed, probe the store with a write outside the chain.
+
+    The writer only learns that the store works again from a successful append, i.e. a request; but a
+    load balancer sends none to a replica whose /readyz fails, so without this a fixed disk or a
+    restarted database would keep the replica out of rotation for good. Requests stay fail-closed
+    either way: a probe only changes what /readyz says, never whether an answer needs its record.
+    """
+    while True:
+        await asyncio.sleep(interval)
+        if audit.healthy:
+            gateway.audit_writable = False
+            continue
+        try:
+            await store.worker.run(store.probe_write, clock.now())
+            gateway.audit_writable = True
+        except Exception as exc:  # noqa: BLE001 - the store is still failing; readiness keeps saying so
+            gateway.audit_writable = False
+            log.debug("audit write probe failed: %s", type(exc).__name__)
+
+
 async def _checkpoints(audit: AuditWriter, clock: Clock, interval: float, gateway: Gateway) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -375,6 +397,7 @@ async def _start(
     refresh = _refresh_keys(store, index, revision, gw.key_refresh_seconds, gw.key_max_staleness_seconds, gateway)
     _background(stack, refresh)
     _background(stack, _checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway))
+    _background(stack, _probe_audit(store, audit, clock, gateway, AUDIT_PROBE_SECONDS))
     if watcher is not None:
         _background(stack, watcher.run())
     if breakers is not None:

@@ -29,6 +29,8 @@ class Gateway:
     metrics_token: str | None = None
     stream_kill: str = "finish"
     problems: dict[str, str] = field(default_factory=dict)  # readiness problems by component
+    # While the audit writer is unhealthy: did the latest write probe succeed? (see app._probe_audit)
+    audit_writable: bool = False
 
     def reachable_models(self, principal: Principal, requested_class: str | None) -> list[str]:
         """Models this caller may use that at least one compliant backend can serve."""
@@ -46,7 +48,7 @@ class Gateway:
 
     def readiness_problems(self) -> dict[str, str]:
         problems = dict(self.problems)
-        if not self.audit.healthy:
+        if not self.audit.healthy and not self.audit_writable:
             problems["audit"] = "the last audit write failed"
         if self.watcher is not None and not self.watcher.healthy:
             problems["kill_switch"] = "the shared kill-switch state cannot be read"

@@ -51,11 +51,15 @@ class Deployment:
     keys: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def write(cls, data_dir: Path, raw: dict[str, Any], environ: dict[str, str] | None = None) -> Deployment:
+    def write(
+        cls, data_dir: Path, raw: dict[str, Any], environ: dict[str, str] | None = None, config: Path | None = None
+    ) -> Deployment:
+        """`config`: where the file goes (default: next to `data_dir`; elsewhere when the data disk is
+        the thing that fails)."""
         environ = environ or {}
         raw = {**raw, "gateway": {"data_dir": str(data_dir), "key_refresh_seconds": 0.1, **raw.get("gateway", {})}}
         data_dir.mkdir(parents=True, exist_ok=True)
-        path = data_dir.parent / f"{data_dir.name}.yaml"
+        path = config or data_dir.parent / f"{data_dir.name}.yaml"
         path.write_text(yaml.safe_dump(raw))
         return cls(path, raw, environ, parse_settings(raw, str(path), environ))
 

@@ -10,6 +10,8 @@ Modes:
   garbage_stream  HTTP 200 text/event-stream whose events are not JSON
   endless         HTTP 200 chunked SSE: small valid chunks, forever (until the peer goes away)
   cut_stream      HTTP 200 chunked SSE: two chunks, then the connection is dropped mid-stream
+  eof_stream      HTTP 200 SSE framed by the connection's end (no length, not chunked): two chunks,
+                  then close, without finish_reason or [DONE]: a cut that HTTP framing cannot show
   huge            HTTP 200 application/json with Content-Length 100 MB, all of it sent
   huge_chunked    the same 100 MB without a length (chunked), so only counting can stop it
 """
@@ -144,6 +146,11 @@ class BadUpstream:
         await self._send(writer, _SSE_HEAD + _chunked(_chunk("Hello ")) + _chunked(_chunk("wor")))
         await asyncio.sleep(0.05)
         # No terminating zero-length chunk: the connection just drops.
+
+    async def _eof_stream(self, writer: asyncio.StreamWriter) -> None:
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+        await self._send(writer, head + _chunk("Hello ") + _chunk("wor"))
+        await asyncio.sleep(0.05)
 
     async def _huge(self, writer: asyncio.StreamWriter) -> None:
         head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {HUGE_BYTES}\r\n\r\n"

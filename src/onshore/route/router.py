@@ -129,6 +129,12 @@ class Router:
                 attempts.append(Attempt(name, "timeout", (self._monotonic() - started) * 1000))
                 last_error = server_error(504, f"Backend '{name}' did not answer in time.", "upstream_timeout")
                 continue
+            except aiohttp.ClientResponseError:  # bytes that are not HTTP (bad status line, bad headers)
+                attempts.append(Attempt(name, "bad_response", (self._monotonic() - started) * 1000))
+                last_error = server_error(
+                    502, f"Backend '{name}' sent a response that is not valid HTTP.", "upstream_bad_response"
+                )
+                continue
             except CredentialError as exc:
                 attempts.append(Attempt(name, "auth_error", (self._monotonic() - started) * 1000))
                 last_error = server_error(502, f"Backend '{name}': {exc}.", "upstream_auth_failed")
@@ -210,6 +216,9 @@ MAX_RESPONSE_BYTES = 32 * 1024 * 1024
 
 async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
     """A backend's whole answer, refusing one larger than any chat or embeddings response should be."""
+    declared = response.content_length
+    if declared is not None and declared > MAX_RESPONSE_BYTES:  # refused before a byte of it is buffered
+        raise ValueError(f"the backend announced a {declared}-byte response, over the {MAX_RESPONSE_BYTES} limit")
     chunks: list[bytes] = []
     size = 0
     async for chunk in response.content.iter_chunked(1 << 16):

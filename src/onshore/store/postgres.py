@@ -299,3 +299,12 @@ class PostgresStore:
     def ping(self) -> None:
         with self._lock:
             self._reader().execute("SELECT 1").fetchone()
+
+    def probe_write(self, now: float) -> None:
+        """Commit one small write outside the chain, on the audit writer's connection (reopened if it
+        broke): raises while the database cannot take writes. Run on the store's worker thread."""
+        self._writer().execute(
+            "INSERT INTO meta (name, value) VALUES ('write_probe', %s) "
+            "ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+            (repr(now),),
+        )

@@ -196,3 +196,13 @@ class SqliteStore:
 
     def ping(self) -> None:
         self._read.execute("SELECT 1").fetchone()
+
+    def probe_write(self, now: float) -> None:
+        """Commit one small write outside the chain: raises while the database cannot take writes
+        (disk full, read-only), so readiness can turn green again without waiting for a request."""
+        with self._lock:
+            self._read.execute(
+                "INSERT INTO meta (name, value) VALUES ('write_probe', ?) "
+                "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                (repr(now),),
+            )
