@@ -40,7 +40,7 @@ from onshore.identify.principal import Principal
 from onshore.ids import uuid7
 from onshore.limits import Limits
 from onshore.metrics import Metrics
-from onshore.protect.answer import ChunkRestorer, restore_completion
+from onshore.protect.answer import ChunkRestorer, Restored, restore_completion
 from onshore.protect.body import has_token_input
 from onshore.protect.protector import Protector, Scan
 from onshore.protect.vault import Vault
@@ -48,9 +48,12 @@ from onshore.prove.record import RequestTrace, admin_entry, backend_summary, ent
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditUnavailable, AuditWriter
 from onshore.route.backends.base import Endpoint
+from onshore.route.backends.usage import ESTIMATE, TokenTally, estimate_completion, estimate_prompt, usage_of
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
 
 log = logging.getLogger("onshore.pipeline")
+UPSTREAM = "upstream"  # usage_source: the backend's own final count
+TOKENIZER = "tokenizer"  # the backend's running count from its tokenizer; the stream ended before the final one
 _INLINE_SCAN_BYTES = 16 * 1024  # below this a scan costs well under a millisecond: stay on the loop
 
 DATA_CLASS_HEADER = "Onshore-Data-Class"
@@ -87,6 +90,20 @@ class Plan:
 
     def restores(self, route: Route) -> Vault | None:
         return self.vault if route.backend.name in self.pseudonymised_for else None
+
+    def sent_text(self) -> str:
+        """Every string of the pseudonymised body: placeholders the user typed bare are found in it."""
+        return "" if self.protected_body is None else "\n".join(_strings(self.protected_body))
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _strings(item)]
+    if isinstance(value, list):
+        return [s for item in value for s in _strings(item)]
+    return []
 
 
 def _sha256(data: bytes) -> str:
@@ -395,11 +412,15 @@ class Pipeline:
         opened = await self._open(trace, plan, endpoint, stream=False)
         document = opened.document or {}
         document["model"] = trace.model  # clients see the public name, not the backend's
+        trace.usage, trace.usage_source = _usage(document), UPSTREAM
+        if not trace.usage:  # a server that omits usage: estimate, and the record says so
+            completion = estimate_completion(document) if endpoint == "chat" else 0
+            trace.usage = usage_of(estimate_prompt(plan.body_for(opened.route)), completion)
+            trace.usage_source = ESTIMATE
         vault = plan.restores(opened.route)
         if vault is not None and endpoint == "chat":
-            self._note_unmatched(trace, restore_completion(document, vault))
+            self._note_restored(trace, restore_completion(document, vault, plan.sent_text()))
         payload = dialect.encode_response(document, trace.model or "")
-        trace.usage = _usage(document)
         trace.response_sha256 = _sha256(payload)
         trace.status, trace.outcome = 200, "ok"
         self._count_tokens(trace.usage, trace)
@@ -417,10 +438,12 @@ class Pipeline:
         return Complete(200, payload, headers)
 
     @staticmethod
-    def _note_unmatched(trace: RequestTrace, unmatched: list[str]) -> None:
-        """Placeholders the model mangled beyond recognition: counted, never guessed at."""
-        if unmatched and trace.personal_data is not None:
-            trace.personal_data["unrestored_placeholders"] = len(unmatched)
+    def _note_restored(trace: RequestTrace, restored: Restored | None) -> None:
+        """Placeholders that named nothing in the vault (left as they were) and those restored from a
+        mangled form: counted, never their values."""
+        if restored is not None and trace.personal_data is not None:
+            trace.personal_data["unrestored_placeholders"] = restored.unrestored
+            trace.personal_data["restored_mangled_placeholders"] = restored.from_mangled
 
     def _count_tokens(self, usage: dict[str, int] | None, trace: RequestTrace | None = None) -> None:
         if usage and trace is not None and self._limits is not None and trace.key_id and trace.tenant:
@@ -458,10 +481,17 @@ class Pipeline:
             opened.response.close()  # the relay never took the upstream connection over
             raise
         vault = plan.restores(opened.route)
-        restorer = None if vault is None else ChunkRestorer(vault)
+        restorer = None if vault is None else ChunkRestorer(vault, plan.sent_text())
         encoder = dialect.stream_encoder(trace.model or "")
         relay = _StreamRelay(
-            self, trace, decision, opened, client_wants_usage or dialect is not OPENAI, restorer, encoder
+            self,
+            trace,
+            decision,
+            opened,
+            client_wants_usage or dialect is not OPENAI,  # Anthropic's message_delta always has usage
+            restorer,
+            encoder,
+            plan.body_for(opened.route),
         )
         await relay.run(write_stream, headers)
         return None
@@ -472,12 +502,13 @@ class Pipeline:
         opened: Opened,
         outcome: str,
         usage: dict[str, int] | None,
+        usage_source: str | None,
         digest: str,
         started: float,
-        unmatched: list[str],
+        restored: Restored | None,
     ) -> bool:
         """Write the stream's closing record; False if the audit store failed."""
-        self._note_unmatched(trace, unmatched)
+        self._note_restored(trace, restored)
         close = RequestTrace(
             id=uuid7(int(self._clock.now() * 1000)),
             ts=self._clock.now(),
@@ -493,6 +524,7 @@ class Pipeline:
             status=200,
             outcome=outcome,
             usage=usage,
+            usage_source=usage_source,
             request_sha256=trace.request_sha256,
             response_sha256=digest,
             upstream_ms=(self._clock.monotonic() - opened.started) * 1000,
@@ -546,6 +578,11 @@ class _StreamRelay:
 
     The final receipt (covering the SHA-256 of every byte sent before it) goes out as an SSE comment
     just before `data: [DONE]`, and only after the closing audit record is durable.
+
+    Usage: wherever the backend puts it (a usage-only chunk, the last choice chunk, every chunk), it
+    is taken out of the chunks and a client that asked for it gets exactly one usage-only chunk at
+    the end, as OpenAI sends it. A stream that ends without the backend's count is counted anyway
+    (see `_settle_usage`), so the record, the limits and the metrics never miss streamed tokens.
     """
 
     def __init__(
@@ -557,8 +594,10 @@ class _StreamRelay:
         client_wants_usage: bool,
         restorer: ChunkRestorer | None,
         encoder: StreamEncoder,
+        sent_body: dict[str, Any],
     ) -> None:
         self._encoder = encoder
+        self._sent_body = sent_body
         self._cut_check = pipeline.cut_disabled_streams
         self._restorer = restorer
         self._pipeline = pipeline
@@ -568,6 +607,12 @@ class _StreamRelay:
         self._client_wants_usage = client_wants_usage
         self._hasher = hashlib.sha256()
         self._usage: dict[str, int] | None = None
+        self._usage_final = False  # the backend's closing count (not a running one) was seen
+        self._usage_source: str | None = None
+        self._usage_chunk: dict[str, Any] | None = None  # the backend's own usage-only chunk
+        self._relayed = TokenTally()  # what the backend produced, for an estimate
+        self._chunk_id: Any = "chatcmpl-onshore"
+        self._created: Any = int(trace.ts)
 
     async def run(self, write_stream: Callable[[dict[str, str]], Awaitable[Write]], headers: dict[str, str]) -> None:
         started = self._pipeline.monotonic()
@@ -581,6 +626,8 @@ class _StreamRelay:
             if outcome == "completed":
                 if self._restorer is not None:
                     await self._flush_restorer(write)
+                if self._client_wants_usage:
+                    await self._send(write, self._encoder.chunk(self._client_usage_chunk()))
                 await self._send(write, self._encoder.finish())
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             outcome = "client_disconnected"
@@ -592,14 +639,16 @@ class _StreamRelay:
                     await self._send(write, self._encoder.error(500, "internal_error", "Internal error; stream ended."))
         finally:
             response.close()  # closes the upstream connection if the stream did not finish
+            self._settle_usage(outcome)
             recorded = await self._pipeline.close_stream(
                 self._trace,
                 self._opened,
                 outcome,
                 self._usage,
+                self._usage_source,
                 self._hasher.hexdigest(),
                 started,
-                [] if self._restorer is None else self._restorer.unmatched,
+                None if self._restorer is None else self._restorer.restored,
             )
         if write is None or outcome == "client_disconnected":
             return
@@ -665,15 +714,54 @@ class _StreamRelay:
             text = self._pipeline.scrub(str(message)) if message else "The backend reported an error."
             await self._send(write, self._encoder.error(502, "upstream_error", f"Backend error: {text}"))
             return
-        usage = _usage(document)
+        self._chunk_id = document.get("id", self._chunk_id)
+        self._created = document.get("created", self._created)
+        raw_usage = document.pop("usage", None)  # sent once, at the end, and only if asked for
+        choices = document.get("choices")
+        usage = _usage({"usage": raw_usage})
         if usage:
             self._usage = usage
-            if not self._client_wants_usage and not document.get("choices"):
-                return  # the usage-only chunk the gateway asked for itself
+            self._usage_final = not choices or any(
+                isinstance(c, dict) and c.get("finish_reason") is not None for c in choices
+            )
+            if not choices:
+                self._usage_chunk = {**document, "usage": raw_usage}
+                return
+        for choice in choices or []:
+            delta = choice.get("delta") if isinstance(choice, dict) else None
+            if isinstance(delta, dict):
+                self._relayed.add_delta(delta)  # before restoration: the backend's own text
         document["model"] = self._trace.model
         if self._restorer is not None:
             self._restorer.chunk(document)
         await self._send(write, self._encoder.chunk(document))
+
+    def _settle_usage(self, outcome: str) -> None:
+        """The stream's token counts and where they come from: the backend's final count; else its
+        running count (the embedded model's tokenizer sends one with every chunk) if the stream
+        ended early; else an estimate from the request sent and the text relayed."""
+        if self._usage_source is not None:
+            return
+        if self._usage and (self._usage_final or outcome == "completed"):
+            self._usage_source = UPSTREAM
+        elif self._usage and "prompt_tokens" in self._usage and "completion_tokens" in self._usage:
+            self._usage_source = TOKENIZER
+        else:
+            self._usage = usage_of(estimate_prompt(self._sent_body), self._relayed.tokens)
+            self._usage_source = ESTIMATE
+
+    def _client_usage_chunk(self) -> dict[str, Any]:
+        self._settle_usage("completed")
+        chunk = self._usage_chunk
+        if chunk is None or self._usage_source != UPSTREAM or _usage(chunk) != self._usage:
+            chunk = {
+                "id": self._chunk_id,
+                "object": "chat.completion.chunk",
+                "created": self._created,
+                "choices": [],
+                "usage": self._usage,
+            }
+        return {**chunk, "model": self._trace.model}
 
     async def _flush_restorer(self, write: Write) -> None:
         """Release text held back at the end (a stream that ended without finish_reason)."""

@@ -26,7 +26,10 @@ class Behaviour:
     chunks: int = 3  # stream: content chunks
     chunk_delay: float = 0.0  # stream: seconds between chunks
     send_done: bool = True
-    usage_in_stream: str = "separate"  # "separate" (OpenAI/vLLM), "last_chunk" (llama.cpp), "none"
+    # "separate" (OpenAI/vLLM, if asked), "last_chunk" (llama.cpp), "every_chunk" (running counts, as
+    # vLLM's continuous_usage_stats and the embedded model), "x_groq" (Groq), "none" (ignores include_usage)
+    usage_in_stream: str = "separate"
+    cut_after: int | None = None  # stream: drop the connection after this many content chunks
     tool_call: bool = False
     echo: bool = False  # reply with the user's own text (to test restoration of placeholders)
     chunk_chars: int = 0  # stream: with echo, split the reply every N characters
@@ -162,9 +165,11 @@ class FakeUpstream:
                 {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
             )
             await send("ping", {"type": "ping"})
-            for i in range(0, len(text), size):
+            for n, i in enumerate(range(0, len(text), size)):
                 if b.chunk_delay:
                     await asyncio.sleep(b.chunk_delay)
+                if n == b.cut_after:
+                    return self._cut(request, response)
                 await send(
                     "content_block_delta",
                     {
@@ -274,14 +279,23 @@ class FakeUpstream:
                 "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
             }
             await response.write(f"data: {json.dumps(first)}\n\n".encode())
-            for word in words:
+            for n, word in enumerate(words):
                 if b.chunk_delay:
                     await asyncio.sleep(b.chunk_delay)
-                chunk = {**base, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+                if n == b.cut_after:
+                    return self._cut(request, response)
+                chunk: dict[str, Any] = {
+                    **base,
+                    "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+                }
+                if b.usage_in_stream == "every_chunk":
+                    chunk["usage"] = {**usage, "completion_tokens": n + 1, "total_tokens": prompt_tokens + n + 1}
                 await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
             last: dict[str, Any] = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
-            if b.usage_in_stream == "last_chunk":
+            if b.usage_in_stream in ("last_chunk", "every_chunk"):
                 last["usage"] = usage
+            if b.usage_in_stream == "x_groq":
+                last["x_groq"] = {"id": "req_fake", "usage": usage}
             await response.write(f"data: {json.dumps(last)}\n\n".encode())
             if b.usage_in_stream == "separate" and wants_usage:
                 await response.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
@@ -292,6 +306,13 @@ class FakeUpstream:
         except (ConnectionResetError, asyncio.CancelledError):
             self.streams_closed_early += 1
             raise
+        return response
+
+    def _cut(self, request: web.Request, response: web.StreamResponse) -> web.StreamResponse:
+        """Drop the connection mid-stream, without the chunked encoding's end: a broken stream."""
+        self.streams_closed_early += 1
+        if request.transport is not None:
+            request.transport.close()
         return response
 
     def _reply(self, body: dict[str, Any]) -> str:

@@ -6,31 +6,44 @@ Pure: the vault comes in, the document is changed in place, unmatched placeholde
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from onshore.protect.restore import StreamRestorer, restore
+from onshore.protect.restore import Matcher, StreamRestorer
 from onshore.protect.vault import Vault
 
 
-def restore_completion(document: dict[str, Any], vault: Vault) -> list[str]:
-    """Restore a chat completion in place; return placeholders that could not be matched."""
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """What restoring an answer did, for the audit record: counts only, never values."""
+
+    unrestored: int  # placeholder-shaped text that names nothing in the vault: left as it was
+    from_mangled: int  # placeholders the model mangled (brackets dropped, case changed…) but restored
+
+
+def restore_completion(document: dict[str, Any], vault: Vault, sent: str = "") -> Restored:
+    """Restore a chat completion in place; ``sent`` is what the backend received (see `Matcher`)."""
+    matcher = Matcher(vault, sent)
     unmatched: list[str] = []
+    mangled = 0
     for choice in document.get("choices") or []:
         message = choice.get("message") if isinstance(choice, dict) else None
         if not isinstance(message, dict):
             continue
         for key in ("content", "refusal"):
             if isinstance(message.get(key), str):
-                result = restore(message[key], vault)
+                result = matcher.restore(message[key])
                 message[key] = result.text
                 unmatched += result.unmatched
+                mangled += result.mangled
         for call in message.get("tool_calls") or []:
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict) and isinstance(function.get("arguments"), str):
-                result = restore(function["arguments"], vault, json_escaped=True)
+                result = matcher.restore(function["arguments"], json_escaped=True)
                 function["arguments"] = result.text
                 unmatched += result.unmatched
-    return unmatched
+                mangled += result.mangled
+    return Restored(len(unmatched), mangled)
 
 
 class ChunkRestorer:
@@ -40,14 +53,15 @@ class ChunkRestorer:
     released with the chunk that finishes its choice, or by `flush` at the end of the stream.
     """
 
-    def __init__(self, vault: Vault) -> None:
+    def __init__(self, vault: Vault, sent: str = "") -> None:
         self._vault = vault
+        self._matcher = Matcher(vault, sent)
         self._restorers: dict[tuple[int, str, int], StreamRestorer] = {}
 
     def _restorer(self, key: tuple[int, str, int]) -> StreamRestorer:
         restorer = self._restorers.get(key)
         if restorer is None:
-            restorer = StreamRestorer(self._vault, json_escaped=key[1] == "arguments")
+            restorer = StreamRestorer(self._vault, json_escaped=key[1] == "arguments", matcher=self._matcher)
             self._restorers[key] = restorer
         return restorer
 
@@ -92,5 +106,6 @@ class ChunkRestorer:
         return left
 
     @property
-    def unmatched(self) -> list[str]:
-        return [u for restorer in self._restorers.values() for u in restorer.unmatched]
+    def restored(self) -> Restored:
+        restorers = self._restorers.values()
+        return Restored(sum(len(r.unmatched) for r in restorers), sum(r.mangled for r in restorers))

@@ -44,6 +44,10 @@ class RequestTrace:
     outcome: str = ""
     error_code: str | None = None
     usage: dict[str, int] | None = None
+    # Where `usage` comes from: "upstream" (the backend's count), "tokenizer" (the backend's running
+    # count, the stream having ended before its final one) or "estimate" (the gateway's, see
+    # route/backends/usage.py).
+    usage_source: str | None = None
     request_sha256: str | None = None
     response_sha256: str | None = None
     total_ms: float = 0.0
@@ -80,6 +84,8 @@ def entry(trace: RequestTrace) -> dict[str, Any]:
             "response_sha256": trace.response_sha256 if keep_digests else None,
         },
     }
+    if trace.usage_source is not None:
+        doc["usage_source"] = trace.usage_source
     if trace.personal_data is not None:
         doc["personal_data"] = trace.personal_data
     if trace.stream_of is not None:

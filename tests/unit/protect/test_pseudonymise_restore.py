@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from onshore.protect import Detector, DetectorConfig, Finding, StreamRestorer, Vault, pseudonymise, restore
+from onshore.protect.answer import ChunkRestorer, restore_completion
 
 DET = Detector.from_config(DetectorConfig(enable_names=False))
 
@@ -79,9 +80,100 @@ def test_mangled_placeholders_restore_when_canonical(mangled: str) -> None:
 
 def test_unknown_placeholders_are_reported_not_guessed() -> None:
     vault = Vault("t", "c", {"[[PHONE_1]]": "03-1234-5678", "[[EMAIL_1]]": "a@b.jp"})
-    result = restore("[[PHONE_7]] と [[EMAIL_1]] と [[PHONE_1", vault)
-    assert result.text == "[[PHONE_7]] と a@b.jp と [[PHONE_1"
-    assert result.unmatched == ["[[PHONE_7]]"]
+    result = restore("[[PHONE_7]] と [[EMAIL_1]] と [[PHONE_3 と PHONE_4]]", vault)
+    assert result.text == "[[PHONE_7]] と a@b.jp と [[PHONE_3 と PHONE_4]]"
+    assert result.unmatched == ["[[PHONE_7]]", "[[PHONE_3", "PHONE_4]]"]
+    assert result.mangled == 0
+
+
+# Forms seen from a real llama.cpp server (SmolLM2) and from eval/placeholders/preservation.py.
+@pytest.mark.parametrize(
+    "mangled",
+    [
+        "PERSON_NAME_1",
+        "[PERSON_NAME_1]",
+        "[[person_name_1]]",
+        "[[PERSON_NAME_1]",
+        "[[PERSON_NAME_1",
+        "PERSON_NAME_1]]",
+        "[PERSON_NAME_1",
+        "PERSON_NAME_1 ]",
+    ],
+)
+def test_mangled_forms_of_issued_placeholders_are_restored_and_counted(mangled: str) -> None:
+    vault = Vault("t", "c", {"[[PERSON_NAME_1]]": "山田太郎", "[[PHONE_1]]": "03-1234-5678"})
+    result = restore(f"Dear {mangled}, call [[PHONE_1]].", vault)
+    assert result.text == "Dear 山田太郎, call 03-1234-5678."
+    assert result.unmatched == []
+    assert result.mangled == 1  # the exact [[PHONE_1]] is not counted as mangled
+
+
+@pytest.mark.parametrize(
+    "ordinary",
+    ["HTTP_2", "PHONE_2", "PHONE_10", "MY_PHONE_1", "PHONE_1X", "phone_1", "xPHONE_1", "PERSON_1", "UTF_8"],
+)
+def test_ordinary_text_is_not_taken_for_a_bare_placeholder(ordinary: str) -> None:
+    vault = Vault("t", "c", {"[[PHONE_1]]": "03-1234-5678", "[[PERSON_NAME_1]]": "山田太郎"})
+    text = f"use {ordinary} here"
+    result = restore(text, vault)
+    assert result.text == text
+    assert result.unmatched == [] and result.mangled == 0
+
+
+def test_bare_placeholder_the_request_itself_contained_is_ambiguous() -> None:
+    vault = Vault("t", "c", {"[[PHONE_1]]": "03-1234-5678"})
+    sent = "PHONE_1 is my label; my number is [[PHONE_1]]"  # the user typed PHONE_1 bare
+    result = restore("PHONE_1 and [[PHONE_1]]", vault, sent=sent)
+    assert result.text == "PHONE_1 and 03-1234-5678"
+    assert result.unmatched == ["PHONE_1"]  # left as it is, and counted
+
+
+def test_bare_placeholders_restore_inside_json_and_count() -> None:
+    vault = Vault("t", "c", {"[[PERSON_NAME_1]]": 'Taro "T"'})
+    document = {
+        "choices": [
+            {
+                "message": {
+                    "content": "PERSON_NAME_1 and [[PERSON_NAME_9]]",
+                    "tool_calls": [{"function": {"arguments": '{"to": "PERSON_NAME_1"}'}}],
+                }
+            }
+        ]
+    }
+    restored = restore_completion(document, vault)
+    message = document["choices"][0]["message"]
+    assert message["content"] == 'Taro "T" and [[PERSON_NAME_9]]'
+    assert json.loads(message["tool_calls"][0]["function"]["arguments"]) == {"to": 'Taro "T"'}
+    assert (restored.unrestored, restored.from_mangled) == (1, 2)
+
+
+def test_stream_holds_back_a_bare_prefix_only_at_a_word_start() -> None:
+    vault = Vault("t", "c", {"[[PERSON_NAME_1]]": "山田太郎"})
+    s = StreamRestorer(vault)
+    assert s.feed("Dear PERS") == "Dear "
+    assert s.feed("ON_NA") == ""
+    assert s.feed("ME_1") == ""  # could still become PERSON_NAME_10 or PERSON_NAME_1]]
+    assert s.feed("さん、HTTP_2 and SUPERSON") == "山田太郎さん、HTTP_2 and SUPERSON"
+    assert s.feed(" P") == " "
+    assert s.feed("lease") == "Please"
+    assert (len(s.unmatched), s.mangled) == (0, 1)
+
+
+def test_stream_without_issued_placeholders_holds_nothing_bare() -> None:
+    s = StreamRestorer(Vault("t", "c"))
+    assert s.feed("PERSON_NAME_1 P") == "PERSON_NAME_1 P"
+
+
+def test_chunk_restorer_counts_across_a_stream() -> None:
+    vault = Vault("t", "c", {"[[PHONE_1]]": "03-1234-5678"})
+    restorer = ChunkRestorer(vault)
+    out = []
+    for piece, finish in (("call PHO", None), ("NE_1 or [[PHONE_2]] or [PHONE_", None), ("1]", "stop")):
+        chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}
+        restorer.chunk(chunk)
+        out.append(chunk["choices"][0]["delta"]["content"])
+    assert "".join(out) == "call 03-1234-5678 or [[PHONE_2]] or 03-1234-5678"
+    assert (restorer.restored.unrestored, restorer.restored.from_mangled) == (1, 2)
 
 
 def test_json_escaped_restore_inside_tool_arguments() -> None:
@@ -149,7 +241,7 @@ def test_pseudonymise_then_restore_is_identity(case: tuple[str, list[Finding]]) 
     hidden = pseudonymise(text, findings, vault)
     for f in findings:
         assert f.text not in hidden
-    assert restore(hidden, vault).text == text
+    assert restore(hidden, vault, sent=hidden).text == text
 
 
 @settings(database=None, max_examples=200, deadline=None)
@@ -157,7 +249,28 @@ def test_pseudonymise_then_restore_is_identity(case: tuple[str, list[Finding]]) 
 def test_roundtrip_with_detector_on_arbitrary_text(text: str) -> None:
     vault = Vault("t", "c")
     hidden = pseudonymise(text, DET.scan(text), vault)
-    assert restore(hidden, vault).text == text
+    assert restore(hidden, vault, sent=hidden).text == text
+
+
+_ANSWER_PIECE = st.one_of(
+    st.text(alphabet="aZ_1 [].", max_size=6),
+    st.sampled_from(
+        ["PHONE_1", "[[PHONE_1]]", "[PHONE_1", "PHONE_1]]", "PHONE_12", "PERSON_NAME_2", "[[person_name_2]", "P", "_"]
+    ),
+)
+
+
+@settings(database=None, max_examples=300, deadline=None)
+@given(st.lists(_ANSWER_PIECE, max_size=10), st.data())
+def test_stream_equals_one_shot_with_bare_forms(pieces: list[str], data: st.DataObject) -> None:
+    vault = Vault("t", "c", {"[[PHONE_1]]": "03-1234-5678", "[[PERSON_NAME_2]]": "山田太郎"})
+    text = "".join(pieces)
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(text)), max_size=6)))
+    stream = StreamRestorer(vault)
+    out = "".join(stream.feed(text[a:b]) for a, b in pairwise([0, *cuts, len(text)])) + stream.finish()
+    whole = restore(text, vault)
+    assert out == whole.text
+    assert stream.unmatched == whole.unmatched and stream.mangled == whole.mangled
 
 
 @st.composite

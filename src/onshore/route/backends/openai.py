@@ -112,6 +112,9 @@ def _complete_chat(document: dict[str, Any]) -> None:
 
 
 def _complete_chunk(document: dict[str, Any]) -> None:
+    groq = document.get("x_groq")
+    if document.get("usage") is None and isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
+        document["usage"] = groq.pop("usage")  # Groq reports stream usage there, not in `usage`
     document.setdefault("object", "chat.completion.chunk")
     document.setdefault("id", "chatcmpl-onshore")
     document.setdefault("created", 0)

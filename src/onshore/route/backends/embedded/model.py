@@ -71,7 +71,7 @@ class GenerationParams:
 
 @dataclass(slots=True)
 class Generated:
-    """Filled in as generation proceeds; read once it has finished."""
+    """Filled in as generation proceeds (the server reads the running counts for usage)."""
 
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -192,6 +192,7 @@ class EmbeddedModel:
                     finish = "stop"
                     break
                 count += 1
+                result.completion_tokens = count  # read while streaming: a cut stream is still counted
                 pending += decoder.decode(bytes(llm.detokenize([token])))
                 cut = _first_stop(pending, stops)
                 if cut is not None:

@@ -3,6 +3,10 @@
 One generation runs at a time (llama.cpp uses every thread it is given); up to `max_queue` requests
 wait their turn, and beyond that the answer is 429 with Retry-After. Streaming sends text as the
 model produces it; if the reader goes away, generation stops at the next token.
+
+With `stream_options.include_usage` (the gateway always asks), every text chunk also carries the
+running token counts from the model's tokenizer (like vLLM's `continuous_usage_stats`), so a stream
+cut short is still counted exactly up to the cut; the usage-only chunk closes a finished stream.
 """
 
 from __future__ import annotations
@@ -177,8 +181,12 @@ class EmbeddedServer:
             "model": self._model.name,
         }
 
+        wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
         def event(delta: dict[str, Any], finish: str | None = None) -> bytes:
             chunk = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}]}
+            if wants_usage and result.prompt_tokens:  # counts so far, written by the model thread
+                chunk["usage"] = _usage(result)
             return b"data: " + json.dumps(chunk, ensure_ascii=False).encode() + b"\n\n"
 
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
@@ -196,7 +204,7 @@ class EmbeddedServer:
                 await response.write(b"data: " + json.dumps(error).encode() + b"\n\n")
                 return response
             await response.write(event({}, result.finish_reason))
-            if (body.get("stream_options") or {}).get("include_usage"):
+            if wants_usage:
                 usage_chunk = {**base, "choices": [], "usage": _usage(result)}
                 await response.write(b"data: " + json.dumps(usage_chunk).encode() + b"\n\n")
             await response.write(b"data: [DONE]\n\n")
