@@ -30,7 +30,8 @@ from onshore.pipeline import Pipeline
 from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
 from onshore.prove.signer import Signer
-from onshore.prove.writer import AuditWriter
+from onshore.prove.witness import WITNESS_FILE, Witness
+from onshore.prove.writer import AuditWriter, WitnessUnavailable
 from onshore.route.backends.anthropic import AnthropicAdapter
 from onshore.route.backends.azure import AzureOpenAIAdapter
 from onshore.route.backends.base import Adapter
@@ -292,11 +293,19 @@ async def _probe_audit(store: Store, audit: AuditWriter, clock: Clock, gateway: 
 
 
 async def _checkpoints(audit: AuditWriter, clock: Clock, interval: float, gateway: Gateway) -> None:
+    """A failed checkpoint is retried next interval and shows in readiness until then. So does a
+    failed witness write: it never blocks requests (they are in the chain), but it leaves the newest
+    records without their out-of-database anchor against truncation."""
     while True:
         await asyncio.sleep(interval)
         try:
             await audit.checkpoint(clock.now())
             gateway.problems.pop("checkpoint", None)
+            gateway.problems.pop("witness", None)
+        except WitnessUnavailable as exc:
+            gateway.problems.pop("checkpoint", None)
+            gateway.problems["witness"] = str(exc)
+            log.warning("audit witness write failed: %s", exc)
         except Exception as exc:  # noqa: BLE001 - retried next interval; readiness shows it
             gateway.problems["checkpoint"] = f"checkpoint failed: {type(exc).__name__}"
             log.warning("audit checkpoint failed: %s", type(exc).__name__)
@@ -333,9 +342,15 @@ async def _start(
     signer = load_signer(settings)
     revision = store.keys_revision()  # before the listing: a change in between is caught by the refresher
     index = KeyIndex(store.list_keys())
+    witness = Witness(settings.data_dir / WITNESS_FILE)  # closed after the final checkpoint (_seal)
+    stack.callback(witness.close)
     # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: the store's thread.
     audit = AuditWriter(
-        store, signer, store.worker.run, inline=gw.storage == "sqlite" and gw.audit.durability == "normal"
+        store,
+        signer,
+        store.worker.run,
+        inline=gw.storage == "sqlite" and gw.audit.durability == "normal",
+        witness=witness,
     )
     await audit.start()
     stack.push_async_callback(_seal, audit, clock)
@@ -418,9 +433,9 @@ def _background(stack: contextlib.AsyncExitStack, coro: Coroutine[Any, Any, None
 
 
 async def _seal(audit: AuditWriter, clock: Clock) -> None:
-    """Sign the tail of the chain on a clean shutdown, then wait for the last writes."""
+    """Wait for the last writes, then sign the whole chain (and witness it) on a clean shutdown."""
+    await audit.close()
     try:
         await audit.checkpoint(clock.now())
     except Exception as exc:  # noqa: BLE001 - shutting down anyway; say so
         log.warning("final audit checkpoint failed: %r", exc)
-    await audit.close()

@@ -220,6 +220,11 @@ def test_deleting_the_checkpoints_is_detected(rig: Rig, capsys: pytest.CaptureFi
     with sqlite3.connect(rig.db) as conn:
         conn.execute("DELETE FROM audit_checkpoints")
     capsys.readouterr()
+    # The witness outside the database still holds them: the deletion is named.
+    assert rig.cli("audit", "verify", "--max-uncovered-age", "1") == 1
+    assert "checkpoints were deleted" in capsys.readouterr().err
+    # Without a witness, the records' age gives it away.
+    (rig.settings.data_dir / "audit-witness.jsonl").unlink()
     assert rig.cli("audit", "verify", "--max-uncovered-age", "1") == 1
     assert "no signed checkpoint covers them" in capsys.readouterr().err
 

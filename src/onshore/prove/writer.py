@@ -40,18 +40,36 @@ class Runner(Protocol):
     def __call__(self, fn: Callable[..., _T], /, *args: Any) -> Awaitable[_T]: ...
 
 
+class WitnessLog(Protocol):
+    """Where signed checkpoints are copied outside the database (prove/witness.py). Blocking."""
+
+    def append(self, checkpoint: Checkpoint) -> None: ...
+
+
 class AuditUnavailable(Exception):
     """The audit store could not record an entry; the request must fail."""
 
 
+class WitnessUnavailable(Exception):
+    """A checkpoint is in the database but not yet in the witness; retried at the next checkpoint."""
+
+
 class AuditWriter:
     def __init__(
-        self, store: AuditStore, signer: Signer, run: Runner, *, inline: bool = False, max_batch: int = 512
+        self,
+        store: AuditStore,
+        signer: Signer,
+        run: Runner,
+        *,
+        inline: bool = False,
+        max_batch: int = 512,
+        witness: WitnessLog | None = None,
     ) -> None:
         """`run`: the store's own worker thread, which keeps writes ordered and off the event loop and
         which the store drains before it closes. `inline`: write on the event loop thread instead,
         right when a commit costs tens of microseconds (SQLite without fsync): two thread hand-offs
-        per batch would cost more than the write."""
+        per batch would cost more than the write. `witness`: gets a copy of every checkpoint, always
+        on `run` (it fsyncs), never on the event loop."""
         self._inline = inline
         self._store = store
         self._signer = signer
@@ -63,6 +81,8 @@ class AuditWriter:
         self._head: ChainHead | None = None
         self._healthy = True
         self._checkpointed_seq = 0
+        self._witness = witness
+        self._unwitnessed: Checkpoint | None = None
 
     @property
     def healthy(self) -> bool:
@@ -144,7 +164,28 @@ class AuditWriter:
                 future.set_result(record)
 
     async def checkpoint(self, now: float) -> Checkpoint | None:
-        """Sign the stored head (every replica's records, not just ours) if it moved since the last one."""
+        """Sign the stored head (every replica's records, not just ours) if it moved since the last
+        one, store it, then copy it to the witness.
+
+        The database checkpoint stands even if the witness write fails (it still pins the chain
+        against rewriting): the checkpoint is kept and offered to the witness again at every call,
+        a newer one replacing it, and WitnessUnavailable says so until the witness has it."""
+        checkpoint = await self._sign_head(now)
+        if checkpoint is not None and self._witness is not None:
+            self._unwitnessed = checkpoint
+        pending = self._unwitnessed
+        if pending is not None and self._witness is not None:
+            try:
+                await self._run(self._witness.append, pending)
+            except Exception as exc:  # reported by the checkpoint loop, retried at the next checkpoint
+                raise WitnessUnavailable(
+                    f"checkpoint seq {pending.seq} is not in the witness: {type(exc).__name__}: {exc}"
+                ) from exc
+            if self._unwitnessed is pending:
+                self._unwitnessed = None
+        return checkpoint
+
+    async def _sign_head(self, now: float) -> Checkpoint | None:
         head = await self._call(self._store.audit_head)
         if head.seq == 0 or head.seq <= self._checkpointed_seq:
             return None
