@@ -606,6 +606,7 @@ class _StreamRelay:
         self._opened = opened
         self._client_wants_usage = client_wants_usage
         self._hasher = hashlib.sha256()
+        self._tail = b""  # the error event that ends a broken stream, sent after its record
         self._usage: dict[str, int] | None = None
         self._usage_final = False  # the backend's closing count (not a running one) was seen
         self._usage_source: str | None = None
@@ -634,9 +635,7 @@ class _StreamRelay:
         except Exception:
             log.exception("internal error relaying stream %s", self._trace.id)
             outcome = "gateway_error"
-            if write is not None:
-                with contextlib.suppress(Exception):
-                    await self._send(write, self._encoder.error(500, "internal_error", "Internal error; stream ended."))
+            self._end_with(self._encoder.error(500, "internal_error", "Internal error; stream ended."))
         finally:
             response.close()  # closes the upstream connection if the stream did not finish
             self._settle_usage(outcome)
@@ -659,6 +658,8 @@ class _StreamRelay:
                         503, "audit_unavailable", "The audit log could not record the end of this stream."
                     )
                 )
+            elif self._tail:
+                await write(self._tail)
             elif outcome == "completed":
                 receipt = self._pipeline.stream_receipt(
                     self._trace, self._decision, self._opened, self._hasher.hexdigest()
@@ -667,6 +668,12 @@ class _StreamRelay:
                 await write(self._encoder.done())
         except (ConnectionError, aiohttp.ClientConnectionResetError):
             return
+
+    def _end_with(self, error: bytes) -> None:
+        """The error event that ends a stream: in the digest now, sent once the close is recorded (so
+        a client that sees the end can already find its record)."""
+        self._hasher.update(error)
+        self._tail = error
 
     async def _relay(self, write: Write) -> str:
         splitter = sse.EventSplitter()
@@ -677,27 +684,27 @@ class _StreamRelay:
                     try:
                         documents = decoder.decode(payload)
                     except ValueError as exc:
-                        await self._send(
-                            write, self._encoder.error(502, "upstream_bad_response", self._pipeline.scrub(str(exc)))
+                        self._end_with(
+                            self._encoder.error(502, "upstream_bad_response", self._pipeline.scrub(str(exc)))
                         )
                         return "upstream_bad_response"
                     if documents is None:
                         return "completed"
                     if self._cut_check and not self._pipeline.backend_enabled(self._opened.route.backend.name):
-                        await self._send(
-                            write, self._encoder.error(503, "backend_disabled", "An operator disabled this backend.")
+                        self._end_with(
+                            self._encoder.error(503, "backend_disabled", "An operator disabled this backend.")
                         )
                         return "backend_disabled"
                     for document in documents:
                         await self._relay_chunk(write, document)
         except TimeoutError:
-            await self._send(write, self._encoder.error(504, "upstream_timeout", "The backend stopped sending."))
+            self._end_with(self._encoder.error(504, "upstream_timeout", "The backend stopped sending."))
             return "upstream_timeout"
         except sse.EventTooLarge as exc:
-            await self._send(write, self._encoder.error(502, "upstream_bad_response", str(exc)))
+            self._end_with(self._encoder.error(502, "upstream_bad_response", str(exc)))
             return "upstream_bad_response"
         except aiohttp.ClientPayloadError:
-            await self._send(write, self._encoder.error(502, "upstream_error", "The backend's stream broke off."))
+            self._end_with(self._encoder.error(502, "upstream_error", "The backend's stream broke off."))
             return "upstream_cut"
         # Upstream ended without [DONE] (some servers do): a last event without its blank line still counts.
         if splitter.pending().strip():

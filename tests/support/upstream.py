@@ -10,6 +10,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,8 @@ class Behaviour:
     # vLLM's continuous_usage_stats and the embedded model), "x_groq" (Groq), "none" (ignores include_usage)
     usage_in_stream: str = "separate"
     cut_after: int | None = None  # stream: drop the connection after this many content chunks
+    usage_in_response: bool = True  # non-streaming: some servers omit usage
+    transform: Callable[[str], str] | None = None  # with echo: what the "model" does to the text
     tool_call: bool = False
     echo: bool = False  # reply with the user's own text (to test restoration of placeholders)
     chunk_chars: int = 0  # stream: with echo, split the reply every N characters
@@ -117,6 +120,8 @@ class FakeUpstream:
             if b.echo
             else b.reply
         )
+        if b.echo and b.transform is not None:
+            text = b.transform(text)
         usage = {"input_tokens": 7, "output_tokens": len(text.split())}
         if not body.get("stream"):
             content: list[dict[str, Any]] = [{"type": "text", "text": text}]
@@ -237,20 +242,20 @@ class FakeUpstream:
             }
             finish = "tool_calls"
         completion_tokens = len(reply.split())
-        return web.json_response(
-            {
-                "id": "chatcmpl-fake",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
+        document: dict[str, Any] = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body["model"],
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        }
+        if b.usage_in_response:
+            document["usage"] = {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
             }
-        )
+        return web.json_response(document)
 
     async def _stream(self, request: web.Request, body: dict[str, Any], prompt_tokens: int) -> web.StreamResponse:
         b = self.behaviour
@@ -318,7 +323,8 @@ class FakeUpstream:
     def _reply(self, body: dict[str, Any]) -> str:
         if not self.behaviour.echo:
             return self.behaviour.reply
-        return " ".join(str(m.get("content")) for m in body["messages"] if m.get("role") == "user")
+        text = " ".join(str(m.get("content")) for m in body["messages"] if m.get("role") == "user")
+        return text if self.behaviour.transform is None else self.behaviour.transform(text)
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body, failed = await self._common(request)
