@@ -43,10 +43,12 @@ ODD = [
     "e\u0301\u0301\u0301",
     "😀" * 50,
     "\U0010ffff",
-    "a" * 20_000,  # beyond the inline scan size: the large-body scan path
     "電話" * 3000,
     "\\u0000\\",
     "{{}}[[]]",
+    # Last, and only in mutations: echoed back one character per event it makes a 20,000-event stream
+    # (a pathological upstream, slow enough here to break the deadline under load).
+    "a" * 20_000,  # beyond the inline scan size: the large-body scan path
 ]
 # Lone surrogates: encodable only as a JSON escape (refused as such) or as bytes that are not UTF-8.
 SURROGATES = ["\ud800", "\udfff\ud800", "ok\udcff"]
@@ -56,7 +58,7 @@ def texts(max_size: int | None = None) -> st.SearchStrategy[str]:
     plain = st.text(max_size=40 if max_size is None else min(40, max_size))
     if max_size is not None:
         return plain
-    return st.one_of(plain, plain, st.sampled_from(PERSONAL), st.sampled_from(ODD))
+    return st.one_of(plain, plain, st.sampled_from(PERSONAL), st.sampled_from(ODD[:-1]))
 
 
 def json_values(max_leaves: int = 6) -> st.SearchStrategy[Json]:
