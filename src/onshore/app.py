@@ -30,7 +30,7 @@ from onshore.pipeline import Pipeline
 from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
 from onshore.prove.signer import Signer
-from onshore.prove.witness import WITNESS_FILE, Witness
+from onshore.prove.witness import Witness
 from onshore.prove.writer import AuditWriter, WitnessUnavailable
 from onshore.route.backends.anthropic import AnthropicAdapter
 from onshore.route.backends.azure import AzureOpenAIAdapter
@@ -342,7 +342,7 @@ async def _start(
     signer = load_signer(settings)
     revision = store.keys_revision()  # before the listing: a change in between is caught by the refresher
     index = KeyIndex(store.list_keys())
-    witness = Witness(settings.data_dir / WITNESS_FILE)  # closed after the final checkpoint (_seal)
+    witness = Witness(settings.data_dir / gw.audit.witness_file)  # closed after the final checkpoint (_seal)
     stack.callback(witness.close)
     # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: the store's thread.
     audit = AuditWriter(
@@ -394,6 +394,7 @@ async def _start(
         limits,
         cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
         breakers=breakers,
+        max_stream_seconds=gw.upstream.max_stream_seconds,
     )
     gateway = Gateway(
         pipeline,

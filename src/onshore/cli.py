@@ -210,7 +210,7 @@ def _audit_verify(args: argparse.Namespace, settings: Settings, store: Any) -> i
 
     from onshore.prove.chain import Checkpoint, checkpoint_messages, verify
     from onshore.prove.signer import b64url_decode
-    from onshore.prove.witness import WITNESS_FILE, read_witness
+    from onshore.prove.witness import read_witness
 
     keys = _audit_keys(args, settings)
 
@@ -230,7 +230,7 @@ def _audit_verify(args: argparse.Namespace, settings: Settings, store: Any) -> i
             return True
         return False
 
-    default_witness = settings.data_dir / WITNESS_FILE
+    default_witness = settings.data_dir / settings.gateway.audit.witness_file
     paths = [Path(p) for p in args.witness] if args.witness else [default_witness] if default_witness.exists() else []
     witnessed: list[Checkpoint] = []
     for path in paths:

@@ -135,7 +135,9 @@ class Pipeline:
         limits: Limits | None = None,
         cut_disabled_streams: bool = False,
         breakers: Breakers | None = None,
+        max_stream_seconds: float = 1800.0,
     ) -> None:
+        self.max_stream_seconds = max_stream_seconds
         self._breakers = breakers
         self._limits = limits
         self.cut_disabled_streams = cut_disabled_streams
@@ -614,6 +616,7 @@ class _StreamRelay:
         self._relayed = TokenTally()  # what the backend produced, for an estimate
         self._chunk_id: Any = "chatcmpl-onshore"
         self._created: Any = int(trace.ts)
+        self._finished = False  # a choice carried its finish_reason: the answer is whole
 
     async def run(self, write_stream: Callable[[dict[str, str]], Awaitable[Write]], headers: dict[str, str]) -> None:
         started = self._pipeline.monotonic()
@@ -678,8 +681,17 @@ class _StreamRelay:
     async def _relay(self, write: Write) -> str:
         splitter = sse.EventSplitter()
         decoder = self._opened.adapter.stream_decoder()
+        monotonic = self._pipeline.monotonic
+        deadline = monotonic() + self._pipeline.max_stream_seconds
         try:
             async for chunk in self._opened.response.content.iter_any():
+                if monotonic() > deadline:
+                    self._end_with(
+                        self._encoder.error(
+                            504, "stream_too_long", "The backend's stream exceeded the gateway's maximum duration."
+                        )
+                    )
+                    return "stream_too_long"
                 for payload in splitter.feed(chunk):
                     try:
                         documents = decoder.decode(payload)
@@ -712,6 +724,11 @@ class _StreamRelay:
                 documents = decoder.decode(payload)
                 for document in documents or []:
                     await self._relay_chunk(write, document)
+        if not self._finished:
+            # Neither [DONE] nor a finish_reason: the connection simply ended. That is a cut, not an
+            # answer; passing it off as complete (with a receipt) would certify a truncated reply.
+            self._end_with(self._encoder.error(502, "upstream_error", "The backend's stream ended before the answer."))
+            return "upstream_cut"
         return "completed"
 
     async def _relay_chunk(self, write: Write, document: dict[str, Any]) -> None:
@@ -735,6 +752,8 @@ class _StreamRelay:
                 self._usage_chunk = {**document, "usage": raw_usage}
                 return
         for choice in choices or []:
+            if isinstance(choice, dict) and choice.get("finish_reason") is not None:
+                self._finished = True
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if isinstance(delta, dict):
                 self._relayed.add_delta(delta)  # before restoration: the backend's own text

@@ -42,12 +42,18 @@ class AuditSettings(_Strict, frozen=True, kw_only=True):
     # "full": fsync per (group) commit, durable across power loss, costs ~0.3 ms per batch here.
     durability: Literal["normal", "full"] = "normal"
     checkpoint_interval_seconds: float = 60.0
+    # Append-only copy of every signed checkpoint, outside the database's control (catches a truncated
+    # tail). Relative paths are under data_dir; point it at another disk or an `chattr +a` file.
+    witness_file: str = "audit-witness.jsonl"
 
 
 class UpstreamSettings(_Strict, frozen=True, kw_only=True):
     connect_timeout_seconds: float = 5.0
     # Non-streaming: whole response. Streaming: the longest silence between two chunks.
     read_timeout_seconds: float = 120.0
+    # Streaming: the longest a whole stream may last. A backend that never stops (a loop, a fault)
+    # is cut with an error event rather than relayed for as long as a client reads.
+    max_stream_seconds: float = 1800.0
     max_connections: int = 512
 
 

@@ -159,8 +159,14 @@ def test_streaming_with_usage_requested_and_raw_framing(w: World) -> None:
 def test_streaming_from_a_server_that_puts_usage_in_the_last_chunk(w: World) -> None:
     w.jp1.behaviour.usage_in_stream = "last_chunk"  # llama.cpp server style
     w.jp1.behaviour.send_done = False  # and some servers just close the stream
-    chunks = list(w.client(w.personal_key).chat.completions.create(model="chat", messages=MESSAGES, stream=True))
-    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
+    chunks = list(
+        w.client(w.personal_key).chat.completions.create(
+            model="chat", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    last = chunks[-1]
+    assert last.choices == [] and last.usage is not None and last.usage.completion_tokens == 3
+    assert all(c.usage is None for c in chunks[:-1])  # moved out of the content chunk, sent once
 
 
 def test_streaming_failover_before_first_byte(w: World) -> None:

@@ -189,11 +189,6 @@ def test_endless_stream_a_client_gives_up_on_is_closed_and_recorded(world: World
     check_invariants(world.deployment, [streamed])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a stream cut by the connection's end (no chunked framing) is relayed as complete, receipt and "
-    "[DONE] included: pipeline._StreamRelay._relay treats any end without [DONE] as 'completed'",
-)
 def test_stream_cut_without_framing_is_not_passed_off_as_complete(world: World) -> None:
     world.bad.mode = "eof_stream"
     streamed = stream(world.deployment.url, world.deployment.keys["acme"], "bad")
@@ -202,12 +197,6 @@ def test_stream_cut_without_framing_is_not_passed_off_as_complete(world: World) 
     assert world.close_of(streamed.request_id)["outcome"] == "upstream_cut"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="nothing bounds an endless stream of small events: only one event's size (4 MB, sse.MAX_EVENT_BYTES) "
-    "and the gap between reads (read_timeout_seconds) are capped, so a stream that never ends is relayed for as "
-    "long as the client reads; proposed: gateway.upstream.max_stream_seconds (the test uses that name)",
-)
 def test_endless_stream_is_ended_by_the_gateway(world: World, tmp_path: Path) -> None:
     raw = dict(world.deployment.raw)
     raw["gateway"] = {**raw["gateway"], "upstream": {**raw["gateway"]["upstream"], "max_stream_seconds": 1}}
