@@ -236,11 +236,12 @@ class Pipeline:
         trace.status, trace.outcome, trace.error_code = error.status, "refused", error.code
         self._metrics.requests.labels(trace.endpoint, str(error.status)).inc()
         headers = {**error.headers, REQUEST_ID_HEADER: trace.id}
+        body = dialect.encode_error(error)  # before the record: what is recorded is what is sent
         try:
             await self._record(trace, started)
         except AuditUnavailable:
             return self._audit_failed(trace, dialect)
-        return Complete(error.status, dialect.encode_error(error), headers)
+        return Complete(error.status, body, headers)
 
     async def refuse_unread(
         self, endpoint: str, authorization: str | None, error: ApiError, dialect: Dialect

@@ -270,7 +270,7 @@ class FakeUpstream:
         words = [f"w{i} " for i in range(b.chunks)]
         if b.echo:
             text = self._reply(body)
-            size = b.chunk_chars or len(text)
+            size = b.chunk_chars or max(1, len(text))  # an empty echo is one empty piece, not range(0, 0, 0)
             words = [text[i : i + size] for i in range(0, len(text), size)]
         usage = {
             "prompt_tokens": prompt_tokens,
