@@ -50,6 +50,8 @@ class Gateway:
         problems = dict(self.problems)
         if not self.audit.healthy and not self.audit_writable:
             problems["audit"] = "the last audit write failed"
-        if self.watcher is not None and not self.watcher.healthy:
+        # Only a kill switch that fails closed stops this replica serving; one set to fail open keeps
+        # serving on its last view, so taking it out of the load balancer would contradict the setting.
+        if self.watcher is not None and self.watcher.fails_closed and not self.watcher.healthy:
             problems["kill_switch"] = "the shared kill-switch state cannot be read"
         return problems

@@ -99,6 +99,8 @@ def test_redis_killed_and_restarted(
             # Kill switch unreadable and failing closed: every backend counts as disabled.
             traffic.wait_for(lambda o: o.code == "backends_disabled", 4, 10, "503 backends_disabled")
             assert "kill_switch" in closed_switch.readyz()[1]["problems"]
+            # A kill switch set to fail open keeps serving on its last view, so it stays ready.
+            assert open_all.readyz()[0] == 200, open_all.readyz()
             # Limits failing closed refuse tenants that have limits, and only those.
             assert send(closed_limits, "limited").code == "limits_unavailable"
             assert send(closed_limits, "free").status == 200

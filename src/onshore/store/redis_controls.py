@@ -329,6 +329,10 @@ class BackendSwitchWatcher:
         return self._last_ok is not None and self._monotonic() - self._last_ok <= self._stale_after
 
     @property
+    def fails_closed(self) -> bool:
+        return self._fail_closed
+
+    @property
     def disabled(self) -> dict[str, DisabledBackend]:
         """The last known disabled backends (whatever `healthy` says)."""
         return dict(self._disabled)
