@@ -39,6 +39,11 @@ eval-pii: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py
 
+## Soak: 80% of the measured maximum for 10 minutes, mixed traffic; fails on any error, leak or lost record.
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python bench/soak_bench.py $(SOAK_ARGS)
+
 ## Regenerate the hashed lock files (needs uv in PATH).
 lock:
 	cd requirements && uv pip compile --python-version 3.11 --generate-hashes --no-header -o runtime.lock runtime.in

@@ -932,15 +932,92 @@ def profile_text(profile: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def run(opts: Options, argv: list[str]) -> int:
-    log = _logger()
-    facts = machine_facts()
+def choose_cpus(
+    gateway_cpu: int | None, client_cpu: int | None, log: Callable[[str], None]
+) -> tuple[int | None, int | None]:
+    """The (gateway, client) CPUs actually used: none without taskset or a second core. Pins this
+    process (and so the upstream it starts) to the client CPU."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     if shutil.which("taskset") is None or len(cores) < 2:
         log("note: taskset missing or fewer than 2 usable cores: no CPU pinning")
-        opts.gateway_cpu = opts.client_cpu = None
-    if opts.client_cpu is not None:
-        os.sched_setaffinity(0, {opts.client_cpu})  # the upstream inherits this; the gateway gets its own core
+        gateway_cpu = client_cpu = None
+    if client_cpu is not None:
+        os.sched_setaffinity(0, {client_cpu})  # the upstream inherits this; the gateway gets its own core
+    return gateway_cpu, client_cpu
+
+
+@dataclass
+class Stack:
+    """A running upstream and gateway, with what a benchmark needs to drive and check them."""
+
+    upstream: Child
+    upstream_port: int
+    gateway: Child
+    port: int
+    config: Path
+    data_dir: Path
+    api_key: str
+    onshore: list[str]
+
+
+def start_stack(
+    tmp: Path,
+    children: list[Child],
+    gateway_cpu: int | None,
+    durability: str,
+    log: Callable[[str], None],
+    edit_config: Callable[[Path], None] | None = None,
+) -> Stack:
+    """Start the upstream, write the bench config (then `edit_config` it, if given), create a key
+    and start `onshore serve` pinned to `gateway_cpu`. Children are appended as they start, so the
+    caller's cleanup stops them whatever fails."""
+    # Upstream: port 0, it reports the port it got.
+    upstream = Child("upstream", [sys.executable, str(BENCH_DIR / "upstream_server.py"), "--port", "0"], tmp)
+    children.append(upstream)
+    wait_until(lambda: upstream.stdout().startswith("READY "), 15, "starting the upstream", upstream)
+    upstream_port = int(upstream.stdout().split()[1])
+
+    # Gateway: config, a key, then `onshore serve` pinned to its own core.
+    data_dir = tmp / "data"
+    data_dir.mkdir()
+    config = tmp / "onshore.yaml"
+    port = free_port()
+    write_config(config, data_dir, port, upstream_port, durability)
+    if edit_config is not None:
+        edit_config(config)
+    onshore = onshore_command()
+    created = subprocess.run(
+        [*onshore, "keys", "create", "--tenant", "bench", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if created.returncode != 0 or not created.stdout.strip():
+        raise BenchError(f"`onshore keys create` failed ({created.returncode}):\n{created.stderr}")
+    api_key = created.stdout.strip().splitlines()[-1]
+    gateway = Child("gateway", [*pin(gateway_cpu), *onshore, "serve", "--config", str(config)], tmp)
+    children.append(gateway)
+    wait_until(lambda: http_get_ok(port, "/healthz"), 60, "waiting for the gateway's /healthz", gateway)
+    log(f"upstream on :{upstream_port} (pid {upstream.pid}), gateway on :{port} (pid {gateway.pid})")
+    return Stack(upstream, upstream_port, gateway, port, config, data_dir, api_key, onshore)
+
+
+def audit_verify(onshore: list[str], config: Path) -> subprocess.CompletedProcess[str]:
+    """`onshore audit verify` on a stopped gateway's data (it seals the chain on a clean stop)."""
+    return subprocess.run(
+        [*onshore, "audit", "verify", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def run(opts: Options, argv: list[str]) -> int:
+    log = _logger()
+    facts = machine_facts()
+    opts.gateway_cpu, opts.client_cpu = choose_cpus(opts.gateway_cpu, opts.client_cpu, log)
 
     idle = wait_for_quiet(opts.quiet_wait, log) if opts.quiet_wait > 0 else None
     if idle is not None and idle >= 0.10:
@@ -949,33 +1026,10 @@ def run(opts: Options, argv: list[str]) -> int:
     children: list[Child] = []
     gateway_child: Child | None = None
     try:
-        # Upstream: port 0, it reports the port it got.
-        upstream = Child("upstream", [sys.executable, str(BENCH_DIR / "upstream_server.py"), "--port", "0"], tmp)
-        children.append(upstream)
-        wait_until(lambda: upstream.stdout().startswith("READY "), 15, "starting the upstream", upstream)
-        upstream_port = int(upstream.stdout().split()[1])
-
-        # Gateway: config, a key, then `onshore serve` pinned to its own core.
-        data_dir = tmp / "data"
-        data_dir.mkdir()
-        config = tmp / "onshore.yaml"
-        port = free_port()
-        write_config(config, data_dir, port, upstream_port, opts.durability)
-        onshore = onshore_command()
-        created = subprocess.run(
-            [*onshore, "keys", "create", "--tenant", "bench", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if created.returncode != 0 or not created.stdout.strip():
-            raise BenchError(f"`onshore keys create` failed ({created.returncode}):\n{created.stderr}")
-        api_key = created.stdout.strip().splitlines()[-1]
-        gateway_child = Child("gateway", [*pin(opts.gateway_cpu), *onshore, "serve", "--config", str(config)], tmp)
-        children.append(gateway_child)
-        wait_until(lambda: http_get_ok(port, "/healthz"), 60, "waiting for the gateway's /healthz", gateway_child)
-        log(f"upstream on :{upstream_port} (pid {upstream.pid}), gateway on :{port} (pid {gateway_child.pid})")
+        stack = start_stack(tmp, children, opts.gateway_cpu, opts.durability, log)
+        gateway_child, upstream = stack.gateway, stack.upstream
+        upstream_port, port, api_key = stack.upstream_port, stack.port, stack.api_key
+        config, onshore = stack.config, stack.onshore
 
         messages = MESSAGES if opts.prompt == "plain" else [{"role": "user", "content": PERSONAL}]
         body = {"model": GATEWAY_MODEL, "messages": messages}
@@ -1007,13 +1061,7 @@ def run(opts: Options, argv: list[str]) -> int:
 
         # Stop the gateway cleanly (it seals the audit chain), then verify the chain it wrote.
         code = gateway_child.stop()
-        verify = subprocess.run(
-            [*onshore, "audit", "verify", "--config", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
+        verify = audit_verify(onshore, config)
         results["audit_verify"] = (verify.stdout + verify.stderr).strip()
         results["gateway_answered"] = {"non_streaming": gateway.answered, "streaming": sgateway.answered}
         results["gateway_exit_code"] = code
