@@ -87,9 +87,9 @@ def _version() -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
-    from onshore.app import build_policy
     from onshore.decide.classes import DATA_CLASSES
     from onshore.decide.decision import RequestFacts, evaluate
+    from onshore.decide.declared import build_policy
 
     settings = load_settings(args.file)
     policy = build_policy(settings.file)

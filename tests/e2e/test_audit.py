@@ -195,7 +195,7 @@ def test_client_disconnect_mid_stream_closes_upstream(rig: Rig) -> None:
 
 
 def test_a_bug_on_the_request_path_refuses_and_is_recorded(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    from onshore.pipeline import Pipeline
+    from onshore.service.pipeline import Pipeline
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")

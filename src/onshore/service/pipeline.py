@@ -18,7 +18,6 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from onshore.breakers import Breakers
 from onshore.clock import Clock
 from onshore.decide.classes import is_data_class, stricter
 from onshore.decide.decision import Decision, DecisionCache, RequestFacts
@@ -38,7 +37,6 @@ from onshore.edge.wire import (
 from onshore.identify.authenticator import AuthError, KeyIndex
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
-from onshore.limits import Limits
 from onshore.metrics import Metrics
 from onshore.protect.answer import ChunkRestorer, Restored, restore_completion
 from onshore.protect.body import has_token_input
@@ -49,7 +47,9 @@ from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditUnavailable, AuditWriter
 from onshore.route.backends.base import Endpoint
 from onshore.route.backends.usage import ESTIMATE, TokenTally, estimate_completion, estimate_prompt, usage_of
+from onshore.route.breakers import Breakers
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
+from onshore.service.limits import Limits
 
 log = logging.getLogger("onshore.pipeline")
 UPSTREAM = "upstream"  # usage_source: the backend's own final count
