@@ -14,19 +14,17 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from onshore.breakers import Breakers
 from onshore.clock import Clock, SystemClock
-from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.decision import DecisionCache
+from onshore.decide.declared import build_policy
 from onshore.decide.limits import Budget, LimitPolicy, RateLimit
-from onshore.decide.policy import TRUST_GAPS, BackendFacts, ModelGroup, Policy, Route, Rule, policy_hash
+from onshore.decide.policy import Policy
 from onshore.edge.handlers import GATEWAY
 from onshore.edge.routes import ROUTES, openai_errors
+from onshore.edge.state import Gateway
 from onshore.edge.wire import REQUEST_KEYS
 from onshore.identify.authenticator import KeyIndex
-from onshore.limits import Limits
 from onshore.metrics import Metrics
-from onshore.pipeline import Pipeline
 from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
 from onshore.prove.signer import Signer
@@ -38,18 +36,12 @@ from onshore.route.backends.base import Adapter
 from onshore.route.backends.embedded.model import EmbeddedModel, default_model_path
 from onshore.route.backends.embedded.server import EmbeddedServer
 from onshore.route.backends.openai import OpenAIAdapter
+from onshore.route.breakers import Breakers
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.router import Router
-from onshore.settings import (
-    ANY,
-    BackendSettings,
-    EmbeddedSettings,
-    FileSettings,
-    GatewaySettings,
-    RateLimitSettings,
-    Settings,
-)
-from onshore.state import Gateway
+from onshore.service.limits import Limits
+from onshore.service.pipeline import Pipeline
+from onshore.settings import EmbeddedSettings, RateLimitSettings, Settings
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
 from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
@@ -60,61 +52,6 @@ log = logging.getLogger("onshore")
 DB_FILE = "onshore.db"
 SIGNING_KEY_FILE = "signing-key.pem"
 AUDIT_PROBE_SECONDS = 0.5  # how soon /readyz turns green again once the audit store takes writes
-
-
-def _countries(values: list[str] | None, default: frozenset[str] | None) -> frozenset[str] | None:
-    if values is None:
-        return default
-    return None if ANY in values else frozenset(values)
-
-
-def declared_facts(name: str, b: BackendSettings, gateway: GatewaySettings) -> BackendFacts:
-    """A backend's facts as declared; an embedded backend defaults to the gateway's own."""
-    jurisdiction = b.jurisdiction or gateway.jurisdiction
-    return BackendFacts(
-        name=name,
-        jurisdiction=jurisdiction,
-        storage_jurisdiction=b.storage_jurisdiction or jurisdiction,
-        region=b.region if b.region is not None else gateway.region,
-        operator=b.operator or gateway.organisation,
-        operator_jurisdiction=b.operator_jurisdiction or gateway.jurisdiction,
-        retention_days=b.retention_days if b.retention_days is not None else 0,
-        trains_on_inputs=bool(b.trains_on_inputs),
-    )
-
-
-def build_policy(file: FileSettings) -> Policy:
-    """Resolve the config into the decide stage's pure policy model."""
-    backends = {name: declared_facts(name, b, file.gateway) for name, b in file.backends.items()}
-    models = {
-        name: ModelGroup(
-            name=name,
-            endpoint=m.endpoint,
-            routes=tuple(Route(backends[r.backend], r.model) for r in m.routes),
-            extra_fields=frozenset(m.allow_extra_fields),
-        )
-        for name, m in file.models.items()
-    }
-    rules: dict[tuple[str, str], Rule] = {}
-    for tenant, t in file.tenants.items():
-        home = frozenset(t.home_jurisdictions or [file.gateway.jurisdiction])
-        for data_class in DATA_CLASSES:
-            r = t.classes[data_class]
-            processing = _countries(r.jurisdictions, None)
-            rules[(tenant, data_class)] = Rule(
-                tenant=tenant,
-                data_class=data_class,
-                jurisdictions=processing,
-                # Unstated storage/operator sets default to the processing set: strict, never "any".
-                storage_jurisdictions=_countries(r.storage_jurisdictions, processing),
-                operator_jurisdictions=_countries(r.operator_jurisdictions, processing),
-                max_retention_days=r.max_retention_days,
-                allow_training=r.allow_training,
-                audit_content=r.audit_content,
-                home_jurisdictions=home,
-                personal_data=tuple((gap, getattr(r.personal_data, gap)) for gap in TRUST_GAPS),
-            )
-    return Policy(backends, models, rules, policy_hash(backends, models, rules))
 
 
 def build_adapters(settings: Settings) -> dict[str, Adapter]:

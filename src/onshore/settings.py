@@ -19,8 +19,8 @@ import msgspec
 import yaml
 
 from onshore.decide.classes import DATA_CLASSES
+from onshore.decide.declared import ANY
 
-ANY = "*"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

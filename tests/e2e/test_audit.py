@@ -195,7 +195,7 @@ def test_client_disconnect_mid_stream_closes_upstream(rig: Rig) -> None:
 
 
 def test_a_bug_on_the_request_path_refuses_and_is_recorded(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    from onshore.pipeline import Pipeline
+    from onshore.service.pipeline import Pipeline
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")
@@ -230,7 +230,7 @@ def test_deleting_the_checkpoints_is_detected(rig: Rig, capsys: pytest.CaptureFi
 
 
 def test_a_bug_mid_stream_ends_it_with_an_error_recorded_once(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    from onshore import pipeline
+    from onshore.service import pipeline
 
     calls = 0
     original = pipeline._StreamRelay._relay_chunk

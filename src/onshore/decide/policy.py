@@ -14,6 +14,7 @@ import msgspec
 
 AuditContent = Literal["none", "digest"]
 Action = Literal["allow", "pseudonymise", "block"]
+Endpoint = Literal["chat", "embeddings"]
 TRUST_GAPS = ("foreign_jurisdiction", "foreign_operator", "retains_data", "trains_on_inputs")
 
 
@@ -42,7 +43,7 @@ class ModelGroup:
     """A public model name and the ordered backends that may serve it."""
 
     name: str
-    endpoint: Literal["chat", "embeddings"]
+    endpoint: Endpoint
     routes: tuple[Route, ...]
     extra_fields: frozenset[str]
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from onshore.refusal import Kind, Refusal
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -60,3 +62,28 @@ def model_not_found(model: str) -> ApiError:
 
 def server_error(status: int, message: str, code: str) -> ApiError:
     return ApiError(status, message, type="api_error", code=code)
+
+
+# Every refusal kind's HTTP status and OpenAI error type (the Anthropic shape derives from these).
+_REFUSALS: dict[Kind, tuple[int, str]] = {
+    Kind.UNSUPPORTED_BY_BACKEND: (400, "invalid_request_error"),
+    Kind.BACKENDS_DISABLED: (503, "api_error"),
+    Kind.UPSTREAM_TIMEOUT: (504, "api_error"),
+    Kind.UPSTREAM_BAD_RESPONSE: (502, "api_error"),
+    Kind.UPSTREAM_AUTH_FAILED: (502, "api_error"),
+    Kind.UPSTREAM_UNAVAILABLE: (502, "api_error"),
+    Kind.UPSTREAM_RATE_LIMITED: (429, "rate_limit_error"),
+    Kind.UPSTREAM_REJECTED_REQUEST: (400, "invalid_request_error"),
+    Kind.UPSTREAM_REQUEST_TOO_LARGE: (413, "invalid_request_error"),
+    Kind.UPSTREAM_ERROR: (502, "api_error"),
+    Kind.RATE_LIMIT_EXCEEDED: (429, "rate_limit_error"),
+    Kind.BUDGET_EXCEEDED: (429, "rate_limit_error"),
+    Kind.LIMITS_UNAVAILABLE: (503, "api_error"),
+}
+
+
+def api_error(refusal: Refusal) -> ApiError:
+    """A stage's refusal as the HTTP error the edge sends."""
+    status, type = _REFUSALS[refusal.kind]
+    headers = {"Retry-After": refusal.retry_after} if refusal.retry_after else {}
+    return ApiError(status, refusal.detail, type=type, code=refusal.kind.value, headers=headers)

@@ -11,10 +11,10 @@ from aiohttp import web
 
 from onshore.edge.dialects import ANTHROPIC, OPENAI, Dialect
 from onshore.edge.errors import ApiError, model_not_found
+from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
-from onshore.pipeline import DATA_CLASS_HEADER, Complete, Write
 from onshore.prove.writer import AuditUnavailable
-from onshore.state import Gateway
+from onshore.service.pipeline import DATA_CLASS_HEADER, Complete, Write
 
 _encoder = msgspec.json.Encoder()
 GATEWAY = web.AppKey("gateway", Gateway)

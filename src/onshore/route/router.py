@@ -14,7 +14,7 @@ from typing import Any
 import aiohttp
 
 from onshore.decide.policy import Route
-from onshore.edge.errors import ApiError, bad_request, server_error
+from onshore.refusal import Kind, Refusal
 from onshore.route.backends.base import Adapter, Endpoint
 from onshore.route.credentials import CredentialError, CredentialProvider
 
@@ -46,7 +46,7 @@ class Opened:
 
 @dataclass(slots=True)
 class UpstreamFailure(Exception):
-    error: ApiError
+    error: Refusal
     attempts: list[Attempt] = field(default_factory=list)
 
 
@@ -98,7 +98,7 @@ class Router:
     ) -> Opened:
         """Try `routes` in order. The caller passes only routes the decision allowed."""
         attempts: list[Attempt] = []
-        last_error: ApiError | None = None
+        last_error: Refusal | None = None
         for route in routes:
             name = route.backend.name
             if not self._enabled(name):
@@ -109,8 +109,8 @@ class Router:
                 request = adapter.build(endpoint, body_for(route), route.upstream_model)
             except ValueError as exc:  # this provider cannot express the request: try the next one
                 attempts.append(Attempt(name, "unsupported_request", 0.0))
-                last_error = last_error or bad_request(
-                    f"Backend '{name}' cannot serve this request: {exc}.", code="unsupported_by_backend"
+                last_error = last_error or Refusal(
+                    Kind.UNSUPPORTED_BY_BACKEND, f"Backend '{name}' cannot serve this request: {exc}."
                 )
                 continue
             started = self._monotonic()
@@ -127,22 +127,22 @@ class Router:
                 )
             except TimeoutError:
                 attempts.append(Attempt(name, "timeout", (self._monotonic() - started) * 1000))
-                last_error = server_error(504, f"Backend '{name}' did not answer in time.", "upstream_timeout")
+                last_error = Refusal(Kind.UPSTREAM_TIMEOUT, f"Backend '{name}' did not answer in time.")
                 continue
             except aiohttp.ClientResponseError:  # bytes that are not HTTP (bad status line, bad headers)
                 attempts.append(Attempt(name, "bad_response", (self._monotonic() - started) * 1000))
-                last_error = server_error(
-                    502, f"Backend '{name}' sent a response that is not valid HTTP.", "upstream_bad_response"
+                last_error = Refusal(
+                    Kind.UPSTREAM_BAD_RESPONSE, f"Backend '{name}' sent a response that is not valid HTTP."
                 )
                 continue
             except CredentialError as exc:
                 attempts.append(Attempt(name, "auth_error", (self._monotonic() - started) * 1000))
-                last_error = server_error(502, f"Backend '{name}': {exc}.", "upstream_auth_failed")
+                last_error = Refusal(Kind.UPSTREAM_AUTH_FAILED, f"Backend '{name}': {exc}.")
                 continue
             except aiohttp.ClientError as exc:
                 attempts.append(Attempt(name, "connect_error", (self._monotonic() - started) * 1000))
-                last_error = server_error(
-                    502, f"Backend '{name}' could not be reached ({type(exc).__name__}).", "upstream_unavailable"
+                last_error = Refusal(
+                    Kind.UPSTREAM_UNAVAILABLE, f"Backend '{name}' could not be reached ({type(exc).__name__})."
                 )
                 continue
             if 200 <= response.status < 300:
@@ -154,14 +154,12 @@ class Router:
                     document = adapter.parse_response(endpoint, await _read_capped(response))
                 except (TimeoutError, aiohttp.ClientError):
                     attempts.append(Attempt(name, "read_failed", (self._monotonic() - started) * 1000))
-                    last_error = server_error(
-                        504, f"Backend '{name}' stopped answering mid-response.", "upstream_timeout"
-                    )
+                    last_error = Refusal(Kind.UPSTREAM_TIMEOUT, f"Backend '{name}' stopped answering mid-response.")
                     continue
                 except ValueError as exc:
                     attempts.append(Attempt(name, "bad_response", (self._monotonic() - started) * 1000))
-                    last_error = server_error(
-                        502, f"Backend '{name}' sent an invalid response: {exc}.", "upstream_bad_response"
+                    last_error = Refusal(
+                        Kind.UPSTREAM_BAD_RESPONSE, f"Backend '{name}' sent an invalid response: {exc}."
                     )
                     continue
                 finally:
@@ -175,12 +173,12 @@ class Router:
                 raise UpstreamFailure(error, attempts)
             last_error = error
         if last_error is None:
-            last_error = server_error(
-                503, "Every compliant backend for this model is disabled by an operator.", "backends_disabled"
+            last_error = Refusal(
+                Kind.BACKENDS_DISABLED, "Every compliant backend for this model is disabled by an operator."
             )
         raise UpstreamFailure(last_error, attempts)
 
-    async def _error_from(self, name: str, adapter: Adapter, response: aiohttp.ClientResponse) -> ApiError:
+    async def _error_from(self, name: str, adapter: Adapter, response: aiohttp.ClientResponse) -> Refusal:
         try:
             raw = await response.content.read(64 * 1024)
         except (aiohttp.ClientError, TimeoutError):
@@ -191,24 +189,16 @@ class Router:
         said = f": {scrub(detail, self._secrets)}" if detail else ""
         status = response.status
         if status == 429:
-            headers = {}
             retry_after = response.headers.get("Retry-After")
-            if retry_after and retry_after.strip().isdigit():
-                headers["Retry-After"] = retry_after.strip()
-            return ApiError(
-                429,
-                f"Backend '{name}' is rate limiting{said}",
-                type="rate_limit_error",
-                code="upstream_rate_limited",
-                headers=headers,
-            )
+            seconds = retry_after.strip() if retry_after and retry_after.strip().isdigit() else None
+            return Refusal(Kind.UPSTREAM_RATE_LIMITED, f"Backend '{name}' is rate limiting{said}", retry_after=seconds)
         if status in (400, 422):
-            return ApiError(400, f"Backend '{name}' rejected the request{said}", code="upstream_rejected_request")
+            return Refusal(Kind.UPSTREAM_REJECTED_REQUEST, f"Backend '{name}' rejected the request{said}")
         if status == 413:
-            return ApiError(413, f"Backend '{name}' says the request is too large{said}", code="request_too_large")
+            return Refusal(Kind.UPSTREAM_REQUEST_TOO_LARGE, f"Backend '{name}' says the request is too large{said}")
         if status in (401, 403):
-            return server_error(502, f"Backend '{name}' refused the gateway's credentials.", "upstream_auth_failed")
-        return server_error(502, f"Backend '{name}' failed with HTTP {status}{said}", "upstream_error")
+            return Refusal(Kind.UPSTREAM_AUTH_FAILED, f"Backend '{name}' refused the gateway's credentials.")
+        return Refusal(Kind.UPSTREAM_ERROR, f"Backend '{name}' failed with HTTP {status}{said}")
 
 
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024

@@ -18,14 +18,21 @@ from typing import Any
 import aiohttp
 import msgspec
 
-from onshore.breakers import Breakers
 from onshore.clock import Clock
 from onshore.decide.classes import is_data_class, stricter
 from onshore.decide.decision import Decision, DecisionCache, RequestFacts
 from onshore.decide.policy import ModelGroup, Route
 from onshore.edge import sse
 from onshore.edge.dialects import OPENAI, Dialect, StreamEncoder
-from onshore.edge.errors import ApiError, bad_request, forbidden, model_not_found, server_error, unauthorized
+from onshore.edge.errors import (
+    ApiError,
+    api_error,
+    bad_request,
+    forbidden,
+    model_not_found,
+    server_error,
+    unauthorized,
+)
 from onshore.edge.wire import (
     CHAT_FIELDS,
     EMBEDDING_FIELDS,
@@ -38,7 +45,6 @@ from onshore.edge.wire import (
 from onshore.identify.authenticator import AuthError, KeyIndex
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
-from onshore.limits import Limits
 from onshore.metrics import Metrics
 from onshore.protect.answer import ChunkRestorer, Restored, restore_completion
 from onshore.protect.body import has_token_input
@@ -47,9 +53,12 @@ from onshore.protect.vault import Vault
 from onshore.prove.record import RequestTrace, admin_entry, backend_summary, entry
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditUnavailable, AuditWriter
+from onshore.refusal import Refusal
 from onshore.route.backends.base import Endpoint
 from onshore.route.backends.usage import ESTIMATE, TokenTally, estimate_completion, estimate_prompt, usage_of
+from onshore.route.breakers import Breakers
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
+from onshore.service.limits import Limits
 
 log = logging.getLogger("onshore.pipeline")
 UPSTREAM = "upstream"  # usage_source: the backend's own final count
@@ -280,6 +289,8 @@ class Pipeline:
             return await self._complete(trace, started, decision, plan, "chat", dialect)
         except ApiError as error:
             return await self._refuse(trace, started, error, dialect)
+        except Refusal as refusal:  # a stage's refusal, in HTTP terms
+            return await self._refuse(trace, started, api_error(refusal), dialect)
         except Exception:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
             return await self._refuse(trace, started, self._internal_error(trace), dialect)
 
@@ -290,6 +301,8 @@ class Pipeline:
             return await self._complete(trace, started, decision, plan, "embeddings", OPENAI)
         except ApiError as error:
             return await self._refuse(trace, started, error, OPENAI)
+        except Refusal as refusal:  # a stage's refusal, in HTTP terms
+            return await self._refuse(trace, started, api_error(refusal), OPENAI)
         except Exception:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
             return await self._refuse(trace, started, self._internal_error(trace), OPENAI)
 

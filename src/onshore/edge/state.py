@@ -8,9 +8,9 @@ from onshore.decide.classes import is_data_class, stricter
 from onshore.decide.decision import DecisionCache, RequestFacts
 from onshore.identify.principal import Principal
 from onshore.metrics import Metrics
-from onshore.pipeline import Pipeline
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditWriter
+from onshore.service.pipeline import Pipeline
 from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
 
 

@@ -12,8 +12,8 @@ import logging
 from collections.abc import Mapping
 
 from onshore.decide.limits import LimitPolicy
-from onshore.edge.errors import ApiError, server_error
 from onshore.identify.principal import Principal
+from onshore.refusal import Kind, Refusal
 from onshore.store.redis_controls import ControlsUnavailable, RedisControls
 
 log = logging.getLogger("onshore.limits")
@@ -28,7 +28,7 @@ class Limits:
         self.unreachable = 0  # admissions decided without Redis (fail-open), for metrics and tests
 
     async def admit(self, principal: Principal, now: float) -> None:
-        """Raise a 429 naming the rule when a limit or budget is reached."""
+        """Refuse, naming the rule, when a limit or budget is reached."""
         policy = self._policies.get(principal.tenant)
         if policy is None:
             return
@@ -37,15 +37,17 @@ class Limits:
         except ControlsUnavailable:
             self.unreachable += 1
             if self._fail_closed:
-                raise server_error(
-                    503, "Rate limits cannot be checked right now (shared store unreachable).", "limits_unavailable"
+                raise Refusal(
+                    Kind.LIMITS_UNAVAILABLE, "Rate limits cannot be checked right now (shared store unreachable)."
                 ) from None
             return
         if not admission.allowed:
-            headers = {"Retry-After": str(admission.retry_after)} if admission.retry_after else {}
-            code = "budget_exceeded" if admission.rule and admission.rule.endswith("budget") else "rate_limit_exceeded"
-            raise ApiError(
-                429, admission.message or "Limit reached.", type="rate_limit_error", code=code, headers=headers
+            budget = admission.rule is not None and admission.rule.endswith("budget")
+            raise Refusal(
+                Kind.BUDGET_EXCEEDED if budget else Kind.RATE_LIMIT_EXCEEDED,
+                admission.message or "Limit reached.",
+                rule=admission.rule,
+                retry_after=str(admission.retry_after) if admission.retry_after else None,
             )
 
     def charge_later(self, key_id: str, tenant: str, tokens: int, now: float) -> None:

@@ -1,0 +1,181 @@
+"""The `onshore audit` commands: verify the hash chain and signed checkpoints, export records."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from onshore.cli.common import settings_from
+from onshore.settings import ConfigError, Settings
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from onshore.app import open_store
+
+    settings = settings_from(args)
+    store = open_store(settings)
+    try:
+        if args.audit_command == "verify":
+            return _audit_verify(args, settings, store)
+        return _audit_export(args, settings, store)
+    finally:
+        store.close()
+
+
+def _audit_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """Public keys by kid: from --jwks (an auditor needs no private key), else the gateway's own."""
+    from onshore.prove.signer import public_key_from_jwk
+
+    if getattr(args, "jwks", None):
+        document = json.loads(Path(args.jwks).read_text(encoding="utf-8"))
+        return {str(jwk.get("kid")): public_key_from_jwk(jwk) for jwk in document.get("keys", [])}
+    from onshore.app import SIGNING_KEY_FILE
+    from onshore.prove.signer import Signer
+    from onshore.store.keyfile import load_signing_key
+
+    signer = Signer(load_signing_key(settings.data_dir / SIGNING_KEY_FILE))
+    return {signer.kid: signer.public_key}
+
+
+def _audit_verify(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    from cryptography.exceptions import InvalidSignature
+
+    from onshore.prove.chain import Checkpoint, checkpoint_messages, verify
+    from onshore.prove.signer import b64url_decode
+    from onshore.prove.witness import read_witness
+
+    keys = _audit_keys(args, settings)
+
+    def signature_ok(cp: Checkpoint) -> bool:
+        public = keys.get(cp.kid)
+        if public is None:
+            return False
+        try:
+            signature = b64url_decode(cp.signature)
+        except ValueError:
+            return False
+        for message in checkpoint_messages(cp):
+            try:
+                public.verify(signature, message)
+            except InvalidSignature:
+                continue  # the next form, or "does not verify"
+            return True
+        return False
+
+    default_witness = settings.data_dir / settings.gateway.audit.witness_file
+    paths = [Path(p) for p in args.witness] if args.witness else [default_witness] if default_witness.exists() else []
+    witnessed: list[Checkpoint] = []
+    for path in paths:
+        if not path.is_file():
+            print(f"error: witness file {path} does not exist", file=sys.stderr)
+            return 2
+        contents = read_witness(path)
+        witnessed += contents.checkpoints
+        if contents.unreadable:
+            lines = ", ".join(str(n) for n in contents.unreadable)
+            print(f"warning: {path} line(s) {lines} hold no checkpoint (a torn write?): ignored", file=sys.stderr)
+    checkpoints = store.checkpoints()
+    report = verify(store.iter_records(), checkpoints, signature_ok, witnessed)
+    if not report.ok:
+        print(f"BROKEN: {report.first_break}", file=sys.stderr)
+        return 1
+    # Records older than two checkpoint intervals must be under a signed checkpoint; if they are
+    # not, checkpoints were deleted (and the chain may have been rewritten) or none was ever signed.
+    covered = max((cp.seq for cp in [*checkpoints, *witnessed]), default=0)
+    max_age = args.max_uncovered_age
+    if max_age is None:
+        max_age = 2 * settings.gateway.audit.checkpoint_interval_seconds + 5
+    cutoff = time.time() - max_age
+    stale = [r.seq for r in store.iter_records(until=cutoff) if r.seq > covered]
+    if stale:
+        print(
+            f"BROKEN: records seq {stale[0]}..{stale[-1]} are older than two checkpoint intervals but "
+            f"no signed checkpoint covers them (last covers seq {covered}): checkpoints were removed "
+            "or the chain was rewritten",
+            file=sys.stderr,
+        )
+        return 1
+    witness_note = (
+        f"{report.witnessed} witnessed checkpoints verified ({', '.join(map(str, paths))})"
+        if paths
+        else "no witness file: records after the last checkpoint could be removed unnoticed"
+    )
+    legacy = f"; {report.legacy} records predate RFC 8785 form" if report.legacy else ""
+    print(
+        f"OK: {report.records} records, chain intact to seq {report.head.seq}; "
+        f"{report.checkpoints} signed checkpoints verified; {witness_note}{legacy}."
+    )
+    return 0
+
+
+def _export_line(record: Any) -> dict[str, Any]:
+    """The record's fields (for reading), its stored hash, and the exact stored body (for hashing):
+    `raw_body` is that body as text, or `raw_body_b64` (base64) if it is not UTF-8."""
+    import base64
+
+    import msgspec
+
+    try:
+        document = msgspec.json.decode(record.body)
+        if not isinstance(document, dict):
+            raise ValueError("not an object")
+        json.dumps(document, allow_nan=False)
+    except (msgspec.DecodeError, ValueError):
+        document = {"seq": record.seq, "id": record.id}  # unreadable body: the verifier names it
+    document["hash"] = record.hash
+    try:
+        document["raw_body"] = record.body.decode("utf-8")
+    except UnicodeDecodeError:
+        document["raw_body_b64"] = base64.b64encode(record.body).decode("ascii")
+    return document
+
+
+def _audit_export(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    from onshore.prove.chain import checkpoint_document
+
+    since = _parse_time(args.since) if args.since else None
+    until = _parse_time(args.until) if args.until else None
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        count, first, last = 0, None, 0
+        for record in store.iter_records(since, until):
+            out.write(json.dumps(_export_line(record), ensure_ascii=False, sort_keys=True) + "\n")
+            count += 1
+            first = record.seq if first is None else first
+            last = record.seq
+        written = 0
+        if args.with_checkpoints:
+            # A time window exports the checkpoints inside it; a whole export exports all of them,
+            # so one beyond the last record shows the tail was cut.
+            for cp in store.checkpoints():
+                if (since is None and until is None) or (first is not None and first <= cp.seq <= last):
+                    out.write(json.dumps(checkpoint_document(cp), sort_keys=True) + "\n")
+                    written += 1
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    if args.jwks:
+        from onshore.app import SIGNING_KEY_FILE
+        from onshore.prove.signer import Signer
+        from onshore.store.keyfile import load_signing_key
+
+        signer = Signer(load_signing_key(settings.data_dir / SIGNING_KEY_FILE))
+        Path(args.jwks).write_text(json.dumps(signer.jwks(), indent=2) + "\n", encoding="utf-8")
+    extra = f" and {written} checkpoints" if args.with_checkpoints else ""
+    print(f"Exported {count} records{extra}.", file=sys.stderr)
+    return 0
+
+
+def _parse_time(text: str) -> float:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError("", f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
