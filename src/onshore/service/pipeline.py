@@ -50,7 +50,8 @@ from onshore.protect.answer import ChunkRestorer, Restored, restore_completion
 from onshore.protect.body import has_token_input
 from onshore.protect.protector import Protector, Scan
 from onshore.protect.vault import Vault
-from onshore.prove.record import RequestTrace, admin_entry, backend_summary, entry
+from onshore.prove.receipt import receipt_claims
+from onshore.prove.record import RequestTrace, admin_entry, entry
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditUnavailable, AuditWriter
 from onshore.refusal import Refusal
@@ -224,21 +225,10 @@ class Pipeline:
         await asyncio.shield(self._audit.append(entry(trace)))
 
     def _receipt(self, trace: RequestTrace, decision: Decision, opened: Opened, stream: bool) -> str:
-        claims: dict[str, Any] = {
-            "iss": "onshore",
-            "jti": trace.id,
-            "iat": int(trace.ts),
-            "tenant": trace.tenant,
-            "model": trace.model,
-            "data_class": trace.data_class,
-            "decision": decision.id,
-            "rule": decision.verdict.rule_id,
-            "policy_hash": decision.policy_hash,
-            "backend": backend_summary(opened.route.backend),
-            "request_sha256": trace.request_sha256,
-            "response_sha256": None if stream else trace.response_sha256,
-            "stream": stream,
-        }
+        digest = None if stream else trace.response_sha256  # a stream's digest is in its final receipt
+        claims = receipt_claims(
+            trace, decision, opened.route.backend, issued_at=int(trace.ts), response_sha256=digest, stream=stream
+        )
         return self._signer.receipt(claims)
 
     async def _refuse(self, trace: RequestTrace, started: float, error: ApiError, dialect: Dialect) -> Complete:
@@ -556,22 +546,15 @@ class Pipeline:
         return True
 
     def stream_receipt(self, trace: RequestTrace, decision: Decision, opened: Opened, digest: str) -> str:
-        claims = {
-            "iss": "onshore",
-            "jti": trace.id,
-            "iat": int(self._clock.now()),
-            "tenant": trace.tenant,
-            "model": trace.model,
-            "data_class": trace.data_class,
-            "decision": decision.id,
-            "rule": decision.verdict.rule_id,
-            "policy_hash": decision.policy_hash,
-            "backend": backend_summary(opened.route.backend),
-            "request_sha256": trace.request_sha256,
-            "response_sha256": digest,
-            "stream": True,
-            "final": True,
-        }
+        claims = receipt_claims(
+            trace,
+            decision,
+            opened.route.backend,
+            issued_at=int(self._clock.now()),
+            response_sha256=digest,
+            stream=True,
+            final=True,
+        )
         return self._signer.receipt(claims)
 
     def scrub(self, message: str) -> str:

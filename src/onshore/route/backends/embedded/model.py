@@ -86,8 +86,7 @@ class EmbeddedModel:
         self._context = context_tokens
         self._want_embeddings = embeddings
         self.worker = Worker("onshore-llama")
-        self._active: set[threading.Event] = set()  # cancel flags of generations still running
-        self._closing = False
+        self._closing = threading.Event()  # set by aclose(): every generation stops at its next token
         self._llm: Any = None
         self._embedder: Any = None
         self._formatter: Any = None
@@ -126,9 +125,7 @@ class EmbeddedModel:
     async def aclose(self) -> None:
         """Stop every generation at its next token, let queued calls return at once, join the
         thread, then free llama.cpp's memory: the model is never freed under a running call."""
-        self._closing = True
-        for cancelled in list(self._active):
-            cancelled.set()
+        self._closing.set()
         await self.worker.aclose()
         self._llm = self._embedder = None
 
@@ -150,23 +147,10 @@ class EmbeddedModel:
         Token by token, so counts are exact, a cancel takes effect within one token, and stop
         sequences are honoured without emitting a partial match (only a possible prefix is held).
         """
-        if self._closing:
+        closing = self._closing
+        if closing.is_set():  # queued behind a generation when the model began to close
             result.finish_reason = "cancelled"
             return
-        self._active.add(cancelled)
-        try:
-            self._generate(messages, params, cancelled, emit, result)
-        finally:
-            self._active.discard(cancelled)
-
-    def _generate(
-        self,
-        messages: list[dict[str, str]],
-        params: GenerationParams,
-        cancelled: threading.Event,
-        emit: Callable[[str], None],
-        result: Generated,
-    ) -> None:
         llm = self._llm
         formatted = self._formatter(messages=messages)
         prompt = llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
@@ -185,7 +169,7 @@ class EmbeddedModel:
         tokens = llm.generate(prompt, temp=params.temperature, top_p=params.top_p, reset=True)
         try:
             for token in tokens:
-                if cancelled.is_set():
+                if cancelled.is_set() or closing.is_set():
                     finish = "cancelled"
                     break
                 if token in end_tokens:
@@ -224,7 +208,7 @@ class EmbeddedModel:
         return frozenset(ends)
 
     def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        if self._closing:
+        if self._closing.is_set():
             raise ModelUnavailable("the embedded model is shutting down")
         vectors: list[list[float]] = []
         tokens = 0
