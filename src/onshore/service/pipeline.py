@@ -277,24 +277,16 @@ class Pipeline:
             if request.stream:
                 return await self._chat_stream(trace, started, decision, plan, request, write_stream, dialect)
             return await self._complete(trace, started, decision, plan, "chat", dialect)
-        except ApiError as error:
-            return await self._refuse(trace, started, error, dialect)
-        except Refusal as refusal:  # a stage's refusal, in HTTP terms
-            return await self._refuse(trace, started, api_error(refusal), dialect)
-        except Exception:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
-            return await self._refuse(trace, started, self._internal_error(trace), dialect)
+        except Exception as exc:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
+            return await self._refuse(trace, started, self._as_api_error(trace, exc), dialect)
 
     async def embeddings(self, authorization: str | None, data_class: str | None, raw: bytes) -> Complete:
         trace, started = self._new_trace("embeddings")
         try:
             _, decision, plan = await self._admit(trace, authorization, data_class, raw, "embeddings", OPENAI)
             return await self._complete(trace, started, decision, plan, "embeddings", OPENAI)
-        except ApiError as error:
-            return await self._refuse(trace, started, error, OPENAI)
-        except Refusal as refusal:  # a stage's refusal, in HTTP terms
-            return await self._refuse(trace, started, api_error(refusal), OPENAI)
-        except Exception:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
-            return await self._refuse(trace, started, self._internal_error(trace), OPENAI)
+        except Exception as exc:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
+            return await self._refuse(trace, started, self._as_api_error(trace, exc), OPENAI)
 
     async def _admit(
         self,
@@ -324,6 +316,16 @@ class Pipeline:
         scan = await self._scan(body, endpoint, len(raw))
         decision = self._decide(trace, principal, model, data_class, scan)
         return body, decision, self._plan(trace, decision, body, scan)
+
+    @classmethod
+    def _as_api_error(cls, trace: RequestTrace, exc: Exception) -> ApiError:
+        """Any failure on the path as the refusal the client gets: an HTTP error as raised, a stage's
+        refusal in HTTP terms, and anything else (a bug) as a logged 500."""
+        if isinstance(exc, ApiError):
+            return exc
+        if isinstance(exc, Refusal):
+            return api_error(exc)
+        return cls._internal_error(trace)
 
     @staticmethod
     def _internal_error(trace: RequestTrace) -> ApiError:
