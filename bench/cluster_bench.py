@@ -19,6 +19,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import psycopg
@@ -159,10 +160,11 @@ def main() -> None:
             [*onshore, "audit", "verify", "--config", str(config)], env=env, capture_output=True, text=True
         )
     finally:
-        for process in [*replicas, upstream]:
+        everyone: list[subprocess.Popen[Any]] = [*replicas, upstream]  # bytes and text pipes alike
+        for process in everyone:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        for process in [*replicas, upstream]:
+        for process in everyone:
             process.wait(20)
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')

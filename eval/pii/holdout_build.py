@@ -21,6 +21,7 @@ import json
 import re
 import unicodedata
 from pathlib import Path
+from typing import Any
 
 OUT = Path(__file__).with_name("holdout.jsonl")
 
@@ -225,10 +226,12 @@ LIC4 = lic("442105550190")
 JAN1 = jan("490123456788")
 assert not corp_valid(JAN1), JAN1
 
-EX: list[tuple[str, list[tuple], str]] = []
+# One entity spec, in the forms the module docstring lists.
+Spec = tuple[str, str] | tuple[str, str, int | str]
+EX: list[tuple[str, list[Spec], str]] = []
 
 
-def add(text: str, ents: list[tuple], source: str) -> None:
+def add(text: str, ents: list[Spec], source: str) -> None:
     EX.append((text, ents, source))
 
 
@@ -1164,7 +1167,7 @@ add(
 
 
 # ---------------------------------------------------------------- build
-def resolve(text: str, spec: tuple) -> list[tuple[str, int, int]]:
+def resolve(text: str, spec: Spec) -> list[tuple[str, int, int]]:
     typ, value = spec[0], spec[1]
     assert typ in TYPES, typ
     assert value, spec
@@ -1217,7 +1220,7 @@ def validate(typ: str, span: str) -> None:
         assert "@" in unicodedata.normalize("NFKC", span), span
 
 
-def audit_unlabelled(text: str, ents: list[dict]) -> list[str]:
+def audit_unlabelled(text: str, ents: list[dict[str, Any]]) -> list[str]:
     """Report digit runs outside labelled spans that pass a checksum (for the author's review)."""
     notes = []
     covered = [(e["start"], e["end"]) for e in ents]

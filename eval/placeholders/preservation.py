@@ -9,6 +9,7 @@ Greedy decoding and fixed seeds, so the run is repeatable. Run:
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from onshore.protect.placeholders import TOLERANT, canonical
@@ -32,9 +33,9 @@ TASKS = [
 ]
 
 
-def main() -> None:
+async def main() -> None:
     model = EmbeddedModel(default_model_path(), threads=2, context_tokens=2048, embeddings=False)
-    model.load()
+    await model.load()
     params = GenerationParams(max_tokens=80, temperature=0.0, top_p=1.0, stop=(), seed=1)
     print(f"model {model.name}, greedy, {len(TASKS)} tasks per form")
     print(
@@ -48,14 +49,14 @@ def main() -> None:
             prompt = task.format(name=name, phone=phone, email=email)
             expected = [p for p in (name, phone, email) if p in prompt]
             out: list[str] = []
-            model.executor.submit(
+            await model.worker.run(
                 model.generate,
                 [{"role": "user", "content": prompt}],
                 params,
                 threading.Event(),
                 out.append,
                 Generated(),
-            ).result()
+            )
             answer = "".join(out)
             kept = [p for p in expected if p in answer]
             answers_ok += bool(kept)
@@ -65,8 +66,8 @@ def main() -> None:
             lost += sum(1 for p in expected if p not in answer and canonical(p) not in found)
         total = exact + tolerant + lost
         print(f"| {label} | {answers_ok}/{len(TASKS)} | {exact}/{total} | {tolerant}/{total} | {lost}/{total} |")
-    model.close()
+    await model.aclose()
 
 
 if __name__ == "__main__":
-    main()
+    asyncio.run(main())

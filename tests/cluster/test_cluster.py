@@ -26,6 +26,7 @@ import httpx2 as httpx
 import openai
 import pytest
 import yaml
+from openai.types.chat import ChatCompletionMessageParam
 
 from onshore.cli import main
 from tests.support.gateway import backend, rules
@@ -34,7 +35,7 @@ from tests.support.upstream import FakeUpstream
 PG = os.environ.get("ONSHORE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("ONSHORE_TEST_REDIS", "redis://127.0.0.1:6379/0")
 ADMIN = "admin-" + uuid.uuid4().hex
-MESSAGES = [{"role": "user", "content": "Hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello"}]
 
 
 def free_port() -> int:

@@ -7,16 +7,18 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from onshore.cli import main
 from tests.support.gateway import RunningGateway, add_key, backend, make_settings, rules
 from tests.support.upstream import FakeUpstream
 
-MESSAGES = [{"role": "user", "content": "Hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello"}]
 
 
 class Rig:
@@ -43,7 +45,7 @@ class Rig:
     def cli(self, *args: str) -> int:
         return main([*args, "--data-dir", str(self.settings.data_dir)])
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[dict[str, Any]]:
         with sqlite3.connect(self.db) as conn:
             return [json.loads(body) for (body,) in conn.execute("SELECT body FROM audit_records ORDER BY seq")]
 

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import httpx2 as httpx
 import pytest
@@ -179,12 +180,20 @@ def test_a_failing_witness_shows_in_readiness_and_recovers(tmp_path: Path) -> No
         rig.close()
 
 
-def wait_ready(rig: Rig, status: int, timeout: float = 10) -> dict[str, object]:
+class Readiness(TypedDict):
+    """The /readyz body."""
+
+    status: str
+    problems: NotRequired[dict[str, str]]  # component -> why, only when not ready
+
+
+def wait_ready(rig: Rig, status: int, timeout: float = 10) -> Readiness:
     deadline = time.monotonic() + timeout
     while True:
         response = httpx.get(rig.gateway.url + "/readyz")
         if response.status_code == status:
-            return dict(response.json())
+            readiness: Readiness = response.json()
+            return readiness
         assert time.monotonic() < deadline, f"/readyz stayed {response.status_code}: {response.text}"
         time.sleep(0.05)
 

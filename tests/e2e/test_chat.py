@@ -8,12 +8,13 @@ import json
 import httpx2 as httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from onshore.prove.signer import public_key_from_jwk, verify_receipt
 from tests.e2e.conftest import World
 from tests.openapi import validate
 
-MESSAGES = [{"role": "user", "content": "Hello there"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello there"}]
 
 
 def receipt_claims(w: World, token: str) -> dict[str, object]:

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import httpx2 as httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from onshore.cli import main
 from tests.e2e.conftest import World
 from tests.openapi import validate
 
-MESSAGES = [{"role": "user", "content": "Hello"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello"}]
 
 
 def post(w: World, path: str, body: bytes | str, key: str | None = None, **headers: str) -> httpx.Response:
@@ -22,7 +24,9 @@ def post(w: World, path: str, body: bytes | str, key: str | None = None, **heade
     return httpx.post(w.gateway.url + path, content=body, headers=headers)
 
 
-def assert_error(response: httpx.Response, status: int, code: str | None = None, param: str | None = None) -> dict:
+def assert_error(
+    response: httpx.Response, status: int, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     assert response.status_code == status, response.text
     body = response.json()
     validate(body, "ErrorResponse")
@@ -30,7 +34,8 @@ def assert_error(response: httpx.Response, status: int, code: str | None = None,
         assert body["error"]["code"] == code
     if param is not None:
         assert body["error"]["param"] == param
-    return body["error"]
+    error: dict[str, Any] = body["error"]  # validated above as OpenAI's ErrorResponse
+    return error
 
 
 def test_malformed_json(w: World) -> None:

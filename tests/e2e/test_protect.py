@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionContentPartImageParam
 
 from tests.e2e.conftest import World
 
@@ -17,14 +19,15 @@ PROMPT = f"鈴木花子様の電話は{PHONE}、メールは{EMAIL}、マイナ�
 VALUES = ("鈴木花子", PHONE, EMAIL, MY_NUMBER)
 
 
-def sent_to(upstream_received: list[dict]) -> str:
+def sent_to(upstream_received: list[dict[str, Any]]) -> str:
     return json.dumps(upstream_received, ensure_ascii=False)
 
 
-def last_record(w: World) -> dict:
+def last_record(w: World) -> dict[str, Any]:
     with sqlite3.connect(w.settings.data_dir / "onshore.db") as conn:
         (body,) = conn.execute("SELECT body FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
-    return json.loads(body)
+    record: dict[str, Any] = json.loads(body)
+    return record
 
 
 def test_less_trusted_backend_sees_placeholders_client_sees_originals(w: World) -> None:
@@ -162,7 +165,10 @@ def test_personal_data_in_a_tool_description_raises_the_class(w: World) -> None:
 
 
 def test_unscannable_parts_never_reach_a_less_trusted_backend(w: World) -> None:
-    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+    image: ChatCompletionContentPartImageParam = {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="},
+    }
     w.client(w.globex_key).chat.completions.create(
         model="chat", messages=[{"role": "user", "content": [{"type": "text", "text": "What is this?"}, image]}]
     )

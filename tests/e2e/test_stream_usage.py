@@ -22,12 +22,13 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from onshore.route.backends.usage import estimate_text
 from tests.support.gateway import RunningGateway, add_key, backend, make_settings, rules
 from tests.support.upstream import Behaviour, FakeUpstream
 
-MESSAGES = [{"role": "user", "content": "Hello there"}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello there"}]
 REDIS = "redis://127.0.0.1:6379/0"
 PHONE = "090-1234-5678"
 PROMPT = f"鈴木花子様の電話は{PHONE}です。"
@@ -87,7 +88,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     }
     # Personal data may go abroad, pseudonymised (the default actions for a less-trusted backend).
     abroad = {"jurisdictions": ["JP", "US"], "max_retention_days": 30, "audit_content": "digest"}
-    tenant = rules(["JP", "US"], **{c: abroad for c in ("public", "internal", "confidential", "personal")})
+    per_class: dict[str, Any] = {c: abroad for c in ("public", "internal", "confidential", "personal")}
+    tenant = rules(["JP", "US"], **per_class)
     settings = make_settings(
         tmp_path_factory.mktemp("usage"),
         backends,
@@ -326,7 +328,7 @@ def _unbracket(text: str) -> str:
 def test_mangled_placeholders_are_restored_and_counted(r: Rig, stream: bool) -> None:
     behaviour = r.upstreams["abroad"].behaviour
     behaviour.echo, behaviour.transform, behaviour.chunk_chars = True, _unbracket, 3
-    messages = [{"role": "user", "content": PROMPT}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
     if stream:
         chunks, request_id = r.stream("m-abroad", messages=messages)
         text = text_of(chunks)
@@ -348,7 +350,7 @@ def test_placeholders_naming_nothing_are_counted_as_unrestored(r: Rig, stream: b
     behaviour.transform = lambda text: text.replace("[[PHONE_1]]", "[[PHONE_1").replace(
         "PERSON_NAME_1", "PERSON_NAME_7"
     )
-    messages = [{"role": "user", "content": PROMPT}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": PROMPT}]
     if stream:
         chunks, request_id = r.stream("m-abroad", messages=messages)
         text = text_of(chunks)

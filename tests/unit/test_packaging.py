@@ -13,6 +13,7 @@ import zipfile
 from email.parser import Parser
 from pathlib import Path
 from shutil import copytree, ignore_patterns
+from typing import NotRequired, TypedDict
 
 import pytest
 from packaging.requirements import Requirement
@@ -24,19 +25,23 @@ ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "src" / "onshore"
 
 
-def pyproject() -> dict[str, object]:
+# The two fields of pyproject.toml's [project] table these tests read.
+Project = TypedDict("Project", {"dependencies": list[str], "optional-dependencies": NotRequired[dict[str, list[str]]]})
+
+
+def pyproject() -> Project:
     with (ROOT / "pyproject.toml").open("rb") as file:
-        project: dict[str, object] = tomllib.load(file)["project"]
+        project: Project = tomllib.load(file)["project"]
     return project
 
 
 def declared() -> tuple[set[str], dict[str, set[str]]]:
     """(base distributions, extra -> distributions), canonical names."""
     project = pyproject()
-    base = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}  # type: ignore[attr-defined]
-    extras = {
+    base: set[str] = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    extras: dict[str, set[str]] = {
         extra: {canonicalize_name(Requirement(r).name) for r in requirements}
-        for extra, requirements in project.get("optional-dependencies", {}).items()  # type: ignore[attr-defined]
+        for extra, requirements in project.get("optional-dependencies", {}).items()
     }
     return base, extras
 

@@ -161,8 +161,7 @@ def complies(r: Rule, b: BackendFacts) -> bool:
 @given(st.lists(backend_strategy, min_size=1, max_size=6), rule_strategy)
 def test_decision_is_exactly_the_compliant_backends_in_order(backends: list[BackendFacts], r: Rule) -> None:
     backends = [
-        BackendFacts(f"b{i}", *(getattr(b, f) for f in BackendFacts.__slots__[1:]))  # type: ignore[attr-defined]
-        for i, b in enumerate(backends)
+        BackendFacts(f"b{i}", *(getattr(b, f) for f in BackendFacts.__slots__[1:])) for i, b in enumerate(backends)
     ]
     policy = make_policy(backends, [r])
     decision = decide(policy, RequestFacts(r.tenant, r.data_class, "m"), 0.0, "id")

@@ -1,5 +1,6 @@
 import json
 from itertools import pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -130,7 +131,7 @@ def test_bare_placeholder_the_request_itself_contained_is_ambiguous() -> None:
 
 def test_bare_placeholders_restore_inside_json_and_count() -> None:
     vault = Vault("t", "c", {"[[PERSON_NAME_1]]": 'Taro "T"'})
-    document = {
+    document: dict[str, Any] = {
         "choices": [
             {
                 "message": {
@@ -169,7 +170,7 @@ def test_chunk_restorer_counts_across_a_stream() -> None:
     restorer = ChunkRestorer(vault)
     out = []
     for piece, finish in (("call PHO", None), ("NE_1 or [[PHONE_2]] or [PHONE_", None), ("1]", "stop")):
-        chunk = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}
+        chunk: dict[str, Any] = {"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": finish}]}
         restorer.chunk(chunk)
         out.append(chunk["choices"][0]["delta"]["content"])
     assert "".join(out) == "call 03-1234-5678 or [[PHONE_2]] or 03-1234-5678"
