@@ -1,4 +1,4 @@
-"""Anthropic-speaking clients at the edge: Messages requests in, OpenAI inside, Anthropic shapes back out."""
+"""Anthropic-speaking clients (translate.anthropic inbound): Messages in, OpenAI inside, Anthropic shapes out."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onshore.edge.anthropic_inbound import (
+from onshore.route.backends.anthropic import AnthropicAdapter
+from onshore.translate.anthropic import (
     AnthropicStreamEncoder,
     InboundError,
     error_body,
     error_event,
     message_id,
     to_anthropic_response,
+    to_chat_completion,
+    to_messages_request,
     to_openai_request,
 )
-from onshore.route.backends.anthropic import AnthropicAdapter, to_chat_completion, to_messages_request
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "anthropic"
 
@@ -463,7 +465,7 @@ def test_request_round_trip_anthropic_openai_anthropic() -> None:
 
 def test_response_round_trip_through_fixture() -> None:
     raw = json.loads(fixture("message_tool_use.json"))
-    openai = to_chat_completion(raw)
+    openai = to_chat_completion(fixture("message_tool_use.json"))
     back = to_anthropic_response(openai, raw["model"])
     assert back["id"] == raw["id"]
     assert back["content"] == raw["content"]
