@@ -313,6 +313,8 @@ def test_unknown_field() -> None:
         ({"tool_choice": {"type": "tool"}}, "tool_choice.name"),
         ({"tool_choice": {"type": "maybe"}}, "tool_choice.type"),
         ({"tool_choice": "auto"}, "tool_choice"),
+        ({"messages": [{"content": "x"}]}, "messages[0].role"),
+        ({"stop_sequences": ["END", 1]}, "stop_sequences[1]"),
     ],
 )
 def test_invalid_requests_name_the_field(changes: dict[str, Any], param: str) -> None:
@@ -325,6 +327,26 @@ def test_invalid_requests_name_the_field(changes: dict[str, Any], param: str) ->
     error = problem(body)
     assert error.param == param
     assert str(error).startswith(param)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"temperature": 1.5}, "'temperature' must be a number between 0 and 1"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "role must be 'user' or 'assistant'"),
+        (
+            {"messages": [{"role": "assistant", "content": [{"type": "image", "source": {}}]}]},
+            "content block type 'image' is not supported in assistant messages",
+        ),
+        (
+            {"tools": [{"type": "bash_20250124", "name": "bash"}]},
+            "tool type 'bash_20250124' (a server tool) is not supported",
+        ),
+        ({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f"}]}]}, "'id' is required"),
+    ],
+)
+def test_messages_say_what_the_field_must_be(changes: dict[str, Any], message: str) -> None:
+    assert problem(request(**changes)).message == message
 
 
 # --- response translation --------------------------------------------------------------------------

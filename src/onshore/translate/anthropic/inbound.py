@@ -39,22 +39,31 @@ _EXPECTED: dict[str, str] = {
     "temperature": "'temperature' must be a number between 0 and 1",
     "top_p": "'top_p' must be a number between 0 and 1",
     "stop_sequences": "'stop_sequences' must be a list of strings",
+    "stop_sequences[]": "'stop_sequences' must be a list of strings",
     "stream": "'stream' must be a boolean",
     "metadata": "'metadata' must be an object",
     "metadata.user_id": "'user_id' must be a string",
     "system": "'system' must be a string or a list of text blocks",
     "system[]": "system blocks must be text blocks",
+    "messages[].content[].text": "a text block needs a string 'text'",
+    "messages[].content[].tool_use_id": "a tool_result block needs a tool_use_id",
+    "messages[].content[].input": "tool_use input must be an object",
     "tools": "'tools' must be a list",
     "tools[]": "a tool must be an object",
     "tools[].name": "a tool needs a name",
     "tools[].input_schema": "a tool needs an input_schema object",
-    "tools[].type": "only custom tools are supported (server tools are not)",
     "tool_choice": "'tool_choice' must be an object",
     "tool_choice.type": "tool_choice type must be 'auto', 'any', 'tool' or 'none'",
     "tool_choice.name": "a 'tool' choice needs the tool's name",
     "tool_choice.disable_parallel_tool_use": "must be a boolean",
 }
+# The same for a value that is not one of a field's kinds ({kind} is the value, quoted).
+_UNKNOWN_KIND: dict[str, str] = {
+    "tools[].type": "tool type {kind} (a server tool) is not supported",
+    "messages[].content[].source.type": "image source type {kind} is not supported",
+}
 _POSITIONS = re.compile(r"\[\d+\]")
+_INVALID = re.compile(r"Invalid (?:enum )?value (.*)")
 _BLOCK_TYPE = re.compile(r"messages\[(\d+)\]\.content\[\d+\]\.type")
 
 
@@ -70,13 +79,16 @@ def _inbound_error(exc: msgspec.ValidationError, body: dict[str, Any]) -> Inboun
         return InboundError(wire.join(path, field), f"unknown field '{field}'")
     if problem.startswith("Object missing required field"):
         field = problem.split("`")[1]
-        # A missing `type` or `role` is a problem of the object (it does not say what it is).
-        if field not in wire.TAG_FIELDS or not path:
+        if field != wire.TAG_FIELD or not path:
             path = wire.join(path, field)
-    elif problem.startswith("Invalid value") and (block := _BLOCK_TYPE.fullmatch(path)):
-        kind = problem.removeprefix("Invalid value ")
-        return InboundError(path, f"content block type {kind} is not supported in {_role(body, block[1])} messages")
-    return InboundError(path, _EXPECTED.get(_POSITIONS.sub("[]", path), problem))
+        problem = f"'{field}' is required"
+    elif (invalid := _INVALID.fullmatch(problem)) and (block := _BLOCK_TYPE.fullmatch(path)):
+        role = _role(body, block[1])
+        return InboundError(path, f"content block type {invalid[1]} is not supported in {role} messages")
+    shape = _POSITIONS.sub("[]", path)
+    if (invalid := _INVALID.fullmatch(problem)) and shape in _UNKNOWN_KIND:
+        return InboundError(path, _UNKNOWN_KIND[shape].format(kind=invalid[1]))
+    return InboundError(path, _EXPECTED.get(shape, problem))
 
 
 # --- request: Anthropic Messages request -> OpenAI chat request --------------------------------------

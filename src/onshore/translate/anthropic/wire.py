@@ -17,8 +17,8 @@ NonEmpty = Annotated[str, msgspec.Meta(min_length=1)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 # An int stays an int (the bytes forwarded are the client's), a float stays a float.
 UnitInterval = Annotated[int, msgspec.Meta(ge=0, le=1)] | Annotated[float, msgspec.Meta(ge=0, le=1)]
-# Fields whose absence is reported at the object itself: they say what kind of object it is.
-TAG_FIELDS = frozenset({"type", "role"})
+# A block's missing `type` is reported at the block itself: the block does not say what it is.
+TAG_FIELD = "type"
 
 
 class _Open(msgspec.Struct):
