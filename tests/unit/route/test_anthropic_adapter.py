@@ -432,7 +432,14 @@ def test_parse_tool_use_response_fixture() -> None:
     ],
 )
 def test_stop_reason_mapping(stop: str | None, finish: str) -> None:
-    message: dict[str, Any] = {"type": "message", "id": "m", "model": "c", "content": [], "stop_reason": stop, "usage": {}}
+    message: dict[str, Any] = {
+        "type": "message",
+        "id": "m",
+        "model": "c",
+        "content": [],
+        "stop_reason": stop,
+        "usage": {},
+    }
     completion = adapter().parse_response("chat", json.dumps(message).encode())
     assert completion["choices"][0]["finish_reason"] == finish
     assert completion["choices"][0]["message"]["content"] is None
