@@ -41,6 +41,7 @@ PURE = [
     SRC / "prove" / "signer.py",
     SRC / "prove" / "record.py",
     SRC / "prove" / "receipt.py",
+    *sorted((SRC / "translate").rglob("*.py")),
 ]
 EVERYTHING = "*"
 # Which other onshore components each component may import. Stages are folders; the rest are
@@ -51,13 +52,15 @@ ALLOWED: dict[str, set[str] | str] = {
     "protect": set(),
     "identify": set(),
     "prove": {"decide"},
+    # Pure: OpenAI <-> other wire dialects, for edge (clients) and route (backends).
+    "translate": {"refusal"},
     # Stages that do I/O through what they are given; never HTTP errors, never a concrete store.
-    "route": {"decide", "refusal", "worker"},
+    "route": {"decide", "refusal", "worker", "translate"},
     "store": {"decide", "identify", "prove", "worker"},
     # The request path: runs the stages in order. It knows no HTTP (that is the edge's job).
     "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics"},
     # HTTP: reads requests, calls the service, writes answers. Nothing but app and cli imports it.
-    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics"},
+    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate"},
     # Leaves and configuration. `refusal` is the refusal vocabulary: stages raise it, edge/errors.py
     # alone maps it to HTTP.
     "refusal": set(),

@@ -10,10 +10,10 @@ from typing import Any, Protocol
 
 import msgspec
 
-from onshore.edge import anthropic_inbound as anthropic
 from onshore.edge import sse
 from onshore.edge.errors import ApiError, bad_request
 from onshore.edge.wire import decode_json_object
+from onshore.translate import anthropic
 
 _encoder = msgspec.json.Encoder()
 
