@@ -146,7 +146,6 @@ def test_fields_outside_openais_set_are_refused() -> None:
             },
             "messages[0].content[0].image_url.detail",
         ),
-        ({"tools": [{"type": "function", "function": {"name": "f", "strict": True}}]}, "tools[0].function.strict"),
         ({"tool_choice": "required"}, "tool_choice"),
         ({"tool_choice": {"type": "function", "function": {"name": "f"}}}, "tool_choice"),
         ({"user": "u", "safety_identifier": "s"}, "safety_identifier"),
@@ -256,3 +255,13 @@ def test_request_round_trip_openai_anthropic_openai() -> None:
 def test_error_type_and_status_round_trip(kind: str) -> None:
     assert error_type(ERROR_STATUSES[kind]) == kind
     assert set(ERROR_TYPES.values()) <= set(ERROR_STATUSES)
+
+
+SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def test_strict_tool_schema_is_kept_as_anthropic_strict_tool_use() -> None:
+    # The OpenAI Agents SDK sends strict tools by default: they must work on an Anthropic backend.
+    body = {**BASE, "tools": [{"type": "function", "function": {"name": "f", "strict": True, "parameters": SCHEMA}}]}
+    tool = to_messages_request(body, "claude")["tools"][0]
+    assert tool == {"name": "f", "input_schema": SCHEMA, "strict": True}

@@ -230,12 +230,14 @@ def _tool(tool: openai.Tool, where: str) -> dict[str, Any]:
     function = tool.function if tool.type == "function" else None
     if function is None or function.name is None:
         raise Untranslatable(f"{where}.type", "only function tools are supported for Anthropic backends")
-    if function.strict:
-        raise Untranslatable(f"{where}.function.strict", "Anthropic does not enforce a tool's schema strictly")
     result: dict[str, Any] = {"name": function.name}
     if function.description is not None:
         result["description"] = function.description
     result["input_schema"] = function.parameters or {"type": "object"}
+    if function.strict:
+        # Anthropic's strict tool use (structured outputs) is the same guarantee: arguments that match
+        # the schema. The OpenAI Agents SDK sends it by default; a backend without it refuses, visibly.
+        result["strict"] = True
     return result
 
 
