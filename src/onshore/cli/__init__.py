@@ -17,6 +17,7 @@ from onshore.cli.db import cmd_db
 from onshore.cli.keys import cmd_keys
 from onshore.cli.pii import cmd_pii
 from onshore.cli.receipt import cmd_receipt
+from onshore.cli.report import add_report_parser
 from onshore.cli.serve import cmd_serve
 from onshore.settings import ConfigError
 
@@ -108,6 +109,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-names", action="store_true", help="pattern layer only (no name analyser)")
     scan.add_argument("--allow", action="append", help="a value never reported (repeatable)")
     pii.set_defaults(func=cmd_pii)
+    add_report_parser(sub, with_config)
     return parser
 
 

@@ -23,6 +23,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from reportlab.platypus.flowables import Flowable
 
 from onshore.prove.report.view import ReportView, Section, report_view
+from onshore.prove.report.view import Table as TableView
 
 GOTHIC = "HeiseiKakuGo-W5"
 MINCHO = "HeiseiMin-W3"
@@ -75,7 +76,7 @@ def _section(section: Section, styles: dict[str, ParagraphStyle], width: float) 
         body = [[_p(cell, styles["cell"]) for cell in row] for row in table.rows]
         if not body:
             body = [[_p(f"{table.empty[0]} / {table.empty[1]}", styles["cell"])] + [""] * (len(header) - 1)]
-        grid_table = Table([header, *body], colWidths=[width / len(header)] * len(header), repeatRows=1)
+        grid_table = Table([header, *body], colWidths=_widths(table, width), repeatRows=1)
         grid_table.setStyle(grid)
         grid_table.setStyle(TableStyle([("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8eef2"))]))
         out += [Spacer(1, 3), grid_table]
@@ -83,6 +84,21 @@ def _section(section: Section, styles: dict[str, ParagraphStyle], width: float) 
         out.append(_two(note[0], note[1], styles["note"]))
         out.append(Spacer(1, 3))
     return out
+
+
+def _widths(table: TableView, width: float) -> list[float]:
+    """Columns as wide as their longest text (within bounds): a reason or a hash gets room, a count
+    does not; CJK characters count double, as they print about twice as wide."""
+
+    def size(text: str) -> int:
+        return sum(2 if ord(c) > 0x2E80 else 1 for c in text)
+
+    weights = []
+    for i, (ja, en) in enumerate(table.headers):
+        longest = max([size(ja), size(en)] + [size(row[i]) for row in table.rows])
+        weights.append(min(max(longest, 6), 48))
+    total = sum(weights)
+    return [width * w / total for w in weights]
 
 
 def render_view_pdf(view: ReportView, footer: str) -> bytes:

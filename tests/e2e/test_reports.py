@@ -1,0 +1,257 @@
+"""Reports from a real gateway's audit chain: mixed traffic (allowed, denied, pseudonymised, blocked,
+failed over, kill switch) through the real gateway; the sovereignty report's numbers equal the
+chain's, it refuses a tampered chain naming the record, its PDF's text holds the Japanese and English,
+and its signature fails after an edit. The breach draft is built from the same traffic."""
+
+from __future__ import annotations
+
+import io
+import json
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2 as httpx
+import openai
+import pypdf
+import pytest
+
+from onshore.cli import main
+from tests.e2e.conftest import closed_port
+from tests.support.gateway import RunningGateway, add_key, backend, make_settings
+from tests.support.services import PrivateRedis, ServiceUnavailable
+from tests.support.upstream import FakeUpstream
+
+ADMIN = "admin-secret-for-report-test"
+PHONE = "090-1234-5678"
+SINCE, UNTIL = "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
+
+
+class Scenario:
+    """One gateway, three real upstreams, a private Redis (the kill switch) and a scripted day."""
+
+    def __init__(self, tmp: Path) -> None:
+        try:
+            self.redis = PrivateRedis(tmp / "redis").start()
+        except ServiceUnavailable as exc:
+            pytest.skip(str(exc))
+        self.jp, self.us, self.trainer = FakeUpstream("jp").start(), FakeUpstream("us").start(), FakeUpstream().start()
+        backends = {
+            "jp-dead": backend(f"http://127.0.0.1:{closed_port()}/v1", "JP", region="tokyo-2"),
+            "jp": backend(self.jp.base_url, "JP", region="tokyo-1"),
+            "us": backend(self.us.base_url, "US", operator="Hyperscaler Inc", retention_days=30, region="us-east-1"),
+            "trainer": backend(self.trainer.base_url, "JP", operator="Learner KK", trains_on_inputs=True),
+        }
+        models = {
+            "chat": {"routes": [{"backend": "jp-dead", "model": "m"}, {"backend": "jp", "model": "m"}]},
+            "global": {"routes": [{"backend": "us", "model": "m"}, {"backend": "jp", "model": "m"}]},
+            "us-only": {"routes": [{"backend": "us", "model": "m"}]},
+            "trainer-only": {"routes": [{"backend": "trainer", "model": "m"}]},
+        }
+        abroad = {"jurisdictions": ["JP", "US"], "max_retention_days": 30, "audit_content": "digest"}
+        acme = {
+            "classes": {
+                "public": abroad,
+                "internal": abroad,
+                "confidential": {"jurisdictions": ["JP"], "audit_content": "digest"},
+                "personal": {**abroad, "allow_training": True},
+                "special_care": {"jurisdictions": ["JP"]},
+            }
+        }
+        self.settings = make_settings(
+            tmp / "data",
+            backends,
+            models,
+            {"acme": acme, "globex": {"classes": {c: abroad for c in acme["classes"]}}},
+            gateway={
+                "audit": {"checkpoint_interval_seconds": 0.2},
+                "admin_key_env": "ADMIN_KEY",
+                "redis": {"url_env": "REDIS_URL"},
+            },
+            environ={"ADMIN_KEY": ADMIN, "REDIS_URL": self.redis.url},
+        )
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.acme, self.globex = add_key(self.settings, "acme"), add_key(self.settings, "globex")
+        self.gateway = RunningGateway(self.settings).start()
+        self.db = self.settings.data_dir / "onshore.db"
+
+    def client(self, key: str) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.gateway.url + "/v1", api_key=key, max_retries=0)
+
+    def run_day(self) -> None:
+        ask = [{"role": "user", "content": "Summarise the plan."}]
+        personal = [{"role": "user", "content": f"電話番号は{PHONE}です。折り返しの文面を書いて。"}]
+        with self.client(self.acme) as acme, self.client(self.globex) as globex:
+            for _ in range(3):  # allowed, each after failing over from the dead backend
+                acme.chat.completions.create(model="chat", messages=ask)
+            list(acme.chat.completions.create(model="chat", messages=ask, stream=True))
+            with pytest.raises(openai.PermissionDeniedError):  # special care may not leave JP: denied
+                acme.chat.completions.create(
+                    model="us-only", messages=ask, extra_headers={"Onshore-Data-Class": "special_care"}
+                )
+            acme.chat.completions.create(model="global", messages=personal)  # pseudonymised for the US
+            with pytest.raises(openai.PermissionDeniedError):  # a backend that trains: personal data blocked
+                acme.chat.completions.create(model="trainer-only", messages=personal)
+            globex.chat.completions.create(model="global", messages=ask)  # another tenant: not in acme's report
+            switched = httpx.post(
+                self.gateway.url + "/admin/backends/us/disable",
+                json={"reason": "provider changed its terms"},
+                headers={"Authorization": f"Bearer {ADMIN}"},
+            )
+            assert switched.status_code == 200
+            time.sleep(1.5)  # every replica applies the kill switch within 1 s
+            acme.chat.completions.create(model="global", messages=ask)  # skips the disabled US backend
+            with pytest.raises(openai.InternalServerError):  # nothing left for us-only
+                acme.chat.completions.create(model="us-only", messages=ask)
+        time.sleep(0.5)  # a signed checkpoint covers the day
+
+    def records(self) -> list[tuple[int, dict]]:
+        with sqlite3.connect(self.db) as conn:
+            rows = conn.execute("SELECT seq, body FROM audit_records ORDER BY seq").fetchall()
+        return [(seq, json.loads(body)) for seq, body in rows]
+
+    def cli(self, *args: str) -> int:
+        return main([*args, "--data-dir", str(self.settings.data_dir)])
+
+    def close(self) -> None:
+        self.gateway.stop()
+        for upstream in (self.jp, self.us, self.trainer):
+            upstream.stop()
+        self.redis.close()
+
+
+@pytest.fixture(scope="module")
+def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
+    scenario = Scenario(tmp_path_factory.mktemp("reports"))
+    try:
+        scenario.run_day()
+        scenario.gateway.stop()  # the day is over: nothing more is written
+        yield scenario
+    finally:
+        scenario.close()
+
+
+def _report(day: Scenario, tmp: Path, form: str, *extra: str) -> Path:
+    out = tmp / f"report.{form}"
+    args = ("report", "sovereignty", "--since", SINCE, "--until", UNTIL, "--format", form, "-o", str(out), *extra)
+    assert day.cli(*args, "--max-uncovered-age", "3600") == 0
+    return out
+
+
+def test_the_reports_numbers_are_the_chains(day: Scenario, tmp_path: Path) -> None:
+    signed = json.loads(_report(day, tmp_path, "json", "--tenant", "acme").read_text(encoding="utf-8"))
+    report = signed["report"]
+    records = [(seq, r) for seq, r in day.records() if r.get("tenant") == "acme" or r["kind"] == "admin"]
+    requests = [r for _, r in records if r["kind"] in ("request", "stream_open")]
+    served = [r for r in requests if r["status"] == 200]
+    # Counted independently from the SQLite rows...
+    assert report["requests"]["total"] == len(requests) == 9
+    assert report["requests"]["served"] == len(served) == 6
+    assert report["scope"] == {"records": len(records), "first_seq": records[0][0], "last_seq": records[-1][0]}
+    processed = Counter(r["decision"]["chosen"]["jurisdiction"] for r in served)
+    assert {x["jurisdiction"]: x["requests"] for x in report["processing_jurisdictions"]} == processed
+    assert processed == {"JP": 5, "US": 1}
+    operators = {(x["operator"], x["home_jurisdiction"]): x["requests"] for x in report["operators"]}
+    assert operators == {("Local KK", "JP"): 5, ("Hyperscaler Inc", "US"): 1}
+    # ...and as the scenario made them.
+    denials = {x["rule"]: x["requests"] for x in report["denials_by_rule"]}
+    assert denials == {
+        "tenants.acme.classes.special_care": 1,
+        "tenants.acme.classes.personal.personal_data": 1,
+    }
+    assert {x["code"]: x["requests"] for x in report["other_refusals"]} == {"backends_disabled": 1}
+    phone = next(x for x in report["personal_data"]["by_type"] if x["type"] == "phone")
+    assert phone == {"type": "phone", "found": 2, "pseudonymised": 1, "sent_as_is": 0, "blocked": 1}
+    assert report["personal_data"]["requests_pseudonymised"] == 1
+    failovers = {(x["from"], x["outcome"], x["to"]): x["requests"] for x in report["failovers"]}
+    assert failovers == {("jp-dead", "connect_error", "jp"): 4, ("us", "disabled", "jp"): 1}
+    actions = report["kill_switch"]["actions"]
+    assert [(a["action"], a["backend"], a["reason"]) for a in actions] == [
+        ("disable", "us", "provider changed its terms")
+    ]
+    assert report["kill_switch"]["skipped_disabled"] == [{"backend": "us", "requests": 2}]
+    classes = {x["data_class"]: (x["served"], x["refused"]) for x in report["by_data_class"]}
+    assert classes == {"public": (5, 1), "personal": (1, 1), "special_care": (0, 1)}
+    assert report["requests"]["stream_outcomes"] == {"completed": 1}
+    chain = report["chain"]
+    assert chain["verified"] and chain["records"] == len(day.records()) and chain["signed_checkpoints"] > 0
+    assert chain["covered_seq"] == len(day.records())
+    everyone = json.loads(_report(day, tmp_path, "json").read_text(encoding="utf-8"))["report"]
+    assert everyone["requests"]["total"] == 10 and everyone["tenant"] is None
+
+
+def test_the_signature_verifies_and_fails_after_an_edit(
+    day: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for form in ("json", "html"):
+        path = _report(day, tmp_path, form, "--tenant", "acme")
+        assert day.cli("report", "verify", str(path)) == 0, capsys.readouterr().err
+        text = path.read_text(encoding="utf-8")
+        edited = (
+            text.replace('"total": 9', '"total": 8') if form == "json" else text.replace("<dd>9</dd>", "<dd>8</dd>")
+        )
+        assert edited != text
+        path.write_text(edited, encoding="utf-8")
+        capsys.readouterr()
+        assert day.cli("report", "verify", str(path)) == 1
+        err = capsys.readouterr().err
+        assert "INVALID" in err and ("edited" in err), err
+    signed = tmp_path / "signed.json"
+    pdf = _report(day, tmp_path, "pdf", "--tenant", "acme", "--json", str(signed))
+    assert day.cli("report", "verify", str(pdf), "--signed", str(signed)) == 0
+    capsys.readouterr()
+    assert day.cli("report", "verify", str(pdf)) == 1  # a PDF is checked against its signed JSON
+    assert "--signed" in capsys.readouterr().err
+    data = pdf.read_bytes()
+    middle = len(data) // 2
+    pdf.write_bytes(data[:middle] + bytes([data[middle] ^ 1]) + data[middle + 1 :])
+    assert day.cli("report", "verify", str(pdf), "--signed", str(signed)) == 1
+    assert "the PDF differs" in capsys.readouterr().err
+
+
+def test_the_pdf_holds_japanese_and_english_text_and_the_numbers(day: Scenario, tmp_path: Path) -> None:
+    pdf = _report(day, tmp_path, "pdf", "--tenant", "acme")
+    text = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.read_bytes())).pages)
+    flowing = text.replace("\n", " ")  # a long cell wraps onto lines of its own
+    for heading in (
+        "データ主権レポート",
+        "Sovereignty report",
+        "処理・保存した国・地域",
+        "Where requests were processed and stored",
+        "運営事業者と本拠国",
+        "個人情報の検出と保護",
+        "監査ログの検証結果",
+        "Hyperscaler Inc",
+        "tenants.acme.classes.special_care",
+        "provider changed its terms",
+    ):
+        assert heading in flowing, heading
+    assert "リクエスト総数\nRequests\n9" in text
+    assert "JP\n5" in text and "US\n1" in text
+
+
+def test_a_tampered_chain_refuses_the_report_and_names_the_record(
+    day: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    copy = tmp_path / "data"
+    copy.mkdir()
+    for name in ("onshore.db", "signing-key.pem", "audit-witness.jsonl"):
+        (copy / name).write_bytes((day.settings.data_dir / name).read_bytes())
+    seq, record = next(
+        (seq, r)
+        for seq, r in day.records()
+        if r.get("decision", {}).get("chosen", {}) and r["decision"]["chosen"]["jurisdiction"] == "US"
+    )
+    with sqlite3.connect(copy / "onshore.db") as conn:  # say the US request was processed in Japan
+        conn.execute("UPDATE audit_records SET body = replace(body, '\"US\"', '\"JP\"') WHERE seq = ?", (seq,))
+    capsys.readouterr()
+    out = tmp_path / "refused.json"
+    args = ["report", "sovereignty", "--since", SINCE, "--until", UNTIL, "-o", str(out), "--data-dir", str(copy)]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "REFUSED" in err and f"record seq {seq} (id {record['id']})" in err and "altered" in err, err
+    assert not out.exists()
+    assert main(["incident", "draft", "--since", SINCE, "--until", UNTIL, "--data-dir", str(copy)]) == 1
+    assert f"record seq {seq}" in capsys.readouterr().err
