@@ -255,3 +255,37 @@ def test_a_tampered_chain_refuses_the_report_and_names_the_record(
     assert not out.exists()
     assert main(["incident", "draft", "--since", SINCE, "--until", UNTIL, "--data-dir", str(copy)]) == 1
     assert f"record seq {seq}" in capsys.readouterr().err
+
+
+def test_the_breach_draft_counts_what_reached_the_backend_concerned(
+    day: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "draft.json"
+    args = ("incident", "draft", "--since", SINCE, "--until", UNTIL, "--tenant", "acme", "--backend", "us")
+    assert day.cli(*args, "--discovered-at", "2026-04-01T10:00:00+09:00", "--format", "json", "-o", str(out)) == 0
+    draft = json.loads(out.read_text(encoding="utf-8"))["report"]
+    summary, items = draft["items"][0]["gateway"], draft["items"][1]["gateway"]
+    # acme reached "us" once: the pseudonymised request (the denied one and the kill-switched ones never did).
+    assert summary["requests_reaching_backends"] == 1
+    assert summary["backends"] == [
+        {
+            "backend": "us",
+            "jurisdiction": "US",
+            "storage_jurisdiction": "US",
+            "operator": "Hyperscaler Inc",
+            "operator_jurisdiction": "US",
+            "requests": 1,
+        }
+    ]
+    assert items["sent_only_as_placeholders"] == {"phone": 1} and items["sent_as_values"] == {}
+    assert draft["items"][2]["gateway"]["estimate"] == 0  # the backend saw a placeholder, not the number
+    assert draft["deadlines"]["final"] == "2026-04-30"
+    assert [a["backend"] for a in draft["kill_switch"]] == ["us"]
+    assert day.cli(*args, "--format", "html", "-o", str(tmp_path / "draft.html")) == 0
+    assert day.cli("report", "verify", str(tmp_path / "draft.html")) == 0
+    capsys.readouterr()
+    assert day.cli(*args) == 0
+    markdown = capsys.readouterr().out
+    assert (
+        "下書き / DRAFT" in markdown and "要記入 / To fill in" in markdown and "### 9. その他参考となる事項" in markdown
+    )

@@ -14,6 +14,7 @@ from onshore.cli.audit import cmd_audit
 from onshore.cli.backends import cmd_backends
 from onshore.cli.check_config import cmd_check_config
 from onshore.cli.db import cmd_db
+from onshore.cli.incident import add_incident_parser
 from onshore.cli.keys import cmd_keys
 from onshore.cli.pii import cmd_pii
 from onshore.cli.receipt import cmd_receipt
@@ -110,6 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--allow", action="append", help="a value never reported (repeatable)")
     pii.set_defaults(func=cmd_pii)
     add_report_parser(sub, with_config)
+    add_incident_parser(sub, with_config)
     return parser
 
 

@@ -90,10 +90,10 @@ def gateway_signer(settings: Settings) -> Any:
 
 def _sovereignty(args: argparse.Namespace, settings: Settings) -> int:
     from onshore.cli.audit import _parse_time
+    from onshore.protect.findings import PSEUDONYMISED_TYPES
     from onshore.prove.report.evidence import ChainBroken
     from onshore.prove.report.signed import sign_report
     from onshore.prove.report.sovereignty import Period, SovereigntyTally
-    from onshore.protect.findings import PSEUDONYMISED_TYPES
 
     period = Period(_parse_time(args.since), _parse_time(args.until))
     if period.until <= period.since:
@@ -119,6 +119,13 @@ def _sovereignty(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def render(envelope: dict[str, Any], form: str) -> bytes:
+    """A signed document as `form`: the sovereignty report, or (HTML) the breach-report draft."""
+    from onshore.prove.incident import DRAFT_TYPE
+
+    if form == "html" and envelope["report"].get("type") == DRAFT_TYPE:
+        from onshore.prove.incident_render import render_incident_html
+
+        return render_incident_html(envelope).encode("utf-8")
     if form == "pdf":
         from onshore.prove.report.pdf import render_pdf
 

@@ -7,7 +7,7 @@ Facts the records do not carry are listed under `gaps` instead of being filled i
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
