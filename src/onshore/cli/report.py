@@ -134,7 +134,7 @@ def render(envelope: dict[str, Any], form: str) -> bytes:
         from onshore.prove.report.html import render_html
 
         return render_html(envelope).encode("utf-8")
-    return (json.dumps(envelope, ensure_ascii=False, indent=2, sort_keys=True) + "\n").encode("utf-8")
+    return (json.dumps(envelope, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
 
 
 def write_output(path: str | None, data: bytes) -> None:
