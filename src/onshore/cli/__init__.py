@@ -11,7 +11,7 @@ import sys
 from collections.abc import Sequence
 
 from onshore.cli.audit import cmd_audit
-from onshore.cli.backends import cmd_backends
+from onshore.cli.backends import add_drill_parser, cmd_backends
 from onshore.cli.check_config import cmd_check_config
 from onshore.cli.db import cmd_db
 from onshore.cli.incident import add_incident_parser
@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
     disable.add_argument("--reason", required=True, help="why (kept in the audit log)")
     enable = with_config(backends_sub.add_parser("enable", help="put a backend back"))
     enable.add_argument("name")
+    add_drill_parser(backends_sub, with_config)
     backends.set_defaults(func=cmd_backends)
 
     pii = sub.add_parser("pii", help="personal-data detection tools")
