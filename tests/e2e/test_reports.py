@@ -8,123 +8,24 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2 as httpx
-import openai
 import pypdf
 import pytest
 
 from onshore.cli import main
-from tests.e2e.conftest import closed_port
-from tests.support.gateway import RunningGateway, add_key, backend, make_settings
-from tests.support.services import PrivateRedis, ServiceUnavailable
-from tests.support.upstream import FakeUpstream
-
-ADMIN = "admin-secret-for-report-test"
-PHONE = "090-1234-5678"
-SINCE, UNTIL = "2000-01-01T00:00:00Z", "2100-01-01T00:00:00Z"
-
-
-class Scenario:
-    """One gateway, three real upstreams, a private Redis (the kill switch) and a scripted day."""
-
-    def __init__(self, tmp: Path) -> None:
-        try:
-            self.redis = PrivateRedis(tmp / "redis").start()
-        except ServiceUnavailable as exc:
-            pytest.skip(str(exc))
-        self.jp, self.us, self.trainer = FakeUpstream("jp").start(), FakeUpstream("us").start(), FakeUpstream().start()
-        backends = {
-            "jp-dead": backend(f"http://127.0.0.1:{closed_port()}/v1", "JP", region="tokyo-2"),
-            "jp": backend(self.jp.base_url, "JP", region="tokyo-1"),
-            "us": backend(self.us.base_url, "US", operator="Hyperscaler Inc", retention_days=30, region="us-east-1"),
-            "trainer": backend(self.trainer.base_url, "JP", operator="Learner KK", trains_on_inputs=True),
-        }
-        models = {
-            "chat": {"routes": [{"backend": "jp-dead", "model": "m"}, {"backend": "jp", "model": "m"}]},
-            "global": {"routes": [{"backend": "us", "model": "m"}, {"backend": "jp", "model": "m"}]},
-            "us-only": {"routes": [{"backend": "us", "model": "m"}]},
-            "trainer-only": {"routes": [{"backend": "trainer", "model": "m"}]},
-        }
-        abroad = {"jurisdictions": ["JP", "US"], "max_retention_days": 30, "audit_content": "digest"}
-        acme = {
-            "classes": {
-                "public": abroad,
-                "internal": abroad,
-                "confidential": {"jurisdictions": ["JP"], "audit_content": "digest"},
-                "personal": {**abroad, "allow_training": True},
-                "special_care": {"jurisdictions": ["JP"]},
-            }
-        }
-        self.settings = make_settings(
-            tmp / "data",
-            backends,
-            models,
-            {"acme": acme, "globex": {"classes": {c: abroad for c in acme["classes"]}}},
-            gateway={
-                "audit": {"checkpoint_interval_seconds": 0.2},
-                "admin_key_env": "ADMIN_KEY",
-                "redis": {"url_env": "REDIS_URL"},
-            },
-            environ={"ADMIN_KEY": ADMIN, "REDIS_URL": self.redis.url},
-        )
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.acme, self.globex = add_key(self.settings, "acme"), add_key(self.settings, "globex")
-        self.gateway = RunningGateway(self.settings).start()
-        self.db = self.settings.data_dir / "onshore.db"
-
-    def client(self, key: str) -> openai.OpenAI:
-        return openai.OpenAI(base_url=self.gateway.url + "/v1", api_key=key, max_retries=0)
-
-    def run_day(self) -> None:
-        ask = [{"role": "user", "content": "Summarise the plan."}]
-        personal = [{"role": "user", "content": f"電話番号は{PHONE}です。折り返しの文面を書いて。"}]
-        with self.client(self.acme) as acme, self.client(self.globex) as globex:
-            for _ in range(3):  # allowed, each after failing over from the dead backend
-                acme.chat.completions.create(model="chat", messages=ask)
-            list(acme.chat.completions.create(model="chat", messages=ask, stream=True))
-            with pytest.raises(openai.PermissionDeniedError):  # special care may not leave JP: denied
-                acme.chat.completions.create(
-                    model="us-only", messages=ask, extra_headers={"Onshore-Data-Class": "special_care"}
-                )
-            acme.chat.completions.create(model="global", messages=personal)  # pseudonymised for the US
-            with pytest.raises(openai.PermissionDeniedError):  # a backend that trains: personal data blocked
-                acme.chat.completions.create(model="trainer-only", messages=personal)
-            globex.chat.completions.create(model="global", messages=ask)  # another tenant: not in acme's report
-            switched = httpx.post(
-                self.gateway.url + "/admin/backends/us/disable",
-                json={"reason": "provider changed its terms"},
-                headers={"Authorization": f"Bearer {ADMIN}"},
-            )
-            assert switched.status_code == 200
-            time.sleep(1.5)  # every replica applies the kill switch within 1 s
-            acme.chat.completions.create(model="global", messages=ask)  # skips the disabled US backend
-            with pytest.raises(openai.InternalServerError):  # nothing left for us-only
-                acme.chat.completions.create(model="us-only", messages=ask)
-        time.sleep(0.5)  # a signed checkpoint covers the day
-
-    def records(self) -> list[tuple[int, dict]]:
-        with sqlite3.connect(self.db) as conn:
-            rows = conn.execute("SELECT seq, body FROM audit_records ORDER BY seq").fetchall()
-        return [(seq, json.loads(body)) for seq, body in rows]
-
-    def cli(self, *args: str) -> int:
-        return main([*args, "--data-dir", str(self.settings.data_dir)])
-
-    def close(self) -> None:
-        self.gateway.stop()
-        for upstream in (self.jp, self.us, self.trainer):
-            upstream.stop()
-        self.redis.close()
+from tests.support.report_day import SINCE, UNTIL, ReportDay
+from tests.support.services import ServiceUnavailable
 
 
 @pytest.fixture(scope="module")
-def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    scenario = Scenario(tmp_path_factory.mktemp("reports"))
+def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReportDay]:
+    try:
+        scenario = ReportDay(tmp_path_factory.mktemp("reports"))
+    except ServiceUnavailable as exc:
+        pytest.skip(str(exc))
     try:
         scenario.run_day()
         scenario.gateway.stop()  # the day is over: nothing more is written
@@ -133,14 +34,14 @@ def day(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         scenario.close()
 
 
-def _report(day: Scenario, tmp: Path, form: str, *extra: str) -> Path:
+def _report(day: ReportDay, tmp: Path, form: str, *extra: str) -> Path:
     out = tmp / f"report.{form}"
     args = ("report", "sovereignty", "--since", SINCE, "--until", UNTIL, "--format", form, "-o", str(out), *extra)
     assert day.cli(*args, "--max-uncovered-age", "3600") == 0
     return out
 
 
-def test_the_reports_numbers_are_the_chains(day: Scenario, tmp_path: Path) -> None:
+def test_the_reports_numbers_are_the_chains(day: ReportDay, tmp_path: Path) -> None:
     signed = json.loads(_report(day, tmp_path, "json", "--tenant", "acme").read_text(encoding="utf-8"))
     report = signed["report"]
     records = [(seq, r) for seq, r in day.records() if r.get("tenant") == "acme" or r["kind"] == "admin"]
@@ -183,7 +84,7 @@ def test_the_reports_numbers_are_the_chains(day: Scenario, tmp_path: Path) -> No
 
 
 def test_the_signature_verifies_and_fails_after_an_edit(
-    day: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    day: ReportDay, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     for form in ("json", "html"):
         path = _report(day, tmp_path, form, "--tenant", "acme")
@@ -211,7 +112,7 @@ def test_the_signature_verifies_and_fails_after_an_edit(
     assert "the PDF differs" in capsys.readouterr().err
 
 
-def test_the_pdf_holds_japanese_and_english_text_and_the_numbers(day: Scenario, tmp_path: Path) -> None:
+def test_the_pdf_holds_japanese_and_english_text_and_the_numbers(day: ReportDay, tmp_path: Path) -> None:
     pdf = _report(day, tmp_path, "pdf", "--tenant", "acme")
     text = "\n".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf.read_bytes())).pages)
     flowing = text.replace("\n", " ")  # a long cell wraps onto lines of its own
@@ -233,7 +134,7 @@ def test_the_pdf_holds_japanese_and_english_text_and_the_numbers(day: Scenario, 
 
 
 def test_a_tampered_chain_refuses_the_report_and_names_the_record(
-    day: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    day: ReportDay, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     copy = tmp_path / "data"
     copy.mkdir()
@@ -258,7 +159,7 @@ def test_a_tampered_chain_refuses_the_report_and_names_the_record(
 
 
 def test_the_breach_draft_counts_what_reached_the_backend_concerned(
-    day: Scenario, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    day: ReportDay, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "draft.json"
     args = ("incident", "draft", "--since", SINCE, "--until", UNTIL, "--tenant", "acme", "--backend", "us")
