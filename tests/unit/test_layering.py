@@ -41,6 +41,11 @@ PURE = [
     SRC / "prove" / "signer.py",
     SRC / "prove" / "record.py",
     SRC / "prove" / "receipt.py",
+    SRC / "prove" / "incident.py",
+    SRC / "prove" / "report" / "evidence.py",
+    SRC / "prove" / "report" / "signed.py",
+    SRC / "prove" / "report" / "sovereignty.py",
+    SRC / "prove" / "report" / "view.py",
     *sorted((SRC / "translate").rglob("*.py")),
 ]
 EVERYTHING = "*"
