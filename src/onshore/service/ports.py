@@ -7,14 +7,14 @@ supplies `OpenStream`; its write function raises `ClientGone` when the client ha
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
+
+import msgspec
 
 from onshore.refusal import Refusal
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(msgspec.Struct, frozen=True):
     """A whole answer (or refusal) as it will be sent: the service records these exact bytes first."""
 
     status: int
