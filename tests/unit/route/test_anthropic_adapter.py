@@ -615,7 +615,7 @@ def test_decoders_are_independent() -> None:
 
 def test_decode_with_gateway_event_splitter() -> None:
     """The fixture, fed in awkward pieces through the gateway's own SSE splitter, decodes the same way."""
-    from onshore.edge.sse import EventSplitter
+    from onshore.route.sse import EventSplitter
 
     raw = fixture("stream_tool_use.sse")
     splitter = EventSplitter()

@@ -627,7 +627,7 @@ def test_encode_ignores_other_choices_and_handles_refusal() -> None:
 
 def replay_through_decoder(raw: bytes) -> list[dict[str, Any]]:
     """Anthropic events -> the outbound adapter's decoder -> OpenAI chunks."""
-    from onshore.edge.sse import EventSplitter
+    from onshore.route.sse import EventSplitter
 
     decoder = AnthropicAdapter("https://x", None).stream_decoder()
     chunks: list[dict[str, Any]] = []
