@@ -43,6 +43,7 @@ from onshore.edge.wire import (
     validate,
 )
 from onshore.identify.authenticator import AuthError, KeyIndex
+from onshore.identify.composite import Authenticator
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
 from onshore.metrics import Metrics
@@ -134,7 +135,7 @@ def _usage(document: dict[str, Any]) -> dict[str, int] | None:
 class Pipeline:
     def __init__(
         self,
-        keys: KeyIndex,
+        keys: KeyIndex | Authenticator,
         decisions: DecisionCache,
         router: Router,
         audit: AuditWriter,
