@@ -28,6 +28,7 @@ from onshore.identify.authenticator import KeyIndex
 from onshore.identify.composite import Authenticator
 from onshore.identify.oidc.claims import PRESETS, ClaimMapping, Requirement, ValueMap, claim_for
 from onshore.identify.oidc.jwks import KeyCache, RefreshPolicy
+from onshore.identify.oidc.token import MAX_TOKEN_BYTES
 from onshore.identify.oidc.verifier import IssuerRules, IssuerVerifier, OidcVerifier
 from onshore.metrics import Metrics
 from onshore.protect.detect import Detector, DetectorConfig
@@ -324,7 +325,10 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     clock = clock or SystemClock()
     gw = settings.gateway
     app = web.Application(
-        middlewares=[openai_errors], client_max_size=gw.max_body_bytes + 1, handler_args={"max_field_size": 16384}
+        middlewares=[openai_errors],
+        client_max_size=gw.max_body_bytes + 1,
+        # Room for a whole bearer JWT, so the verifier refuses an oversized one and says why.
+        handler_args={"max_field_size": MAX_TOKEN_BYTES + 1024},
     )
     app.add_routes(ROUTES)
     policy = build_policy(settings.file)
@@ -423,6 +427,8 @@ async def _start(
         controls=controls,
         watcher=watcher,
         admin_key=_secret(settings, "#admin"),
+        admin_roles=bool(settings.file.identity.api_key_roles)
+        or any(o.roles is not None for o in settings.file.identity.oidc.values()),
         metrics_token=_secret(settings, "#metrics"),
         stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
     )

@@ -32,3 +32,10 @@ def permits(roles: Iterable[str], action: Action) -> bool:
 def needed_for(action: Action) -> tuple[Role, ...]:
     """The roles that may perform `action`, in a fixed order (for refusal messages)."""
     return tuple(role for role in ROLES if role in _PERMISSIONS[action])
+
+
+def refusal(roles: Iterable[str], action: Action) -> str | None:
+    """Why a caller with `roles` may not perform `action` (None: it may)."""
+    if permits(roles, action):
+        return None
+    return f"This admin action ({action}) needs the role {' or '.join(needed_for(action))}."

@@ -40,6 +40,7 @@ function buildProvider(spec, keys, base) {
       redirect_uris: [],
       response_types: [],
       token_endpoint_auth_method: 'client_secret_post',
+      id_token_signed_response_alg: keys[0].alg,
     })),
     features: {
       clientCredentials: { enabled: true },
