@@ -187,13 +187,18 @@ def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
     upstream = FakeUpstream("jp").start()
     try:
         raw = {
-            "gateway": {"data_dir": str(tmp_path_factory.mktemp("oidc")), "key_refresh_seconds": 0.05},
+            "gateway": {
+                "data_dir": str(tmp_path_factory.mktemp("oidc")),
+                "key_refresh_seconds": 0.05,
+                # The shared Redis (a prefix of its own): the admin API's kill switch lives there.
+                "redis": {"url_env": "R", "prefix": f"onshore-oidc-{uuid.uuid4().hex[:8]}:"},
+            },
             "backends": {"jp": backend(upstream.base_url, "JP")},
             "models": {m: {"routes": [{"backend": "jp", "model": m}]} for m in ("chat", "other")},
             "tenants": {"acme": rules(["JP"]), "globex": rules(["JP"])},
             "identity": identity_config(idp),
         }
-        settings = parse_settings(raw, "test", {})
+        settings = parse_settings(raw, "test", {"R": "redis://127.0.0.1:6379/0"})
         api_key = add_key(settings, "acme")
         gateway = RunningGateway(settings).start()
     except BaseException:
@@ -386,16 +391,29 @@ def test_admin_api_checks_the_role(rig: Rig) -> None:
     no_role = admin("chat-app")
     assert no_role.status_code == 403 and no_role.json()["error"]["code"] == "insufficient_role"
     assert "needs the role admin or operator or auditor" in no_role.json()["error"]["message"]
-    # Authorised, then stopped by the missing shared state (this gateway has no Redis).
-    assert admin("admin-app").status_code == 409 and admin("auditor-app").status_code == 409
-    kc = rig.idp.token("keycloak", "kc-app")  # operator, from resource_access.onshore.roles
-    switch = httpx.post(
-        rig.gateway.url + "/admin/backends/jp/enable", headers={"Authorization": f"Bearer {kc}"}, timeout=5
+    assert admin("admin-app").status_code == 200 and admin("auditor-app").status_code == 200
+    assert "(check: format)" in refusal(
+        httpx.get(rig.gateway.url + "/admin/backends", headers={"Authorization": "Bearer eyJ.x"}, timeout=5)
     )
-    assert switch.status_code == 409
+
+    def switch(token: str, action: str) -> httpx.Response:
+        return httpx.post(
+            f"{rig.gateway.url}/admin/backends/jp/{action}",
+            headers={"Authorization": f"Bearer {token}"},
+            json={"reason": "maintenance window"},
+            timeout=5,
+        )
+
     auditor = rig.idp.token("entra-a", "auditor-app")
-    refused = httpx.post(
-        rig.gateway.url + "/admin/backends/jp/enable", headers={"Authorization": f"Bearer {auditor}"}, timeout=5
-    )
-    assert refused.status_code == 403  # read-only
-    assert refusal(httpx.get(rig.gateway.url + "/admin/backends", headers={"Authorization": "Bearer eyJ.x.y"}))
+    assert switch(auditor, "disable").status_code == 403  # read-only
+    operator = rig.idp.token("keycloak", "kc-app")  # operator, from resource_access.onshore.roles
+    try:
+        assert switch(operator, "disable").status_code == 200
+    finally:
+        assert switch(operator, "enable").status_code == 200
+    actions = [r for r in rig.records() if r["kind"] == "admin"]
+    assert [(a["action"], a["actor"]) for a in actions] == [
+        ("disable", f"oidc:{rig.idp.issuer('keycloak')}#kc-app"),
+        ("enable", f"oidc:{rig.idp.issuer('keycloak')}#kc-app"),
+    ]
+    assert operator not in json.dumps(actions)

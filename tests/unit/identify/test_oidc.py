@@ -244,6 +244,8 @@ def test_no_keys_yet_is_refused_and_asks_for_a_fetch() -> None:
     with pytest.raises(TokenRefused) as info:
         cache.key("k1")
     assert info.value.check == "jwks_unavailable" and cache.refresh_wanted
+    cache.attempting()  # a start-up fetch cut short (timeout): neither installed nor failed
+    assert cache.seconds_until_fetch() == pytest.approx(1)  # retried after the min interval, not the period
 
 
 def test_claim_values_paths_and_scopes() -> None:

@@ -117,7 +117,8 @@ class KeyCache:
         if self.attempted_at is None:
             return 0.0
         since = self._monotonic() - self.attempted_at
-        if self.refresh_wanted or self.last_error is not None:
+        if self.refresh_wanted or self.last_error is not None or self.fetched_at is None:
+            # Wanted early, failing, or never fetched (a start-up fetch cut short): retry soon.
             return max(0.0, self.policy.min_interval_seconds - since)
         return max(0.0, self.policy.every_seconds - since)
 
