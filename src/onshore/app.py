@@ -15,6 +15,7 @@ import aiohttp
 from aiohttp import web
 
 from onshore.clock import Clock, SystemClock
+from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.decision import DecisionCache
 from onshore.decide.declared import build_policy
 from onshore.decide.limits import Budget, LimitPolicy, RateLimit
@@ -24,6 +25,11 @@ from onshore.edge.routes import ROUTES, openai_errors
 from onshore.edge.state import Gateway
 from onshore.edge.wire import REQUEST_KEYS
 from onshore.identify.authenticator import KeyIndex
+from onshore.identify.composite import Authenticator
+from onshore.identify.oidc.claims import PRESETS, ClaimMapping, Requirement, ValueMap, claim_for
+from onshore.identify.oidc.jwks import KeyCache, RefreshPolicy
+from onshore.identify.oidc.token import MAX_TOKEN_BYTES
+from onshore.identify.oidc.verifier import IssuerRules, IssuerVerifier, OidcVerifier
 from onshore.metrics import Metrics
 from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
@@ -38,13 +44,14 @@ from onshore.route.backends.embedded.server import EmbeddedServer
 from onshore.route.backends.openai import OpenAIAdapter
 from onshore.route.breakers import Breakers
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
+from onshore.route.jwks_fetch import JwksFetchError, fetch_jwks
 from onshore.route.router import Router
 from onshore.service.chat import ChatService
 from onshore.service.embeddings import EmbeddingsService
 from onshore.service.limits import Limits
 from onshore.service.pipeline import Pipeline
 from onshore.service.steps import Steps
-from onshore.settings import EmbeddedSettings, RateLimitSettings, Settings
+from onshore.settings import EmbeddedSettings, OidcIssuerSettings, RateLimitSettings, Settings
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
 from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
@@ -55,6 +62,7 @@ log = logging.getLogger("onshore")
 DB_FILE = "onshore.db"
 SIGNING_KEY_FILE = "signing-key.pem"
 AUDIT_PROBE_SECONDS = 0.5  # how soon /readyz turns green again once the audit store takes writes
+JWKS_STARTUP_SECONDS = 5.0  # the first fetch of every issuer's keys, before serving
 
 
 def build_adapters(settings: Settings) -> dict[str, Adapter]:
@@ -211,6 +219,71 @@ async def _refresh_keys(
             log.warning("key refresh failed: %s", type(exc).__name__)
 
 
+def claim_mapping(oidc: OidcIssuerSettings) -> ClaimMapping:
+    """The identify stage's view of one issuer's claim mapping (settings has checked it)."""
+    preset = PRESETS[oidc.preset]
+    t, f, m, r = oidc.tenant, oidc.floor, oidc.models, oidc.roles
+    return ClaimMapping(
+        subject=(oidc.subject_claim,) if oidc.subject_claim else preset.subject,
+        classes=DATA_CLASSES,
+        tenant_fixed=t.fixed,
+        tenant=ValueMap(claim_for(oidc.preset, t.claim, preset.tenant, "tenant"), t.values) if t.values else None,
+        floor_default=f.default,
+        floor=ValueMap(claim_for(oidc.preset, f.claim, preset.roles, "floor"), f.values) if f.values else None,
+        models=None
+        if m is None
+        else ValueMap(
+            claim_for(oidc.preset, m.claim, preset.roles, "models"), {k: tuple(v) for k, v in m.values.items()}
+        ),
+        roles=None if r is None else ValueMap(claim_for(oidc.preset, r.claim, preset.roles, "roles"), r.values),
+        require=tuple(Requirement(q.claim, frozenset(q.any_of)) for q in oidc.require),
+        entra_overage=oidc.preset.startswith("entra"),
+    )
+
+
+def build_oidc(settings: Settings, clock: Clock) -> OidcVerifier | None:
+    """One verifier per configured issuer, each with its own key cache (filled by _refresh_jwks)."""
+    issuers = []
+    for name, oidc in settings.file.identity.oidc.items():
+        algorithms = frozenset(oidc.algorithms)
+        audiences = frozenset([oidc.audience] if isinstance(oidc.audience, str) else oidc.audience)
+        policy = RefreshPolicy(oidc.jwks_refresh_seconds, oidc.jwks_min_refresh_seconds, oidc.jwks_max_stale_seconds)
+        issuers.append(
+            IssuerVerifier(
+                IssuerRules(name, oidc.issuer, audiences, algorithms, oidc.leeway_seconds),
+                KeyCache(name, oidc.jwks_url, algorithms, policy, clock.monotonic),
+                claim_mapping(oidc),
+            )
+        )
+    return OidcVerifier(issuers, clock.now) if issuers else None
+
+
+async def _fetch_into(cache: KeyCache, session: aiohttp.ClientSession) -> None:
+    cache.attempting()
+    try:
+        cache.install(await fetch_jwks(session, cache.url))
+    except JwksFetchError as exc:
+        cache.failed(str(exc))
+    if cache.last_error is not None:
+        log.warning("JWKS of issuer %s: %s", cache.name, cache.last_error)
+
+
+async def _refresh_jwks(cache: KeyCache, session: aiohttp.ClientSession) -> None:
+    """Keep one issuer's keys fresh: periodically, early when a token names an unknown kid (at most
+    once per min interval: a flood of made-up kids causes one fetch, not a storm), and every min
+    interval while the IdP fails (cached keys serve for their bounded time meanwhile)."""
+    wake = asyncio.Event()
+    cache.wake = wake.set
+    while True:
+        delay = cache.seconds_until_fetch()
+        if delay > 0:
+            wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), delay)
+            continue
+        await _fetch_into(cache, session)
+
+
 async def _probe_audit(store: Store, audit: AuditWriter, clock: Clock, gateway: Gateway, interval: float) -> None:
     """While the last audit write failed, probe the store with a write outside the chain.
 
@@ -255,7 +328,10 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
     clock = clock or SystemClock()
     gw = settings.gateway
     app = web.Application(
-        middlewares=[openai_errors], client_max_size=gw.max_body_bytes + 1, handler_args={"max_field_size": 16384}
+        middlewares=[openai_errors],
+        client_max_size=gw.max_body_bytes + 1,
+        # Room for a whole bearer JWT, so the verifier refuses an oversized one and says why.
+        handler_args={"max_field_size": MAX_TOKEN_BYTES + 1024},
     )
     app.add_routes(ROUTES)
     policy = build_policy(settings.file)
@@ -281,7 +357,8 @@ async def _start(
     stack.push_async_callback(store.aclose)
     signer = load_signer(settings)
     revision = store.keys_revision()  # before the listing: a change in between is caught by the refresher
-    index = KeyIndex(store.list_keys())
+    key_roles = {key_id: frozenset(roles) for key_id, roles in settings.file.identity.api_key_roles.items()}
+    index = KeyIndex(store.list_keys(), key_roles)
     witness = Witness(settings.data_dir / gw.audit.witness_file)  # closed after the final checkpoint (_seal)
     stack.callback(witness.close)
     # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: the store's thread.
@@ -322,7 +399,15 @@ async def _start(
         sessions=embedded_sessions,
         enabled=_routable(watcher, breakers),
     )
-    steps = Steps(index, decisions, router, audit, signer, clock, metrics, protector, limits, breakers)
+    oidc = build_oidc(settings, clock)
+    if oidc is not None:  # keys fetched before serving; an IdP down at start-up only fails its own tokens
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(_fetch_into(v.keys, session) for v in oidc.issuers.values())), JWKS_STARTUP_SECONDS
+            )
+    steps = Steps(
+        Authenticator(index, oidc), decisions, router, audit, signer, clock, metrics, protector, limits, breakers
+    )
     chat = ChatService(
         steps,
         cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
@@ -340,6 +425,8 @@ async def _start(
         controls=controls,
         watcher=watcher,
         admin_key=_secret(settings, "#admin"),
+        admin_roles=bool(settings.file.identity.api_key_roles)
+        or any(o.roles is not None for o in settings.file.identity.oidc.values()),
         metrics_token=_secret(settings, "#metrics"),
         stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
     )
@@ -347,6 +434,8 @@ async def _start(
     _background(stack, refresh)
     _background(stack, _checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway))
     _background(stack, _probe_audit(store, audit, clock, gateway, AUDIT_PROBE_SECONDS))
+    for verifier in oidc.issuers.values() if oidc is not None else ():
+        _background(stack, _refresh_jwks(verifier.keys, session))
     if watcher is not None:
         _background(stack, watcher.run())
     if breakers is not None:

@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 import yaml
 
 from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.declared import ANY
+from onshore.identify.oidc.claims import PRESETS, MappingProblem, claim_for
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -199,6 +201,147 @@ class TenantSettings(_Strict, frozen=True, kw_only=True):
     home_jurisdictions: list[str] | None = None
 
 
+# --- identity: bearer JWTs from OpenID providers (Entra ID, Okta, Keycloak) ---------------------
+IdentityRole = Literal["admin", "operator", "auditor"]
+OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
+MAX_LEEWAY_SECONDS = 60.0
+
+
+class OidcTenantSettings(_Strict, frozen=True, kw_only=True):
+    """Which tenant a token belongs to: `fixed` (every token of this issuer), or a claim's values."""
+
+    fixed: str | None = None
+    claim: str | None = None  # default: the preset's (Entra: tid)
+    values: dict[str, str] = {}  # claim value -> tenant name
+
+
+class OidcFloorSettings(_Strict, frozen=True, kw_only=True):
+    default: str = "public"
+    claim: str | None = None  # default: the preset's roles claim
+    values: dict[str, str] = {}  # claim value -> data class; several matches: the most sensitive wins
+
+
+class OidcModelsSettings(_Strict, frozen=True, kw_only=True):
+    claim: str | None = None
+    values: dict[str, list[str]]  # claim value -> models it allows; the union of every match
+
+
+class OidcRolesSettings(_Strict, frozen=True, kw_only=True):
+    claim: str | None = None
+    values: dict[str, IdentityRole]  # claim value -> admin-side role
+
+
+class OidcRequireSettings(_Strict, frozen=True, kw_only=True):
+    claim: str
+    any_of: list[str]
+
+
+class OidcIssuerSettings(_Strict, frozen=True, kw_only=True):
+    preset: Literal["generic", "entra_v1", "entra_v2", "okta", "keycloak"] = "generic"
+    issuer: str  # compared exactly with the token's `iss`
+    audience: str | list[str]  # required: a token for another API of the same IdP must not work here
+    jwks_url: str  # HTTPS (plain HTTP only on loopback); never taken from a token
+    algorithms: list[str] = msgspec.field(default_factory=lambda: ["RS256", "ES256", "EdDSA"])
+    leeway_seconds: float = 30.0
+    subject_claim: str | None = None  # default: the preset's (Entra: oid)
+    jwks_refresh_seconds: float = 3600.0
+    jwks_min_refresh_seconds: float = 30.0  # unknown kids and failures fetch at most this often
+    jwks_max_stale_seconds: float = 86400.0  # cached keys keep working this long with the IdP unreachable
+    tenant: OidcTenantSettings
+    floor: OidcFloorSettings = OidcFloorSettings()
+    models: OidcModelsSettings | None = None  # unset: any model the tenant's policy allows
+    roles: OidcRolesSettings | None = None
+    require: list[OidcRequireSettings] = []  # every requirement must hold (e.g. an app role, the client)
+
+
+class IdentitySettings(_Strict, frozen=True, kw_only=True):
+    oidc: dict[str, OidcIssuerSettings] = {}
+    api_key_roles: dict[str, list[IdentityRole]] = {}  # API key id -> admin-side roles
+
+
+class _IdentityTopLevel(_Strict, frozen=True, kw_only=True):
+    oidc: dict[str, Any] = {}
+    api_key_roles: dict[str, list[IdentityRole]] = {}
+
+
+def _parse_identity(raw: object) -> IdentitySettings:
+    top = _convert(raw, _IdentityTopLevel, "identity")
+    issuers = {n: _convert(v, OidcIssuerSettings, f"identity.oidc.{n}") for n, v in top.oidc.items()}
+    return IdentitySettings(oidc=issuers, api_key_roles=top.api_key_roles)
+
+
+def _loopback(host: str | None) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost")
+
+
+def _check_identity(file: FileSettings) -> None:
+    seen: dict[str, str] = {}
+    for name, oidc in file.identity.oidc.items():
+        path = f"identity.oidc.{name}"
+        if not _NAME.match(name):
+            raise ConfigError(path, "issuer names use letters, digits and . _ : / -")
+        if not oidc.issuer.startswith(("https://", "http://")):
+            raise ConfigError(f"{path}.issuer", "must be the issuer URL exactly as the tokens' 'iss' says")
+        if oidc.issuer in seen:
+            raise ConfigError(f"{path}.issuer", f"the same issuer is configured as {seen[oidc.issuer]!r}")
+        seen[oidc.issuer] = name
+        audiences = [oidc.audience] if isinstance(oidc.audience, str) else oidc.audience
+        if not audiences or not all(a.strip() for a in audiences):
+            raise ConfigError(f"{path}.audience", "required: the audience this gateway's tokens are issued for")
+        url = urlsplit(oidc.jwks_url)
+        if url.scheme != "https" and not (url.scheme == "http" and _loopback(url.hostname)):
+            raise ConfigError(f"{path}.jwks_url", "must be an https:// URL (plain http only on loopback, for tests)")
+        if not oidc.algorithms:
+            raise ConfigError(f"{path}.algorithms", "at least one algorithm is required")
+        for index, alg in enumerate(oidc.algorithms):
+            if alg not in OIDC_ALGORITHMS:
+                why = (
+                    " (symmetric and unsigned tokens are never accepted)"
+                    if alg.upper().startswith(("HS", "NONE"))
+                    else ""
+                )
+                raise ConfigError(
+                    f"{path}.algorithms[{index}]", f"{alg!r} is not allowed{why}; use {', '.join(OIDC_ALGORITHMS)}"
+                )
+        if not 0 <= oidc.leeway_seconds <= MAX_LEEWAY_SECONDS:
+            raise ConfigError(f"{path}.leeway_seconds", f"must be between 0 and {MAX_LEEWAY_SECONDS:g} seconds")
+        for key in ("jwks_refresh_seconds", "jwks_min_refresh_seconds", "jwks_max_stale_seconds"):
+            if getattr(oidc, key) <= 0:
+                raise ConfigError(f"{path}.{key}", "must be positive")
+        if oidc.jwks_min_refresh_seconds > oidc.jwks_refresh_seconds:
+            raise ConfigError(f"{path}.jwks_min_refresh_seconds", "must not exceed jwks_refresh_seconds")
+        preset = PRESETS[oidc.preset]
+        tenant = oidc.tenant
+        if (tenant.fixed is None) == (not tenant.values):
+            raise ConfigError(f"{path}.tenant", "give either fixed (one tenant) or values (claim value -> tenant)")
+        for tname in [tenant.fixed] if tenant.fixed is not None else tenant.values.values():
+            if tname not in file.tenants:
+                raise ConfigError(f"{path}.tenant", f"unknown tenant {tname!r}")
+        if oidc.floor.default not in DATA_CLASSES:
+            raise ConfigError(f"{path}.floor.default", f"unknown data class; the classes are {', '.join(DATA_CLASSES)}")
+        for value, data_class in oidc.floor.values.items():
+            if data_class not in DATA_CLASSES:
+                raise ConfigError(f"{path}.floor.values.{value}", f"unknown data class {data_class!r}")
+        for value, names in (oidc.models.values if oidc.models else {}).items():
+            for model in names:
+                if model not in file.models:
+                    raise ConfigError(f"{path}.models.values.{value}", f"unknown model {model!r}")
+        try:
+            if tenant.values:
+                claim_for(oidc.preset, tenant.claim, preset.tenant, "tenant")
+            if oidc.floor.values:
+                claim_for(oidc.preset, oidc.floor.claim, preset.roles, "floor")
+            for section in ("models", "roles"):
+                mapping = getattr(oidc, section)
+                if mapping is not None:
+                    claim_for(oidc.preset, mapping.claim, preset.roles, section)
+        except MappingProblem as exc:
+            raise ConfigError(f"{path}.{exc.path}", exc.message) from None
+        for index, requirement in enumerate(oidc.require):
+            if not requirement.any_of:
+                raise ConfigError(f"{path}.require[{index}].any_of", "list at least one value")
+
+
 class _TopLevel(_Strict, frozen=True, kw_only=True):
     """First pass: msgspec cannot name dict keys in error paths, so named sections are parsed one by one."""
 
@@ -206,6 +349,7 @@ class _TopLevel(_Strict, frozen=True, kw_only=True):
     backends: dict[str, Any]
     models: dict[str, Any]
     tenants: dict[str, Any]
+    identity: dict[str, Any] = {}
 
 
 class _TenantTopLevel(_Strict, frozen=True, kw_only=True):
@@ -219,6 +363,7 @@ class FileSettings(_Strict, frozen=True, kw_only=True):
     backends: dict[str, BackendSettings]
     models: dict[str, ModelSettings]
     tenants: dict[str, TenantSettings]
+    identity: IdentitySettings = IdentitySettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,8 +473,10 @@ def parse_settings(raw: object, source: str, environ: dict[str, str] | None = No
         backends={n: _convert(v, BackendSettings, f"backends.{n}") for n, v in top.backends.items()},
         models={n: _convert(v, ModelSettings, f"models.{n}") for n, v in top.models.items()},
         tenants=tenants,
+        identity=_parse_identity(top.identity),
     )
     _check(file)
+    _check_identity(file)
     _check_installed(file)
     env = dict(os.environ) if environ is None else environ
     secrets: dict[str, Secret] = {}

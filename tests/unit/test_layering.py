@@ -70,7 +70,8 @@ ALLOWED: dict[str, set[str] | str] = {
     # Leaves and configuration. `refusal` is the refusal vocabulary: stages raise it, edge/errors.py
     # alone maps it to HTTP.
     "refusal": set(),
-    "settings": {"decide"},
+    # identify: the claim-mapping presets (pure), so a mapping that names no claim is a config error.
+    "settings": {"decide", "identify"},
     "clock": set(),
     "ids": set(),
     "metrics": set(),

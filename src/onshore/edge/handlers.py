@@ -16,6 +16,8 @@ from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
 from onshore.edge.errors import ApiError
 from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
+from onshore.identify.roles import Action
+from onshore.identify.roles import refusal as role_refusal
 from onshore.prove.writer import AuditUnavailable
 from onshore.refusal import Refusal, model_not_found
 from onshore.service.ports import ClientGone, Reply, Write
@@ -166,20 +168,30 @@ async def jwks(request: web.Request) -> web.Response:
 
 
 # --- admin API: the kill switch, for operators (bearer admin key; absent key = no admin API) ---------
-def _admin(request: web.Request) -> Gateway:
+def _admin(request: web.Request, action: Action) -> tuple[Gateway, str]:
+    """The gateway and the actor: the admin key (actor "admin-api"), or, with roles configured, an
+    API key or token whose role permits `action` (actor: its principal)."""
     gateway = request.app[GATEWAY]
-    supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-    if gateway.admin_key is None:
+    authorization = request.headers.get("Authorization", "")
+    supplied = authorization.removeprefix("Bearer ").strip()
+    if gateway.admin_key is not None and hmac.compare_digest(supplied.encode(), gateway.admin_key.encode()):
+        actor = "admin-api"
+    elif gateway.admin_roles:
+        principal = gateway.pipeline.identify(authorization)  # 401/503 exactly as on the API
+        if (why := role_refusal(principal.roles, action)) is not None:
+            raise ApiError(403, why, type="permission_error", code="insufficient_role")
+        actor = principal.key_id
+    elif gateway.admin_key is None:
         raise ApiError(404, "The admin API is not enabled (set gateway.admin_key_env).", code="not_found")
-    if not hmac.compare_digest(supplied.encode(), gateway.admin_key.encode()):
+    else:
         raise ApiError(401, "Invalid admin key.", code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
     if gateway.controls is None:
         raise ApiError(409, "The kill switch needs gateway.redis (shared by every replica).", code="no_shared_state")
-    return gateway
+    return gateway, actor
 
 
 async def admin_backends(request: web.Request) -> web.Response:
-    gateway = _admin(request)
+    gateway, _ = _admin(request, "backends.read")
     assert gateway.controls is not None
     disabled = await gateway.controls.disabled_backends()
     names = sorted(gateway.decisions.policy.backends)
@@ -193,7 +205,7 @@ async def admin_backends(request: web.Request) -> web.Response:
 
 
 async def admin_switch(request: web.Request) -> web.Response:
-    gateway = _admin(request)
+    gateway, actor = _admin(request, "backends.switch")
     assert gateway.controls is not None
     name, action = request.match_info["name"], request.match_info["action"]
     if name not in gateway.decisions.policy.backends:
@@ -209,15 +221,15 @@ async def admin_switch(request: web.Request) -> web.Response:
         if not isinstance(reason, str) or not reason.strip():
             raise ApiError(400, 'Say why: send {"reason": "..."}.', param="reason", code="missing_reason")
     try:  # recorded before it takes effect: no operator action without a record
-        await gateway.pipeline.record_admin(action, name, "admin-api", reason, "requested")
+        await gateway.pipeline.record_admin(action, name, actor, reason, "requested")
     except AuditUnavailable:
         raise ApiError(
             503, "The audit log is unavailable; nothing was changed.", type="api_error", code="audit_unavailable"
         ) from None
     if action == "disable":
-        await gateway.controls.disable_backend(name, reason or "", "admin-api", time.time())
+        await gateway.controls.disable_backend(name, reason or "", actor, time.time())
     else:
-        await gateway.controls.enable_backend(name, "admin-api", time.time())
+        await gateway.controls.enable_backend(name, actor, time.time())
     return web.Response(
         body=_encoder.encode({"backend": name, "action": action, "reason": reason}), content_type="application/json"
     )

@@ -26,6 +26,7 @@ class Gateway:
     controls: RedisControls | None = None
     watcher: BackendSwitchWatcher | None = None
     admin_key: str | None = None
+    admin_roles: bool = False  # API keys or tokens may carry admin-side roles (identity config)
     metrics_token: str | None = None
     stream_kill: str = "finish"
     problems: dict[str, str] = field(default_factory=dict)  # readiness problems by component

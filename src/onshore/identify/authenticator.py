@@ -6,7 +6,7 @@ key stops working within the refresh interval without a database round trip per 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from onshore.identify.keys import KeyRecord, hash_key
 from onshore.identify.principal import Principal
@@ -22,10 +22,11 @@ _MAX_KEY_LENGTH = 256
 
 
 class KeyIndex:
-    __slots__ = ("_by_hash", "stale")
+    __slots__ = ("_by_hash", "_roles", "stale")
 
-    def __init__(self, records: Iterable[KeyRecord] = ()) -> None:
+    def __init__(self, records: Iterable[KeyRecord] = (), roles: Mapping[str, frozenset[str]] | None = None) -> None:
         self._by_hash: dict[str, Principal] = {}
+        self._roles = roles or {}  # key id -> admin-side roles (from config: identity.api_key_roles)
         self.stale = False  # set when the key store has been unreadable too long
         self.replace(records)
 
@@ -35,7 +36,8 @@ class KeyIndex:
             if record.revoked_at is not None:
                 continue
             models = None if record.models is None else frozenset(record.models)
-            by_hash[record.hash] = Principal(record.key_id, record.tenant, record.floor, models)
+            roles = self._roles.get(record.key_id, frozenset())
+            by_hash[record.hash] = Principal(record.key_id, record.tenant, record.floor, models, roles)
         self._by_hash = by_hash  # swap in one step: readers never see a half-built index
 
     def __len__(self) -> int:

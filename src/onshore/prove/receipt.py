@@ -27,6 +27,8 @@ def receipt_claims(
         "jti": trace.id,
         "iat": issued_at,
         "tenant": trace.tenant,
+        # Who asked: the API key's id, or `oidc:<issuer>#<subject>` for a bearer token; never a credential.
+        "principal": trace.key_id,
         "model": trace.model,
         "data_class": trace.data_class,
         "decision": decision.id,

@@ -34,7 +34,7 @@ class RequestTrace:
     endpoint: str
     kind: str = "request"  # "request", or "stream_open" / "stream_close" for the two halves of a stream
     tenant: str | None = None
-    key_id: str | None = None
+    key_id: str | None = None  # the principal: an API key id, or `oidc:<issuer>#<subject>` for a token
     model: str | None = None
     data_class: str | None = None
     decision: Decision | None = None

@@ -16,7 +16,8 @@ from onshore.clock import Clock
 from onshore.decide.data_class import data_class_of
 from onshore.decide.decision import Decision, DecisionCache, RequestFacts
 from onshore.decide.policy import ModelGroup, Route
-from onshore.identify.authenticator import AuthError, KeyIndex
+from onshore.identify.authenticator import AuthError
+from onshore.identify.composite import Authenticator
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
 from onshore.metrics import Metrics
@@ -68,7 +69,7 @@ def note_restored(trace: RequestTrace, restored: Restored | None) -> None:
 class Steps:
     def __init__(
         self,
-        keys: KeyIndex,
+        keys: Authenticator,
         decisions: DecisionCache,
         router: Router,
         audit: AuditWriter,
