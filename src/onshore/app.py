@@ -28,7 +28,7 @@ from onshore.identify.authenticator import KeyIndex
 from onshore.identify.composite import Authenticator
 from onshore.identify.oidc.claims import PRESETS, ClaimMapping, Requirement, ValueMap, claim_for
 from onshore.identify.oidc.jwks import KeyCache, RefreshPolicy
-from onshore.identify.oidc.token import MAX_TOKEN_BYTES
+from onshore.identify.oidc.token import MAX_TOKEN_BYTES, KeySet
 from onshore.identify.oidc.verifier import IssuerRules, IssuerVerifier, OidcVerifier
 from onshore.metrics import Metrics
 from onshore.protect.detect import Detector, DetectorConfig
@@ -63,6 +63,7 @@ DB_FILE = "onshore.db"
 SIGNING_KEY_FILE = "signing-key.pem"
 AUDIT_PROBE_SECONDS = 0.5  # how soon /readyz turns green again once the audit store takes writes
 JWKS_STARTUP_SECONDS = 5.0  # the first fetch of every issuer's keys, before serving
+KEY_WAIT_SECONDS = 1.0  # the longest a request waits for the key fetch its token's unknown key id asked for
 
 
 def build_adapters(settings: Settings) -> dict[str, Adapter]:
@@ -258,7 +259,31 @@ def build_oidc(settings: Settings, clock: Clock) -> OidcVerifier | None:
     return OidcVerifier(issuers, clock.now) if issuers else None
 
 
-async def _fetch_into(cache: KeyCache, session: aiohttp.ClientSession) -> None:
+class _KeyFetches:
+    """One gateway's JWKS fetch signals, per issuer: a request whose token names a key id not yet
+    fetched waits (bounded) for the fetch it asked for (Steps.caller), instead of being refused."""
+
+    def __init__(self) -> None:
+        self._done: dict[str, asyncio.Event] = {}
+
+    def _event(self, cache: KeySet) -> asyncio.Event:
+        return self._done.setdefault(cache.name, asyncio.Event())
+
+    def finished(self, cache: KeySet) -> None:
+        event = self._event(cache)
+        event.set()  # wakes every waiter of this round; cleared for the next
+        event.clear()
+
+    async def wait(self, cache: KeySet) -> None:
+        """Only when that fetch comes within KEY_WAIT_SECONDS: after a flood of made-up key ids has
+        caused its one fetch, the next is a min interval away and the rest are refused at once."""
+        if cache.seconds_until_fetch() > KEY_WAIT_SECONDS:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event(cache).wait(), KEY_WAIT_SECONDS)
+
+
+async def _fetch_into(cache: KeyCache, session: aiohttp.ClientSession, fetches: _KeyFetches) -> None:
     cache.attempting()
     try:
         cache.install(await fetch_jwks(session, cache.url))
@@ -266,9 +291,10 @@ async def _fetch_into(cache: KeyCache, session: aiohttp.ClientSession) -> None:
         cache.failed(str(exc))
     if cache.last_error is not None:
         log.warning("JWKS of issuer %s: %s", cache.name, cache.last_error)
+    fetches.finished(cache)
 
 
-async def _refresh_jwks(cache: KeyCache, session: aiohttp.ClientSession) -> None:
+async def _refresh_jwks(cache: KeyCache, session: aiohttp.ClientSession, fetches: _KeyFetches) -> None:
     """Keep one issuer's keys fresh: periodically, early when a token names an unknown kid (at most
     once per min interval: a flood of made-up kids causes one fetch, not a storm), and every min
     interval while the IdP fails (cached keys serve for their bounded time meanwhile)."""
@@ -281,7 +307,7 @@ async def _refresh_jwks(cache: KeyCache, session: aiohttp.ClientSession) -> None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), delay)
             continue
-        await _fetch_into(cache, session)
+        await _fetch_into(cache, session, fetches)
 
 
 async def _probe_audit(store: Store, audit: AuditWriter, clock: Clock, gateway: Gateway, interval: float) -> None:
@@ -400,13 +426,23 @@ async def _start(
         enabled=_routable(watcher, breakers),
     )
     oidc = build_oidc(settings, clock)
+    fetches = _KeyFetches()
     if oidc is not None:  # keys fetched before serving; an IdP down at start-up only fails its own tokens
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.gather(*(_fetch_into(v.keys, session) for v in oidc.issuers.values())), JWKS_STARTUP_SECONDS
-            )
+            first = (_fetch_into(v.keys, session, fetches) for v in oidc.issuers.values())
+            await asyncio.wait_for(asyncio.gather(*first), JWKS_STARTUP_SECONDS)
     steps = Steps(
-        Authenticator(index, oidc), decisions, router, audit, signer, clock, metrics, protector, limits, breakers
+        Authenticator(index, oidc),
+        decisions,
+        router,
+        audit,
+        signer,
+        clock,
+        metrics,
+        protector,
+        limits,
+        breakers,
+        await_keys=fetches.wait if oidc is not None else None,
     )
     chat = ChatService(
         steps,
@@ -435,7 +471,7 @@ async def _start(
     _background(stack, _checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway))
     _background(stack, _probe_audit(store, audit, clock, gateway, AUDIT_PROBE_SECONDS))
     for verifier in oidc.issuers.values() if oidc is not None else ():
-        _background(stack, _refresh_jwks(verifier.keys, session))
+        _background(stack, _refresh_jwks(verifier.keys, session, fetches))
     if watcher is not None:
         _background(stack, watcher.run())
     if breakers is not None:

@@ -36,7 +36,7 @@ class ChatService:
         steps = self._steps
         trace, started = steps.start(call.endpoint)
         try:
-            principal = steps.caller(trace, call.authorization)  # identify
+            principal = await steps.caller(trace, call.authorization)  # identify
             await steps.admit(trace, principal, call, "chat")  # the request, the model, the limits
             scan = await steps.scan(call, "chat")  # protect: what the body holds
             decision = steps.decide(trace, principal, call, scan)  # decide: where it may go

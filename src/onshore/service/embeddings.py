@@ -16,7 +16,7 @@ class EmbeddingsService:
         steps = self._steps
         trace, started = steps.start(call.endpoint)
         try:
-            principal = steps.caller(trace, call.authorization)  # identify
+            principal = await steps.caller(trace, call.authorization)  # identify
             await steps.admit(trace, principal, call, "embeddings")  # the request, the model, the limits
             scan = await steps.scan(call, "embeddings")  # protect: what the input holds
             decision = steps.decide(trace, principal, call, scan)  # decide: where it may go

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from onshore.clock import Clock
@@ -18,6 +19,7 @@ from onshore.decide.decision import Decision, DecisionCache, RequestFacts
 from onshore.decide.policy import ModelGroup, Route
 from onshore.identify.authenticator import AuthError
 from onshore.identify.composite import Authenticator
+from onshore.identify.oidc.token import KeySet, TokenRefused
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
 from onshore.metrics import Metrics
@@ -44,6 +46,8 @@ _INLINE_SCAN_BYTES = 16 * 1024  # below this a scan costs well under a milliseco
 
 RECEIPT_HEADER = "Onshore-Receipt"
 REQUEST_ID_HEADER = "Onshore-Request-Id"
+# Waits (bounded) for the key fetch a token with an unknown key id asked for (app.py's JWKS refresher).
+KeyWaiter = Callable[[KeySet], Awaitable[None]]
 _SERVED_AT: dict[str, str] = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
 
 
@@ -79,7 +83,9 @@ class Steps:
         protector: Protector | None,
         limits: Limits | None = None,
         breakers: Breakers | None = None,
+        await_keys: KeyWaiter | None = None,
     ) -> None:
+        self._await_keys = await_keys
         self.router = router
         self.clock = clock
         self._keys = keys
@@ -101,19 +107,36 @@ class Steps:
 
     # --- identify ------------------------------------------------------------------------------
     def identify(self, authorization: str | None) -> Principal:
+        try:
+            return self._authenticate(authorization)
+        except AuthError as exc:
+            raise Refusal(Kind.INVALID_API_KEY, exc.message) from None
+
+    async def caller(self, trace: RequestTrace, authorization: str | None) -> Principal:
+        try:
+            principal = self._authenticate(authorization)
+        except TokenRefused as exc:
+            if exc.refreshing is None or self._await_keys is None:
+                raise Refusal(Kind.INVALID_API_KEY, exc.message) from None
+            # A key id not fetched yet (one the IdP has just rotated in): wait briefly for the fetch
+            # the token asked for, then try once more, so the first such token is not refused.
+            await self._await_keys(exc.refreshing)
+            principal = self.identify(authorization)
+        except AuthError as exc:
+            raise Refusal(Kind.INVALID_API_KEY, exc.message) from None
+        self.name_caller(trace, principal)
+        return principal
+
+    @staticmethod
+    def name_caller(trace: RequestTrace, principal: Principal) -> None:
+        trace.tenant, trace.key_id = principal.tenant, principal.key_id
+
+    def _authenticate(self, authorization: str | None) -> Principal:
         if self._keys.stale:
             raise Refusal(
                 Kind.KEYS_UNAVAILABLE, "API keys cannot be checked right now (key store unreadable); retry later."
             )
-        try:
-            return self._keys.authenticate(authorization)
-        except AuthError as exc:
-            raise Refusal(Kind.INVALID_API_KEY, exc.message) from None
-
-    def caller(self, trace: RequestTrace, authorization: str | None) -> Principal:
-        principal = self.identify(authorization)
-        trace.tenant, trace.key_id = principal.tenant, principal.key_id
-        return principal
+        return self._keys.authenticate(authorization)
 
     # --- admit: the request, the model and the caller's limits -----------------------------------
     async def admit(self, trace: RequestTrace, principal: Principal, call: Call, endpoint: Endpoint) -> None:
@@ -303,7 +326,7 @@ class Steps:
         """Record and answer a refusal made before the body was read (e.g. over the size limit)."""
         trace, started = self.start(endpoint)
         with contextlib.suppress(Refusal):  # who sent it, if the key is valid
-            self.caller(trace, authorization)
+            self.name_caller(trace, self.identify(authorization))
         return await self.refuse(trace, started, refusal, dialect)
 
     async def record_admin(self, action: str, backend: str, actor: str, reason: str | None, outcome: str) -> None:

@@ -86,7 +86,8 @@ class KeyCache:
         self.attempted_at: float | None = None
         self.last_error: str | None = None
         self.refresh_wanted = False
-        self.fetches = 0
+        self.fetches = 0  # attempts started
+        self.completed = 0  # attempts finished (installed or failed): what a waiting request watches
         self.wake: Callable[[], None] = lambda: None
 
     # --- the request path --------------------------------------------------------------------
@@ -94,7 +95,11 @@ class KeyCache:
         now = self._monotonic()
         if self.fetched_at is None:
             self.want_refresh()
-            raise TokenRefused("jwks_unavailable", f"the signing keys of issuer '{self.name}' could not be fetched yet")
+            raise TokenRefused(
+                "jwks_unavailable",
+                f"the signing keys of issuer '{self.name}' could not be fetched yet",
+                refreshing=self,
+            )
         if now - self.fetched_at > self.policy.max_stale_seconds:
             raise TokenRefused(
                 "jwks_stale",
@@ -104,7 +109,9 @@ class KeyCache:
         key = self._keys.get(kid)
         if key is None:
             self.want_refresh()
-            raise TokenRefused("kid", f"key id not in the JWKS of issuer '{self.name}' (a refresh was requested)")
+            raise TokenRefused(
+                "kid", f"key id not in the JWKS of issuer '{self.name}' (a refresh was requested)", refreshing=self
+            )
         return key
 
     def want_refresh(self) -> None:
@@ -136,9 +143,11 @@ class KeyCache:
         self._keys = keys  # swapped in one step
         self.fetched_at = self._monotonic()
         self.last_error = None
+        self.completed += 1
 
     def failed(self, error: str) -> None:
         self.last_error = error
+        self.completed += 1
 
     @property
     def kids(self) -> frozenset[str]:

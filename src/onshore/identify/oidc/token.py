@@ -14,7 +14,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from onshore.identify.authenticator import AuthError
 
@@ -29,11 +29,23 @@ ASYMMETRIC_ALGORITHMS = frozenset(
 
 
 class TokenRefused(AuthError):
-    """A bearer token failed a check. `check` names it; the message never contains the token."""
+    """A bearer token failed a check. `check` names it; the message never contains the token.
+    `refreshing` is the key set a refresh was just asked of (an unknown `kid`): the caller may wait
+    for that fetch and try once more, so the first token signed with a rotated key is not refused."""
 
-    def __init__(self, check: str, detail: str) -> None:
+    def __init__(self, check: str, detail: str, *, refreshing: KeySet | None = None) -> None:
         super().__init__(f"Bearer token refused (check: {check}): {detail}")
         self.check = check
+        self.refreshing = refreshing
+
+
+class KeySet(Protocol):
+    """What a waiter needs to know of an issuer's key cache (jwks.KeyCache)."""
+
+    name: str
+    completed: int  # fetch attempts finished, successful or not
+
+    def seconds_until_fetch(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
