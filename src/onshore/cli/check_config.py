@@ -28,10 +28,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"Config OK: {settings.source}" + (" (secrets and model files not checked)" if args.no_secrets else ""))
     print(f"Policy hash: {policy.hash}\n")
     rows = [["TENANT", "CLASS", "MODEL", "ALLOWED (in order)"]]
-    excluded: list[list[str]] = [[]]
+    excluded: list[list[tuple[str, tuple[str, ...]]]] = [[]]
     for (tenant, data_class, model), verdict in verdicts.items():
         rows.append([tenant, data_class, model, ", ".join(r.backend.name for r in verdict.allowed) or "DENIED"])
-        excluded.append([f"{e.backend}: {', '.join(e.reasons)}" for e in verdict.excluded])
+        excluded.append([(e.backend, e.reasons) for e in verdict.excluded])
     for line in render(rows):
         print(line)
     # Why each other backend was excluded, one per line under its row (render wraps only ALLOWED).
@@ -55,14 +55,18 @@ def _verdicts(policy: Policy) -> dict[tuple[str, str, str], Verdict]:
     }
 
 
-def _exclusions(rows: list[list[str]], excluded: list[list[str]]) -> Iterable[str]:
+def _exclusions(rows: list[list[str]], excluded: list[list[tuple[str, tuple[str, ...]]]]) -> Iterable[str]:
+    """Under each tenant/class/model, each excluded backend with one reason per line."""
     yield "EXCLUDED (why)"
-    for row, reasons in zip(rows, excluded, strict=True):
-        if not reasons:
+    for row, backends in zip(rows, excluded, strict=True):
+        if not backends:
             continue
         yield " ".join(row[:3])
-        for reason in reasons:
-            yield from textwrap.wrap(reason, WIDTH, initial_indent="  - ", subsequent_indent="    ")
+        for backend, reasons in backends:
+            lead = f"  {backend}: "
+            for n, reason in enumerate(reasons):
+                first = lead if n == 0 else " " * len(lead)
+                yield from textwrap.wrap(reason, WIDTH, initial_indent=first, subsequent_indent=" " * (len(lead) + 2))
 
 
 def config_warnings(file: FileSettings, policy: Policy, verdicts: dict[tuple[str, str, str], Verdict]) -> list[str]:
