@@ -27,9 +27,7 @@ def free_port() -> int:
 
 def serve(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`onshore serve` expected to stop on its own (a failed start)."""
-    return subprocess.run(
-        [*ONSHORE, "serve", *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False
-    )
+    return subprocess.run([*ONSHORE, "serve", *args], capture_output=True, text=True, timeout=120, cwd=cwd, check=False)
 
 
 def key_count(data_dir: Path) -> int:
