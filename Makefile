@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test eval-pii bench lock clean
+.PHONY: serve test eval-pii bench lock clean examples
 
 # llama.cpp is compiled from source (no wheel on PyPI), portable and without AMX: the native build
 # crashes at the first token on CPUs that advertise AMX but cannot run it. pip caches the built wheel.
@@ -43,6 +43,10 @@ bench: $(STAMP)
 .PHONY: soak
 soak: $(STAMP)
 	$(BIN)/python bench/soak_bench.py $(SOAK_ARGS)
+
+## Regenerate docs/examples/ (sample sovereignty report, breach-report draft, exit drill) from a scripted day.
+examples: $(STAMP)
+	$(BIN)/python tools/make-examples
 
 ## Regenerate the hashed lock files (needs uv in PATH).
 lock:

@@ -39,8 +39,11 @@ from onshore.route.backends.openai import OpenAIAdapter
 from onshore.route.breakers import Breakers
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.router import Router
+from onshore.service.chat import ChatService
+from onshore.service.embeddings import EmbeddingsService
 from onshore.service.limits import Limits
 from onshore.service.pipeline import Pipeline
+from onshore.service.steps import Steps
 from onshore.settings import EmbeddedSettings, RateLimitSettings, Settings
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
@@ -336,20 +339,13 @@ async def _start(
         sessions=embedded_sessions,
         enabled=_routable(watcher, breakers),
     )
-    pipeline = Pipeline(
-        index,
-        decisions,
-        router,
-        audit,
-        signer,
-        clock,
-        metrics,
-        protector,
-        limits,
+    steps = Steps(index, decisions, router, audit, signer, clock, metrics, protector, limits, breakers)
+    chat = ChatService(
+        steps,
         cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
-        breakers=breakers,
         max_stream_seconds=gw.upstream.max_stream_seconds,
     )
+    pipeline = Pipeline(steps, chat, EmbeddingsService(steps))
     gateway = Gateway(
         pipeline,
         decisions,

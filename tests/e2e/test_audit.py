@@ -197,12 +197,12 @@ def test_client_disconnect_mid_stream_closes_upstream(rig: Rig) -> None:
 
 
 def test_a_bug_on_the_request_path_refuses_and_is_recorded(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    from onshore.service.pipeline import Pipeline
+    from onshore.service import steps
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr(Pipeline, "_plan", broken)
+    monkeypatch.setattr(steps, "plan", broken)  # the protect stage's planning, as the service calls it
     with pytest.raises(openai.InternalServerError) as info:
         rig.client.chat.completions.create(model="chat", messages=MESSAGES)
     assert info.value.status_code == 500
@@ -232,10 +232,10 @@ def test_deleting_the_checkpoints_is_detected(rig: Rig, capsys: pytest.CaptureFi
 
 
 def test_a_bug_mid_stream_ends_it_with_an_error_recorded_once(rig: Rig, monkeypatch: pytest.MonkeyPatch) -> None:
-    from onshore.service import pipeline
+    from onshore.service import relay
 
     calls = 0
-    original = pipeline._StreamRelay._relay_chunk
+    original = relay.StreamRelay._relay_chunk
 
     async def flaky(self: object, write: object, document: dict) -> None:
         nonlocal calls
@@ -244,7 +244,7 @@ def test_a_bug_mid_stream_ends_it_with_an_error_recorded_once(rig: Rig, monkeypa
             raise RuntimeError("simulated bug")
         await original(self, write, document)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(pipeline._StreamRelay, "_relay_chunk", flaky)
+    monkeypatch.setattr(relay.StreamRelay, "_relay_chunk", flaky)
     with pytest.raises(openai.APIError):
         list(rig.client.chat.completions.create(model="chat", messages=MESSAGES, stream=True))
     records = rig.records()

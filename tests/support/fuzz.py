@@ -174,7 +174,7 @@ def openai_resolve(ref: str) -> dict[str, Any]:
     return schema
 
 
-# --- the Anthropic Messages request, as src/onshore/edge/anthropic_inbound.py accepts it ------------
+# --- the Anthropic Messages request, as src/onshore/translate/anthropic/inbound.py accepts it ------------
 _TEXT_BLOCK = {"type": "object", "properties": {"type": {"enum": ["text"]}, "text": {"type": "string"}}}
 _TEXT_BLOCK["required"] = ["type", "text"]
 ANTHROPIC_DEFS: dict[str, dict[str, Any]] = {

@@ -41,23 +41,32 @@ PURE = [
     SRC / "prove" / "signer.py",
     SRC / "prove" / "record.py",
     SRC / "prove" / "receipt.py",
+    SRC / "prove" / "incident.py",
+    SRC / "prove" / "report" / "evidence.py",
+    SRC / "prove" / "report" / "signed.py",
+    SRC / "prove" / "report" / "sovereignty.py",
+    SRC / "prove" / "report" / "view.py",
+    *sorted((SRC / "translate").rglob("*.py")),
 ]
 EVERYTHING = "*"
 # Which other onshore components each component may import. Stages are folders; the rest are
 # top-level modules. `__init__` is the package's own __init__ (its version string).
 ALLOWED: dict[str, set[str] | str] = {
     # Pure stages.
-    "decide": set(),
-    "protect": set(),
+    "decide": {"refusal"},
+    "protect": {"decide", "refusal"},
     "identify": set(),
     "prove": {"decide"},
+    # Pure: OpenAI <-> other wire dialects, for edge (clients) and route (backends).
+    "translate": {"refusal"},
     # Stages that do I/O through what they are given; never HTTP errors, never a concrete store.
-    "route": {"decide", "refusal", "worker"},
+    "route": {"decide", "refusal", "worker", "translate"},
     "store": {"decide", "identify", "prove", "worker"},
-    # The request path: runs the stages in order. It knows no HTTP (that is the edge's job).
+    # The request path: runs the stages in order. It knows no HTTP (that is the edge's job): no edge,
+    # no aiohttp (see test_the_service_knows_no_http).
     "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics"},
     # HTTP: reads requests, calls the service, writes answers. Nothing but app and cli imports it.
-    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics"},
+    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate"},
     # Leaves and configuration. `refusal` is the refusal vocabulary: stages raise it, edge/errors.py
     # alone maps it to HTTP.
     "refusal": set(),
@@ -74,15 +83,9 @@ ALLOWED: dict[str, set[str] | str] = {
 }
 COMPOSITION = {"app", "cli", "__main__"}
 
-_HTTP_IN_SERVICE = (
-    "known debt, issue 9: HTTP only in edge (the pipeline validates the wire body with edge.wire, "
-    "encodes SSE with edge.sse/edge.dialects, raises edge.errors.ApiError for its own refusals and "
-    "turns the stages' Refusals into ApiErrors itself)"
-)
 _PORTS = "known debt, issue 9: ports in src (uses the concrete Redis store instead of a port)"
 # (module, component it imports) -> why it is still allowed. Remove an entry when it is fixed.
 KNOWN_DEBT: dict[tuple[str, str], str] = {
-    ("service/pipeline.py", "edge"): _HTTP_IN_SERVICE,
     ("route/breakers.py", "store"): _PORTS + ": a BreakerStore",
     ("service/limits.py", "store"): _PORTS + ": Counters",
     ("edge/state.py", "store"): _PORTS + ": SwitchView (the kill switch and Redis readiness)",
@@ -192,6 +195,13 @@ def test_imports_point_one_way(stage: str) -> None:
 def test_only_the_composition_roots_import_edge() -> None:
     importers = {(m, o) for m, o in edges() if o == "edge" and m.split("/")[0].removesuffix(".py") not in COMPOSITION}
     assert importers <= set(KNOWN_DEBT), f"new imports of edge: {sorted(importers - set(KNOWN_DEBT))}"
+
+
+def test_the_service_knows_no_http() -> None:
+    """No HTTP server or client in the service: the edge hands it ports, route translates the backend's errors."""
+    for path in sorted((SRC / "service").rglob("*.py")):
+        http = {name for name in imports(path) if name.split(".")[0] in {"aiohttp", "http"}}
+        assert not http, f"{path.relative_to(SRC)} imports {http}"
 
 
 def test_decide_and_route_never_import_edge() -> None:

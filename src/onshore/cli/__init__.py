@@ -11,13 +11,15 @@ import sys
 from collections.abc import Sequence
 
 from onshore.cli.audit import cmd_audit
-from onshore.cli.backends import cmd_backends
+from onshore.cli.backends import add_drill_parser, cmd_backends
 from onshore.cli.check_config import cmd_check_config
 from onshore.cli.common import NoGatewayData, UsageError
 from onshore.cli.db import cmd_db
+from onshore.cli.incident import add_incident_parser
 from onshore.cli.keys import cmd_keys
 from onshore.cli.pii import cmd_pii
 from onshore.cli.receipt import cmd_receipt
+from onshore.cli.report import add_report_parser
 from onshore.cli.serve import cmd_serve
 from onshore.settings import ConfigError, ConfigErrors
 
@@ -106,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     disable.add_argument("--reason", required=True, help="why (kept in the audit log)")
     enable = with_config(backends_sub.add_parser("enable", help="put a backend back"))
     enable.add_argument("name")
+    add_drill_parser(backends_sub, with_config)
     backends.set_defaults(func=cmd_backends)
 
     pii = sub.add_parser("pii", help="personal-data detection tools")
@@ -116,6 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     scan.add_argument("--no-names", action="store_true", help="pattern layer only (no name analyser)")
     scan.add_argument("--allow", action="append", help="a value never reported (repeatable)")
     pii.set_defaults(func=cmd_pii)
+    add_report_parser(sub, with_config)
+    add_incident_parser(sub, with_config)
     _add_version(parser)
     return parser
 

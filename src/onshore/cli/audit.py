@@ -6,18 +6,23 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from onshore.cli.common import UsageError, existing_signing_key, note, open_existing_store, settings_from, where
 from onshore.settings import Settings
 
+if TYPE_CHECKING:
+    from onshore.prove.chain import ChainedRecord, Checkpoint, VerifyReport
+
 
 def cmd_audit(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    since = _parse_time("--since", args.since) if getattr(args, "since", None) else None
-    until = _parse_time("--until", args.until) if getattr(args, "until", None) else None
+    since = _parse_time(args.since, "--since") if getattr(args, "since", None) else None
+    until = _parse_time(args.until, "--until") if getattr(args, "until", None) else None
     store = open_existing_store(args, settings)
     note(where(args, settings))
     try:
@@ -42,14 +47,41 @@ def _audit_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     return {signer.kid: signer.public_key}
 
 
-def _audit_verify(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+@dataclass(frozen=True, slots=True)
+class AuditVerification:
+    """One run of the verifier over a store: what `audit verify` prints and the reports check first."""
+
+    report: VerifyReport
+    witness_paths: list[Path]
+    covered: int  # the highest seq under a signed checkpoint (database or witness)
+    checkpoints: list[Checkpoint]  # the database's and the witness's, as verified
+    stale: tuple[int, int] | None  # old records no checkpoint covers: (first seq, last seq)
+    warnings: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok and self.stale is None
+
+    def problem(self) -> str | None:
+        """Why the log fails verification, naming the first record that broke, or None."""
+        if not self.report.ok:
+            return str(self.report.first_break)
+        if self.stale is not None:
+            first, last = self.stale
+            return (
+                f"records seq {first}..{last} are older than two checkpoint intervals but "
+                f"no signed checkpoint covers them (last covers seq {self.covered}): checkpoints were removed "
+                "or the chain was rewritten"
+            )
+        return None
+
+
+def signature_checker(keys: dict[str, Any]) -> Callable[[Checkpoint], bool]:
+    """Does a checkpoint's signature verify under the key its kid names (in any form it was signed)?"""
     from cryptography.exceptions import InvalidSignature
 
-    from onshore.prove.chain import Checkpoint, checkpoint_messages, verify
+    from onshore.prove.chain import checkpoint_messages
     from onshore.prove.signer import b64url_decode
-    from onshore.prove.witness import read_witness
-
-    keys = _audit_keys(args, settings)
 
     def signature_ok(cp: Checkpoint) -> bool:
         public = keys.get(cp.kid)
@@ -67,39 +99,73 @@ def _audit_verify(args: argparse.Namespace, settings: Settings, store: Any) -> i
             return True
         return False
 
+    return signature_ok
+
+
+def verify_audit(
+    args: argparse.Namespace,
+    settings: Settings,
+    store: Any,
+    observe: Callable[[ChainedRecord], None] | None = None,
+) -> AuditVerification:
+    """Run the chain verifier with the keys and witnesses `args` name (--jwks, --witness,
+    --max-uncovered-age). `observe` sees every record as it is verified, so a report reads exactly
+    the bytes that were checked. Raises FileNotFoundError for a named witness file that is missing."""
+    from onshore.prove.chain import verify
+    from onshore.prove.witness import read_witness
+
+    signature_ok = signature_checker(_audit_keys(args, settings))
     default_witness = settings.data_dir / settings.gateway.audit.witness_file
-    paths = [Path(p) for p in args.witness] if args.witness else [default_witness] if default_witness.exists() else []
+    named = getattr(args, "witness", None)
+    paths = [Path(p) for p in named] if named else [default_witness] if default_witness.exists() else []
     witnessed: list[Checkpoint] = []
+    warnings: list[str] = []
     for path in paths:
         if not path.is_file():
-            print(f"error: witness file {path} does not exist", file=sys.stderr)
-            return 2
+            raise FileNotFoundError(f"witness file {path} does not exist")
         contents = read_witness(path)
         witnessed += contents.checkpoints
         if contents.unreadable:
             lines = ", ".join(str(n) for n in contents.unreadable)
-            print(f"warning: {path} line(s) {lines} hold no checkpoint (a torn write?): ignored", file=sys.stderr)
+            warnings.append(f"{path} line(s) {lines} hold no checkpoint (a torn write?): ignored")
     checkpoints = store.checkpoints()
-    report = verify(store.iter_records(), checkpoints, signature_ok, witnessed)
-    if not report.ok:
-        print(f"BROKEN: {report.first_break}", file=sys.stderr)
-        return 1
+    rows: Iterable[ChainedRecord] = store.iter_records()
+    if observe is not None:
+        rows = _observed(rows, observe)
+    report = verify(rows, checkpoints, signature_ok, witnessed)
     # Records older than two checkpoint intervals must be under a signed checkpoint; if they are
     # not, checkpoints were deleted (and the chain may have been rewritten) or none was ever signed.
     covered = max((cp.seq for cp in [*checkpoints, *witnessed]), default=0)
-    max_age = args.max_uncovered_age
-    if max_age is None:
-        max_age = 2 * settings.gateway.audit.checkpoint_interval_seconds + 5
-    cutoff = time.time() - max_age
-    stale = [r.seq for r in store.iter_records(until=cutoff) if r.seq > covered]
-    if stale:
-        print(
-            f"BROKEN: records seq {stale[0]}..{stale[-1]} are older than two checkpoint intervals but "
-            f"no signed checkpoint covers them (last covers seq {covered}): checkpoints were removed "
-            "or the chain was rewritten",
-            file=sys.stderr,
-        )
+    stale_range: tuple[int, int] | None = None
+    if report.ok:
+        max_age = getattr(args, "max_uncovered_age", None)
+        if max_age is None:
+            max_age = 2 * settings.gateway.audit.checkpoint_interval_seconds + 5
+        cutoff = time.time() - max_age
+        stale = [r.seq for r in store.iter_records(until=cutoff) if r.seq > covered]
+        stale_range = (stale[0], stale[-1]) if stale else None
+    return AuditVerification(report, paths, covered, [*checkpoints, *witnessed], stale_range, warnings)
+
+
+def _observed(rows: Iterable[ChainedRecord], observe: Callable[[ChainedRecord], None]) -> Iterator[ChainedRecord]:
+    for row in rows:
+        observe(row)
+        yield row
+
+
+def _audit_verify(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+    try:
+        result = verify_audit(args, settings, store)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    problem = result.problem()
+    if problem is not None:
+        print(f"BROKEN: {problem}", file=sys.stderr)
         return 1
+    report, paths = result.report, result.witness_paths
     witness_note = (
         f"{report.witnessed} witnessed checkpoints verified ({', '.join(map(str, paths))})"
         if paths
@@ -171,7 +237,7 @@ def _audit_export(
     return 0
 
 
-def _parse_time(option: str, text: str) -> float:
+def _parse_time(text: str, option: str = "time") -> float:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:

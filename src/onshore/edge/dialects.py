@@ -1,49 +1,28 @@
 """Wire dialects a client may speak to Onshore: OpenAI's (native) and Anthropic's Messages API.
 
 Internally every request is an OpenAI chat request; a dialect parses the client's body into one and
-encodes answers back, so receipts and audit digests cover the exact bytes the client received.
+encodes answers and refusals back (the service's `Dialect` port), so receipts and audit digests
+cover the exact bytes the client received.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 
-from onshore.edge import anthropic_inbound as anthropic
 from onshore.edge import sse
-from onshore.edge.errors import ApiError, bad_request
+from onshore.edge.errors import api_error, status_of
 from onshore.edge.wire import decode_json_object
+from onshore.refusal import Kind, Refusal
+from onshore.service.ports import Reply, StreamEncoder
+from onshore.translate import anthropic
 
 _encoder = msgspec.json.Encoder()
 
 
-class StreamEncoder(Protocol):
-    def start(self, request_id: str) -> bytes: ...
-
-    def chunk(self, document: dict[str, Any]) -> bytes: ...
-
-    def finish(self) -> bytes:
-        """Bytes that end the answer, before the final receipt comment."""
-        ...
-
-    def done(self) -> bytes:
-        """Bytes after the final receipt comment."""
-        ...
-
-    def error(self, status: int, code: str, message: str) -> bytes: ...
-
-
-class Dialect(Protocol):
-    name: str
-
-    def parse(self, raw: bytes) -> dict[str, Any]: ...
-
-    def encode_response(self, document: dict[str, Any], model: str) -> bytes: ...
-
-    def encode_error(self, error: ApiError) -> bytes: ...
-
-    def stream_encoder(self, model: str) -> StreamEncoder: ...
+def _receipt(receipt: str) -> bytes:
+    return sse.comment(f"onshore-receipt {receipt}")
 
 
 class _OpenAIStream:
@@ -58,16 +37,24 @@ class _OpenAIStream:
     def finish(self) -> bytes:
         return b""
 
+    def receipt(self, receipt: str) -> bytes:
+        return _receipt(receipt)
+
     def done(self) -> bytes:
         return sse.frame(sse.DONE)
 
-    def error(self, status: int, code: str, message: str) -> bytes:
-        error = {"error": {"message": message, "type": "api_error", "param": None, "code": code}}
+    def error(self, refusal: Refusal) -> bytes:
+        error = {"error": {"message": refusal.detail, "type": "api_error", "param": None, "code": refusal.kind.code}}
         return sse.frame(_encoder.encode(error))
+
+
+_OPENAI_STREAM = _OpenAIStream()  # stateless: one for every stream
 
 
 class OpenAIDialect:
     name = "openai"
+    chat_endpoint = "chat"  # how a chat request in this dialect is recorded
+    streams_usage = False  # a stream carries usage only when the client asks for it
 
     def parse(self, raw: bytes) -> dict[str, Any]:
         return decode_json_object(raw)
@@ -75,11 +62,12 @@ class OpenAIDialect:
     def encode_response(self, document: dict[str, Any], model: str) -> bytes:
         return _encoder.encode(document)
 
-    def encode_error(self, error: ApiError) -> bytes:
-        return error.body()
+    def render_refusal(self, refusal: Refusal) -> Reply:
+        error = api_error(refusal)
+        return Reply(error.status, error.body(), error.headers)
 
     def stream_encoder(self, model: str) -> StreamEncoder:
-        return _OpenAIStream()
+        return _OPENAI_STREAM
 
 
 class _AnthropicStream:
@@ -95,31 +83,38 @@ class _AnthropicStream:
     def finish(self) -> bytes:
         return self._encoder.finish()
 
+    def receipt(self, receipt: str) -> bytes:
+        return _receipt(receipt)
+
     def done(self) -> bytes:
         return b""
 
-    def error(self, status: int, code: str, message: str) -> bytes:
-        return anthropic.error_event(status, message)
+    def error(self, refusal: Refusal) -> bytes:
+        return anthropic.error_event(status_of(refusal.kind), refusal.detail)
 
 
 class AnthropicDialect:
     name = "anthropic"
+    chat_endpoint = "anthropic"
+    streams_usage = True  # Anthropic's message_delta always carries usage
 
     def parse(self, raw: bytes) -> dict[str, Any]:
         try:
             return anthropic.to_openai_request(decode_json_object(raw))
         except anthropic.InboundError as exc:
-            raise bad_request(exc.message, param=exc.param) from None
+            raise Refusal(Kind.INVALID_VALUE, exc.message, param=exc.param) from None
 
     def encode_response(self, document: dict[str, Any], model: str) -> bytes:
         return _encoder.encode(anthropic.to_anthropic_response(document, model))
 
-    def encode_error(self, error: ApiError) -> bytes:
-        return anthropic.error_body(error.status, error.message)
+    def render_refusal(self, refusal: Refusal) -> Reply:
+        error = api_error(refusal)
+        return Reply(error.status, anthropic.error_body(error.status, error.message), error.headers)
 
     def stream_encoder(self, model: str) -> StreamEncoder:
         return _AnthropicStream(model)
 
 
+EdgeDialect = OpenAIDialect | AnthropicDialect
 OPENAI = OpenAIDialect()
 ANTHROPIC = AnthropicDialect()

@@ -1,4 +1,5 @@
-"""Errors in OpenAI's shape: {"error": {"message", "type", "param", "code"}} with a fitting HTTP status."""
+"""The one place a refusal becomes HTTP: its status, its headers and the OpenAI error shape
+{"error": {"message", "type", "param", "code"}} (edge/dialects.py derives the Anthropic one from it)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ _encoder = msgspec.json.Encoder()
 
 
 class ApiError(Exception):
-    """Raised anywhere on the request path; the edge turns it into an OpenAI-format response."""
+    """An HTTP error the edge sends: a refusal mapped by `api_error`, or the edge's own (admin API, metrics)."""
 
     def __init__(
         self,
@@ -39,51 +40,52 @@ class ApiError(Exception):
         )
 
 
-def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
-    return ApiError(400, message, param=param, code=code)
-
-
-def unauthorized(message: str) -> ApiError:
-    return ApiError(401, message, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})
-
-
-def forbidden(message: str, code: str) -> ApiError:
-    return ApiError(403, message, type="permission_error", code=code)
-
-
-def model_not_found(model: str) -> ApiError:
-    return ApiError(
-        404,
-        f"The model '{model}' does not exist or you do not have access to it.",
-        code="model_not_found",
-        param="model",
-    )
-
-
-def server_error(status: int, message: str, code: str) -> ApiError:
-    return ApiError(status, message, type="api_error", code=code)
-
-
-# Every refusal kind's HTTP status and OpenAI error type (the Anthropic shape derives from these).
-_REFUSALS: dict[Kind, tuple[int, str]] = {
-    Kind.UNSUPPORTED_BY_BACKEND: (400, "invalid_request_error"),
-    Kind.BACKENDS_DISABLED: (503, "api_error"),
-    Kind.UPSTREAM_TIMEOUT: (504, "api_error"),
-    Kind.UPSTREAM_BAD_RESPONSE: (502, "api_error"),
-    Kind.UPSTREAM_AUTH_FAILED: (502, "api_error"),
-    Kind.UPSTREAM_UNAVAILABLE: (502, "api_error"),
-    Kind.UPSTREAM_RATE_LIMITED: (429, "rate_limit_error"),
-    Kind.UPSTREAM_REJECTED_REQUEST: (400, "invalid_request_error"),
-    Kind.UPSTREAM_REQUEST_TOO_LARGE: (413, "invalid_request_error"),
-    Kind.UPSTREAM_ERROR: (502, "api_error"),
-    Kind.RATE_LIMIT_EXCEEDED: (429, "rate_limit_error"),
-    Kind.BUDGET_EXCEEDED: (429, "rate_limit_error"),
-    Kind.LIMITS_UNAVAILABLE: (503, "api_error"),
+_INVALID = "invalid_request_error"
+_SERVER = "api_error"
+_LIMIT = "rate_limit_error"
+_DENIED = "permission_error"
+# Every refusal kind's HTTP status and OpenAI error type.
+_STATUS: dict[Kind, tuple[int, str]] = {
+    Kind.INVALID_API_KEY: (401, _INVALID),
+    Kind.KEYS_UNAVAILABLE: (503, _SERVER),
+    Kind.REQUEST_TOO_LARGE: (413, _INVALID),
+    Kind.INVALID_JSON: (400, _INVALID),
+    Kind.MISSING_PARAMETER: (400, _INVALID),
+    Kind.UNSUPPORTED_PARAMETER: (400, _INVALID),
+    Kind.INVALID_VALUE: (400, _INVALID),
+    Kind.MODEL_NOT_FOUND: (404, _INVALID),
+    Kind.WRONG_ENDPOINT: (400, _INVALID),
+    Kind.INVALID_DATA_CLASS: (400, _INVALID),
+    Kind.RESIDENCY_POLICY_DENIED: (403, _DENIED),
+    Kind.PERSONAL_DATA_BLOCKED: (403, _DENIED),
+    Kind.UNSUPPORTED_BY_BACKEND: (400, _INVALID),
+    Kind.BACKENDS_DISABLED: (503, _SERVER),
+    Kind.UPSTREAM_TIMEOUT: (504, _SERVER),
+    Kind.UPSTREAM_BAD_RESPONSE: (502, _SERVER),
+    Kind.UPSTREAM_AUTH_FAILED: (502, _SERVER),
+    Kind.UPSTREAM_UNAVAILABLE: (502, _SERVER),
+    Kind.UPSTREAM_RATE_LIMITED: (429, _LIMIT),
+    Kind.UPSTREAM_REJECTED_REQUEST: (400, _INVALID),
+    Kind.UPSTREAM_ERROR: (502, _SERVER),
+    Kind.STREAM_TOO_LONG: (504, _SERVER),
+    Kind.BACKEND_DISABLED: (503, _SERVER),
+    Kind.RATE_LIMIT_EXCEEDED: (429, _LIMIT),
+    Kind.BUDGET_EXCEEDED: (429, _LIMIT),
+    Kind.LIMITS_UNAVAILABLE: (503, _SERVER),
+    Kind.AUDIT_UNAVAILABLE: (503, _SERVER),
+    Kind.INTERNAL_ERROR: (500, _SERVER),
 }
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}  # a 401 names the scheme it wants
+
+
+def status_of(kind: Kind) -> int:
+    return _STATUS[kind][0]
 
 
 def api_error(refusal: Refusal) -> ApiError:
-    """A stage's refusal as the HTTP error the edge sends."""
-    status, type = _REFUSALS[refusal.kind]
-    headers = {"Retry-After": refusal.retry_after} if refusal.retry_after else {}
-    return ApiError(status, refusal.detail, type=type, code=refusal.kind.value, headers=headers)
+    """A refusal as the HTTP error the edge sends."""
+    status, type = _STATUS[refusal.kind]
+    headers = dict(_CHALLENGE) if status == 401 else {}
+    if refusal.retry_after:
+        headers["Retry-After"] = refusal.retry_after
+    return ApiError(status, refusal.detail, type=type, code=refusal.kind.code, param=refusal.param, headers=headers)

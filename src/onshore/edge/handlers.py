@@ -1,4 +1,4 @@
-"""HTTP handlers: read the request, call the pipeline, write its answer. Nothing else."""
+"""HTTP handlers: read the request, call the service, write its answer. Nothing else."""
 
 from __future__ import annotations
 
@@ -6,25 +6,30 @@ import hmac
 import time
 from typing import Any
 
+import aiohttp
 import msgspec
 from aiohttp import web
 
-from onshore.edge.dialects import ANTHROPIC, OPENAI, Dialect
-from onshore.edge.errors import ApiError, model_not_found
+from onshore.decide.data_class import DATA_CLASS_HEADER
+from onshore.edge.calls import chat_call, embeddings_call
+from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
+from onshore.edge.errors import ApiError
 from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
 from onshore.prove.writer import AuditUnavailable
-from onshore.service.pipeline import DATA_CLASS_HEADER, Complete, Write
+from onshore.refusal import Refusal, model_not_found
+from onshore.service.ports import ClientGone, Reply, Write
 
 _encoder = msgspec.json.Encoder()
 GATEWAY = web.AppKey("gateway", Gateway)
+_GONE = (ConnectionError, aiohttp.ClientConnectionResetError)  # what a write to a closed client raises
 
 
 def error_response(error: ApiError) -> web.Response:
     return web.Response(status=error.status, body=error.body(), content_type="application/json", headers=error.headers)
 
 
-def _answer(result: Complete) -> web.Response:
+def _answer(result: Reply) -> web.Response:
     # Every complete answer is JSON (an answer or an error body); refusals carry no Content-Type of
     # their own, and aiohttp would otherwise label them application/octet-stream.
     headers = {"Content-Type": "application/json", **result.headers}
@@ -32,7 +37,7 @@ def _answer(result: Complete) -> web.Response:
 
 
 async def read_body(request: web.Request, limit: int) -> bytes:
-    """Read at most `limit` bytes; anything larger is a 413 before it is buffered."""
+    """Read at most `limit` bytes; anything larger is refused (413) before it is buffered."""
     if request.content_length is not None:
         raise_for_size(request.content_length, limit)
     chunks: list[bytes] = []
@@ -45,20 +50,30 @@ async def read_body(request: web.Request, limit: int) -> bytes:
 
 
 async def _body_or_refusal(
-    request: web.Request, endpoint: str, authorization: str | None, dialect: Dialect
+    request: web.Request, endpoint: str, authorization: str | None, dialect: EdgeDialect
 ) -> bytes | web.Response:
     """The request body, or a recorded refusal when it is over the size limit."""
     gateway = request.app[GATEWAY]
     try:
         return await read_body(request, gateway.max_body_bytes)
-    except ApiError as error:
-        return _answer(await gateway.pipeline.refuse_unread(endpoint, authorization, error, dialect))
+    except Refusal as refusal:
+        return _answer(await gateway.pipeline.refuse_unread(endpoint, authorization, refusal, dialect))
 
 
-async def _chat(request: web.Request, authorization: str | None, dialect: Dialect) -> web.StreamResponse:
-    """Run a chat request; the pipeline either returns an answer or writes a stream through us."""
+def _client_write(response: web.StreamResponse) -> Write:
+    async def write(data: bytes) -> None:
+        try:
+            await response.write(data)
+        except _GONE:
+            raise ClientGone from None
+
+    return write
+
+
+async def _chat(request: web.Request, authorization: str | None, dialect: EdgeDialect) -> web.StreamResponse:
+    """Run a chat request; the service either returns an answer or writes a stream through us."""
     gateway = request.app[GATEWAY]
-    raw = await _body_or_refusal(request, "chat" if dialect is OPENAI else dialect.name, authorization, dialect)
+    raw = await _body_or_refusal(request, dialect.chat_endpoint, authorization, dialect)
     if isinstance(raw, web.Response):
         return raw
     stream_response: web.StreamResponse | None = None
@@ -66,12 +81,14 @@ async def _chat(request: web.Request, authorization: str | None, dialect: Dialec
     async def open_stream(headers: dict[str, str]) -> Write:
         nonlocal stream_response
         stream_response = web.StreamResponse(status=200, headers=headers)
-        await stream_response.prepare(request)
-        return stream_response.write
+        try:
+            await stream_response.prepare(request)
+        except _GONE:
+            raise ClientGone from None
+        return _client_write(stream_response)
 
-    result = await gateway.pipeline.chat(
-        authorization, request.headers.get(DATA_CLASS_HEADER), raw, open_stream, dialect=dialect
-    )
+    call = chat_call(raw, dialect, authorization, request.headers.get(DATA_CLASS_HEADER))
+    result = await gateway.pipeline.chat(call, open_stream)
     if result is not None:
         return _answer(result)
     assert stream_response is not None
@@ -92,13 +109,12 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 async def embeddings(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
-    raw = await _body_or_refusal(request, "embeddings", request.headers.get("Authorization"), OPENAI)
+    authorization = request.headers.get("Authorization")
+    raw = await _body_or_refusal(request, "embeddings", authorization, OPENAI)
     if isinstance(raw, web.Response):
         return raw
-    result = await gateway.pipeline.embeddings(
-        request.headers.get("Authorization"), request.headers.get(DATA_CLASS_HEADER), raw
-    )
-    return _answer(result)
+    call = embeddings_call(raw, authorization, request.headers.get(DATA_CLASS_HEADER))
+    return _answer(await gateway.pipeline.embeddings(call))
 
 
 def _model_card(name: str, created: int) -> dict[str, Any]:

@@ -7,7 +7,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from onshore.edge import handlers
-from onshore.edge.errors import ApiError
+from onshore.edge.errors import ApiError, api_error
+from onshore.refusal import Refusal
 
 ROUTES = [
     web.post("/v1/chat/completions", handlers.chat_completions),
@@ -33,6 +34,8 @@ async def openai_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     except ApiError as error:
         return handlers.error_response(error)
+    except Refusal as refusal:  # e.g. an invalid key on /v1/models, a body over the limit on the admin API
+        return handlers.error_response(api_error(refusal))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

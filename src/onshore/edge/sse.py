@@ -1,56 +1,8 @@
-"""Server-sent events framing: split an upstream byte stream into whole events, incrementally."""
+"""Server-sent events framing for what the gateway sends (splitting a backend's stream is route/sse.py)."""
 
 from __future__ import annotations
 
 DONE = b"[DONE]"
-MAX_EVENT_BYTES = 4 * 1024 * 1024  # one event larger than this is not a chat chunk: refuse to buffer it
-
-
-class EventTooLarge(ValueError):
-    pass
-
-
-class EventSplitter:
-    """Feed bytes as they arrive; get back each complete event's `data` payload (None for comments).
-
-    Only complete events are returned, so a JSON payload is never cut in half, and nothing waits for
-    more than the event it belongs to.
-    """
-
-    __slots__ = ("_buffer",)
-
-    def __init__(self) -> None:
-        self._buffer = b""
-
-    def feed(self, chunk: bytes) -> list[bytes]:
-        data = self._buffer + chunk
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        events: list[bytes] = []
-        start = 0
-        while True:
-            end = data.find(b"\n\n", start)
-            if end < 0:
-                break
-            payload = _data_of(data[start:end])
-            if payload is not None:
-                events.append(payload)
-            start = end + 2
-        self._buffer = data[start:]
-        if len(self._buffer) > MAX_EVENT_BYTES:
-            raise EventTooLarge(f"a stream event exceeded {MAX_EVENT_BYTES} bytes")
-        return events
-
-    def pending(self) -> bytes:
-        return self._buffer
-
-
-def _data_of(event: bytes) -> bytes | None:
-    lines = [line[5:].lstrip(b" ") if line.startswith(b"data:") else None for line in event.split(b"\n")]
-    data = [line for line in lines if line is not None]
-    if not data:
-        return None  # comment or keep-alive
-    return b"\n".join(data)
 
 
 def frame(payload: bytes) -> bytes:

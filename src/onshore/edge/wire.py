@@ -1,17 +1,19 @@
 """Wire models for inbound requests, checked against OpenAI's documented request schemas.
 
-Bodies are decoded to plain dicts (what is forwarded), then converted to these structs purely to
-validate types and ranges with a precise field path. Only OpenAI-documented top-level fields pass;
+Bodies are decoded once to plain dicts (what is forwarded), then converted to these structs purely to
+validate types and ranges with a precise field path. Only OpenAI-documented top-level fields pass
+(the service checks the names `fields_to_opt_in` finds against the model's allow_extra_fields);
 nested objects reject unknown keys, so nothing that later stages did not see leaves the gateway.
+Every problem is a `Refusal`.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
 
-from onshore.edge.errors import ApiError, bad_request
+from onshore.refusal import Kind, Refusal
 
 # Top-level properties of CreateChatCompletionRequest / CreateEmbeddingRequest in OpenAI's OpenAPI
 # document (tests check these sets against it).
@@ -204,31 +206,32 @@ class EmbeddingRequest(msgspec.Struct):
 
 
 _decoder = msgspec.json.Decoder()
+S = TypeVar("S", bound=msgspec.Struct)
 
 
 def decode_json_object(raw: bytes) -> dict[str, Any]:
-    """Decode a request body; a malformed body or a non-object is a 400."""
+    """Decode a request body; a malformed body or a non-object is refused."""
     if not raw:
-        raise bad_request("The request body is empty; send a JSON object.", code="invalid_json")
+        raise Refusal(Kind.INVALID_JSON, "The request body is empty; send a JSON object.")
     try:
         document = _decoder.decode(raw)
     except msgspec.DecodeError as exc:
-        raise bad_request(f"The request body is not valid JSON: {exc}.", code="invalid_json") from None
+        raise Refusal(Kind.INVALID_JSON, f"The request body is not valid JSON: {exc}.") from None
     except UnicodeDecodeError:  # msgspec decodes strings as UTF-8 and lets the codec's error through
-        raise bad_request("The request body is not valid UTF-8 JSON.", code="invalid_json") from None
+        raise Refusal(Kind.INVALID_JSON, "The request body is not valid UTF-8 JSON.") from None
     except RecursionError:
-        raise bad_request("The request body is nested too deeply.", code="invalid_json") from None
+        raise Refusal(Kind.INVALID_JSON, "The request body is nested too deeply.") from None
     if not isinstance(document, dict):
-        raise bad_request("The request body must be a JSON object.", code="invalid_json")
+        raise Refusal(Kind.INVALID_JSON, "The request body must be a JSON object.")
     return document
 
 
 def requested_model(body: dict[str, Any]) -> str:
     model = body.get("model")
     if model is None:
-        raise bad_request("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+        raise Refusal(Kind.MISSING_PARAMETER, "Missing required parameter: 'model'.", param="model")
     if not isinstance(model, str) or not model:
-        raise bad_request("Invalid type for 'model': expected a non-empty string.", param="model")
+        raise Refusal(Kind.INVALID_VALUE, "Invalid type for 'model': expected a non-empty string.", param="model")
     return model
 
 
@@ -238,24 +241,12 @@ def requested_model(body: dict[str, Any]) -> str:
 BEYOND_DECLARED_FACTS = frozenset({"store", "prompt_cache_retention", "web_search_options"})
 
 
-def check_fields(body: dict[str, Any], documented: frozenset[str], extra: frozenset[str]) -> None:
-    """Refuse fields outside OpenAI's documented set unless the model's config allows them."""
-    for key in BEYOND_DECLARED_FACTS & body.keys():
-        if body[key] not in (None, False) and key not in extra:
-            raise bad_request(
-                f"'{key}' would let the provider keep or pass on data beyond what this backend declares; "
-                "it is refused unless the model's allow_extra_fields lists it.",
-                param=key,
-                code="unsupported_parameter",
-            )
-    for key in body:
-        if key not in documented and key not in extra:
-            raise bad_request(
-                f"Unrecognized request argument supplied: '{key}'. Onshore forwards only documented "
-                "OpenAI fields unless the model's allow_extra_fields lists it.",
-                param=key,
-                code="unsupported_parameter",
-            )
+def fields_to_opt_in(body: dict[str, Any], documented: frozenset[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The top-level fields that pass only if the model's allow_extra_fields lists them: those that
+    reach beyond the backend's declared facts (switched on), then those outside OpenAI's documented set."""
+    beyond = tuple(key for key in BEYOND_DECLARED_FACTS & body.keys() if body[key] not in (None, False))
+    undocumented = tuple(key for key in body if key not in documented)
+    return beyond, undocumented
 
 
 def _path_of(message: str) -> tuple[str | None, str]:
@@ -266,7 +257,7 @@ def _path_of(message: str) -> tuple[str | None, str]:
     return message[index + len(marker) : -1].lstrip("."), message[:index]
 
 
-def validate(body: dict[str, Any], schema: type[msgspec.Struct]) -> Any:
+def validate(body: dict[str, Any], schema: type[S]) -> S:
     try:
         return msgspec.convert(body, schema, strict=True)
     except msgspec.ValidationError as exc:
@@ -274,26 +265,22 @@ def validate(body: dict[str, Any], schema: type[msgspec.Struct]) -> Any:
         if problem.startswith("Object missing required field"):
             field = problem.split("`")[1]
             full = f"{path}.{field}" if path else field
-            raise bad_request(
-                f"Missing required parameter: '{full}'.", param=full, code="missing_required_parameter"
-            ) from None
+            raise Refusal(Kind.MISSING_PARAMETER, f"Missing required parameter: '{full}'.", param=full) from None
         if problem.startswith("Object contains unknown field"):
             field = problem.split("`")[1]
             full = f"{path}.{field}" if path else field
-            raise bad_request(
+            raise Refusal(
+                Kind.UNSUPPORTED_PARAMETER,
                 f"Unrecognized field '{full}': not part of OpenAI's documented request format.",
                 param=full,
-                code="unsupported_parameter",
             ) from None
-        raise bad_request(f"Invalid value for '{path}': {problem}.", param=path or None) from None
+        raise Refusal(Kind.INVALID_VALUE, f"Invalid value for '{path}': {problem}.", param=path or None) from None
 
 
 def raise_for_size(length: int, limit: int) -> None:
     if length > limit:
-        raise ApiError(
-            413,
-            f"The request body is {length} bytes; this gateway accepts at most {limit}.",
-            code="request_too_large",
+        raise Refusal(
+            Kind.REQUEST_TOO_LARGE, f"The request body is {length} bytes; this gateway accepts at most {limit}."
         )
 
 

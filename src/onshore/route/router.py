@@ -17,6 +17,7 @@ from onshore.decide.policy import Route
 from onshore.refusal import Kind, Refusal
 from onshore.route.backends.base import Adapter, Endpoint
 from onshore.route.credentials import CredentialError, CredentialProvider
+from onshore.route.stream import UpstreamEvents
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _URL = re.compile(r"(?i)\b(?:https?|wss?)://\S+")
@@ -42,6 +43,14 @@ class Opened:
     attempts: list[Attempt]
     started: float  # monotonic time the successful attempt began
     upstream_ms: float  # non-streaming: the whole exchange; streaming: until response headers
+
+    def events(self) -> UpstreamEvents:
+        """A stream's SSE events as they arrive (see route/stream.py for the failures it raises)."""
+        return UpstreamEvents(self.response)
+
+    def close(self) -> None:
+        """Close the backend connection (a stream that did not finish is not left open)."""
+        self.response.close()
 
 
 @dataclass(slots=True)

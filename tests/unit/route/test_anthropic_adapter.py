@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 
-from onshore.route.backends.anthropic import AnthropicAdapter, AnthropicStreamDecoder
+from onshore.refusal import Kind, Refusal
+from onshore.route.backends.anthropic import AnthropicAdapter
 from onshore.route.backends.base import Adapter, StreamDecoder
+from onshore.translate.anthropic import AnthropicStreamDecoder
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "anthropic"
 
@@ -161,7 +163,7 @@ def test_images_data_url_and_http_url() -> None:
                     "content": [
                         {"type": "text", "text": "Compare"},
                         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
-                        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "high"}},
+                        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg", "detail": "auto"}},
                     ],
                 }
             ]
@@ -280,11 +282,12 @@ def test_sampling_parameters() -> None:
             "stream": True,
             "stream_options": {"include_usage": True},
             "user": "user-42",
-            "seed": 7,
-            "logprobs": True,
-            "response_format": {"type": "json_object"},
+            # values that ask for what Anthropic does anyway pass, and are left out
+            "logprobs": False,
+            "response_format": {"type": "text"},
             "n": 1,
-            "frequency_penalty": 0.5,
+            "frequency_penalty": 0,
+            "seed": None,
         }
     )
     assert body == {
@@ -311,13 +314,22 @@ def test_n_greater_than_one_is_refused() -> None:
         build({"messages": [{"role": "user", "content": "x"}], "n": 2})
 
 
+def test_refusals_are_unsupported_by_backend_and_value_errors() -> None:
+    """The router reads a ValueError from build as "try the next route"; the refusal kind says why."""
+    with pytest.raises(Refusal) as info:
+        build({"messages": [{"role": "user", "content": "x"}], "response_format": {"type": "json_object"}})
+    assert isinstance(info.value, ValueError)
+    assert info.value.kind is Kind.UNSUPPORTED_BY_BACKEND
+    assert info.value.detail.startswith("response_format: ")
+
+
 WEATHER_TOOL = {
     "type": "function",
     "function": {
         "name": "get_weather",
         "description": "Current weather",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-        "strict": True,
+        "strict": False,
     },
 }
 
@@ -420,7 +432,14 @@ def test_parse_tool_use_response_fixture() -> None:
     ],
 )
 def test_stop_reason_mapping(stop: str | None, finish: str) -> None:
-    message = {"type": "message", "id": "m", "model": "c", "content": [], "stop_reason": stop, "usage": {}}
+    message: dict[str, Any] = {
+        "type": "message",
+        "id": "m",
+        "model": "c",
+        "content": [],
+        "stop_reason": stop,
+        "usage": {},
+    }
     completion = adapter().parse_response("chat", json.dumps(message).encode())
     assert completion["choices"][0]["finish_reason"] == finish
     assert completion["choices"][0]["message"]["content"] is None
@@ -596,7 +615,7 @@ def test_decoders_are_independent() -> None:
 
 def test_decode_with_gateway_event_splitter() -> None:
     """The fixture, fed in awkward pieces through the gateway's own SSE splitter, decodes the same way."""
-    from onshore.edge.sse import EventSplitter
+    from onshore.route.sse import EventSplitter
 
     raw = fixture("stream_tool_use.sse")
     splitter = EventSplitter()

@@ -1,4 +1,4 @@
-"""Anthropic-speaking clients at the edge: Messages requests in, OpenAI inside, Anthropic shapes back out."""
+"""Anthropic-speaking clients (translate.anthropic inbound): Messages in, OpenAI inside, Anthropic shapes out."""
 
 from __future__ import annotations
 
@@ -11,16 +11,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onshore.edge.anthropic_inbound import (
+from onshore.route.backends.anthropic import AnthropicAdapter
+from onshore.translate.anthropic import (
     AnthropicStreamEncoder,
     InboundError,
     error_body,
     error_event,
     message_id,
     to_anthropic_response,
+    to_chat_completion,
+    to_messages_request,
     to_openai_request,
 )
-from onshore.route.backends.anthropic import AnthropicAdapter, to_chat_completion, to_messages_request
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "anthropic"
 
@@ -311,6 +313,8 @@ def test_unknown_field() -> None:
         ({"tool_choice": {"type": "tool"}}, "tool_choice.name"),
         ({"tool_choice": {"type": "maybe"}}, "tool_choice.type"),
         ({"tool_choice": "auto"}, "tool_choice"),
+        ({"messages": [{"content": "x"}]}, "messages[0].role"),
+        ({"stop_sequences": ["END", 1]}, "stop_sequences[1]"),
     ],
 )
 def test_invalid_requests_name_the_field(changes: dict[str, Any], param: str) -> None:
@@ -323,6 +327,26 @@ def test_invalid_requests_name_the_field(changes: dict[str, Any], param: str) ->
     error = problem(body)
     assert error.param == param
     assert str(error).startswith(param)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"temperature": 1.5}, "'temperature' must be a number between 0 and 1"),
+        ({"messages": [{"role": "system", "content": "x"}]}, "role must be 'user' or 'assistant'"),
+        (
+            {"messages": [{"role": "assistant", "content": [{"type": "image", "source": {}}]}]},
+            "content block type 'image' is not supported in assistant messages",
+        ),
+        (
+            {"tools": [{"type": "bash_20250124", "name": "bash"}]},
+            "tool type 'bash_20250124' (a server tool) is not supported",
+        ),
+        ({"messages": [{"role": "assistant", "content": [{"type": "tool_use", "name": "f"}]}]}, "'id' is required"),
+    ],
+)
+def test_messages_say_what_the_field_must_be(changes: dict[str, Any], message: str) -> None:
+    assert problem(request(**changes)).message == message
 
 
 # --- response translation --------------------------------------------------------------------------
@@ -463,7 +487,7 @@ def test_request_round_trip_anthropic_openai_anthropic() -> None:
 
 def test_response_round_trip_through_fixture() -> None:
     raw = json.loads(fixture("message_tool_use.json"))
-    openai = to_chat_completion(raw)
+    openai = to_chat_completion(fixture("message_tool_use.json"))
     back = to_anthropic_response(openai, raw["model"])
     assert back["id"] == raw["id"]
     assert back["content"] == raw["content"]
@@ -603,7 +627,7 @@ def test_encode_ignores_other_choices_and_handles_refusal() -> None:
 
 def replay_through_decoder(raw: bytes) -> list[dict[str, Any]]:
     """Anthropic events -> the outbound adapter's decoder -> OpenAI chunks."""
-    from onshore.edge.sse import EventSplitter
+    from onshore.route.sse import EventSplitter
 
     decoder = AnthropicAdapter("https://x", None).stream_decoder()
     chunks: list[dict[str, Any]] = []

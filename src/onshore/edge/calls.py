@@ -1,0 +1,61 @@
+"""Read a model request's body once into the frozen call the service consumes (service/calls.py).
+
+JSON decoding and the schema check happen here, once. A problem is kept in the call rather than
+raised, so the service can report it in the order the checks always ran (after authentication).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from onshore.edge.dialects import OPENAI, EdgeDialect
+from onshore.edge.wire import (
+    CHAT_FIELDS,
+    EMBEDDING_FIELDS,
+    ChatRequest,
+    EmbeddingRequest,
+    fields_to_opt_in,
+    requested_model,
+    validate,
+)
+from onshore.refusal import Refusal
+from onshore.service.calls import ChatCall, EmbeddingsCall
+
+
+def chat_call(raw: bytes, dialect: EdgeDialect, authorization: str | None, data_class: str | None) -> ChatCall:
+    head = (dialect.chat_endpoint, dialect, authorization, data_class, len(raw), hashlib.sha256(raw).hexdigest())
+    try:
+        body = dialect.parse(raw)
+        model = requested_model(body)
+    except Refusal as refusal:
+        return ChatCall(*head, {}, "", unreadable=refusal)
+    beyond, undocumented = fields_to_opt_in(body, CHAT_FIELDS)
+    try:
+        request = validate(body, ChatRequest)
+    except Refusal as refusal:
+        return ChatCall(*head, body, model, invalid=refusal, beyond_facts=beyond, undocumented=undocumented)
+    asked_usage = bool(request.stream_options and request.stream_options.include_usage)
+    return ChatCall(
+        *head,
+        body,
+        model,
+        beyond_facts=beyond,
+        undocumented=undocumented,
+        stream=bool(request.stream),
+        wants_usage=asked_usage or dialect.streams_usage,
+    )
+
+
+def embeddings_call(raw: bytes, authorization: str | None, data_class: str | None) -> EmbeddingsCall:
+    head = ("embeddings", OPENAI, authorization, data_class, len(raw), hashlib.sha256(raw).hexdigest())
+    try:
+        body = OPENAI.parse(raw)
+        model = requested_model(body)
+    except Refusal as refusal:
+        return EmbeddingsCall(*head, {}, "", unreadable=refusal)
+    beyond, undocumented = fields_to_opt_in(body, EMBEDDING_FIELDS)
+    try:
+        validate(body, EmbeddingRequest)
+    except Refusal as refusal:
+        return EmbeddingsCall(*head, body, model, invalid=refusal, beyond_facts=beyond, undocumented=undocumented)
+    return EmbeddingsCall(*head, body, model, beyond_facts=beyond, undocumented=undocumented)

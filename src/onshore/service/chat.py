@@ -1,0 +1,163 @@
+"""Chat (/v1/chat/completions, and /v1/messages in Anthropic's dialect): identify -> decide ->
+protect -> route -> prove, in that order, read top to bottom in `serve`.
+
+Every request, answered or refused, is recorded before its answer leaves, and an audit failure
+turns the answer into an error. A stream is recorded when it opens and when it closes; its final
+receipt goes out only after the closing record is durable.
+"""
+
+from __future__ import annotations
+
+import functools
+
+from onshore.decide.decision import Decision
+from onshore.protect.answer import ChunkRestorer, restore_completion
+from onshore.protect.plan import Plan
+from onshore.prove.record import RequestTrace
+from onshore.prove.writer import AuditUnavailable
+from onshore.refusal import Kind, Refusal
+from onshore.route.router import Opened
+from onshore.service.calls import ChatCall
+from onshore.service.ports import ClientGone, OpenStream, Reply
+from onshore.service.relay import StreamOutcome, StreamRelay
+from onshore.service.steps import RECEIPT_HEADER, REQUEST_ID_HEADER, Steps, note_restored
+
+_STREAM_UNRECORDED = Refusal(Kind.AUDIT_UNAVAILABLE, "The audit log could not record the end of this stream.")
+
+
+class ChatService:
+    def __init__(self, steps: Steps, *, cut_disabled_streams: bool = False, max_stream_seconds: float = 1800.0) -> None:
+        self._steps = steps
+        self._cut_disabled_streams = cut_disabled_streams
+        self._max_stream_seconds = max_stream_seconds
+
+    async def serve(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:
+        """The answer, or None once a stream has been written through `open_stream`."""
+        steps = self._steps
+        trace, started = steps.start(call.endpoint)
+        try:
+            principal = steps.caller(trace, call.authorization)  # identify
+            await steps.admit(trace, principal, call, "chat")  # the request, the model, the limits
+            scan = await steps.scan(call, "chat")  # protect: what the body holds
+            decision = steps.decide(trace, principal, call, scan)  # decide: where it may go
+            plan = steps.plan(trace, decision, call, scan)  # protect: what each route receives
+            if call.stream:  # route and prove, as the answer streams
+                return await self._stream(trace, started, decision, plan, call, open_stream)
+            return await self._answer(trace, started, decision, plan, call)  # route, then prove
+        except Exception as exc:  # noqa: BLE001 - a bug must refuse (and be recorded), never pass data through
+            return await steps.refuse(trace, started, steps.as_refusal(trace, exc), call.dialect)
+
+    async def _answer(
+        self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, call: ChatCall
+    ) -> Reply:
+        steps = self._steps
+        opened = await steps.open(trace, plan, "chat", stream=False)
+        document = opened.document or {}
+        document["model"] = trace.model  # clients see the public name, not the backend's
+        steps.take_usage(trace, document, plan.body_for(opened.route), "chat")
+        vault = plan.restores(opened.route)
+        if vault is not None:
+            note_restored(trace, restore_completion(document, vault, plan.sent_text()))
+        payload = call.dialect.encode_response(document, trace.model or "")
+        return await steps.answer(trace, started, decision, opened, payload, call.dialect)
+
+    async def _stream(
+        self,
+        trace: RequestTrace,
+        started: float,
+        decision: Decision,
+        plan: Plan,
+        call: ChatCall,
+        open_stream: OpenStream,
+    ) -> Reply | None:
+        steps = self._steps
+        opened = await steps.open(trace, plan, "chat", stream=True)
+        trace.kind, trace.status, trace.outcome = "stream_open", 200, "streaming"
+        try:
+            await steps.record(trace, started)
+            headers = {
+                "Content-Type": "text/event-stream",
+                "Cache-Control": "no-cache",
+                REQUEST_ID_HEADER: trace.id,
+                RECEIPT_HEADER: steps.receipt(trace, decision, opened, stream=True),
+            }
+        except AuditUnavailable:
+            opened.close()
+            return steps.audit_failed(trace, call.dialect)
+        except BaseException:
+            opened.close()  # the relay never took the upstream connection over
+            raise
+        encoder = call.dialect.stream_encoder(trace.model or "")
+        vault = plan.restores(opened.route)
+        router = steps.router
+        relay = StreamRelay(
+            opened,
+            encoder,
+            request_id=trace.id,
+            model=trace.model,
+            created=int(trace.ts),
+            wants_usage=call.wants_usage,
+            restorer=None if vault is None else ChunkRestorer(vault, plan.sent_text()),
+            sent_body=plan.body_for(opened.route),
+            max_seconds=self._max_stream_seconds,
+            monotonic=steps.clock.monotonic,
+            still_enabled=(
+                functools.partial(router.is_enabled, opened.route.backend.name) if self._cut_disabled_streams else None
+            ),
+            scrub=router.scrub,
+        )
+        relayed_from = steps.clock.monotonic()
+        try:
+            ended = await relay.run(open_stream, headers)
+        except BaseException:  # cancelled mid-stream (shutdown): the close is still recorded
+            await self._close(trace, opened, relay.ended("cancelled"), relayed_from)
+            raise
+        recorded = await self._close(trace, opened, ended, relayed_from)
+        if ended.write is None:
+            return None  # the client is gone: nothing more to send
+        try:
+            if not recorded:
+                await ended.write(encoder.error(_STREAM_UNRECORDED))
+            elif ended.tail:
+                await ended.write(ended.tail)
+            elif ended.outcome == "completed":
+                await ended.write(encoder.receipt(steps.final_receipt(trace, decision, opened, ended.digest)))
+                await ended.write(encoder.done())
+        except ClientGone:
+            pass
+        return None
+
+    async def _close(self, trace: RequestTrace, opened: Opened, ended: StreamOutcome, relayed_from: float) -> bool:
+        """Write the stream's closing record; False if the audit store failed."""
+        steps = self._steps
+        note_restored(trace, ended.restored)
+        now = steps.clock.now()
+        close = RequestTrace(
+            id=steps.new_id(now),
+            ts=now,
+            endpoint=trace.endpoint,
+            kind="stream_close",
+            tenant=trace.tenant,
+            key_id=trace.key_id,
+            model=trace.model,
+            data_class=trace.data_class,
+            decision=trace.decision,
+            chosen=trace.chosen,
+            attempts=trace.attempts,
+            status=200,
+            outcome=ended.outcome,
+            usage=ended.usage,
+            usage_source=ended.usage_source,
+            request_sha256=trace.request_sha256,
+            response_sha256=ended.digest,
+            upstream_ms=(steps.clock.monotonic() - opened.started) * 1000,
+            stream_of=trace.id,
+            personal_data=trace.personal_data,
+        )
+        steps.count_tokens(ended.usage, close)
+        steps.served(trace.endpoint)
+        try:
+            await steps.record(close, relayed_from)
+        except AuditUnavailable:
+            return False
+        return True

@@ -1,0 +1,66 @@
+"""What the service needs from the edge, as ports it is handed: it knows no HTTP server and no wire format.
+
+The edge implements `Dialect` (edge/dialects.py) for each wire format a client may speak, and
+supplies `OpenStream`; its write function raises `ClientGone` when the client has hung up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from onshore.refusal import Refusal
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """A whole answer (or refusal) as it will be sent: the service records these exact bytes first."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str]
+
+
+class ClientGone(Exception):
+    """The client closed the connection: nothing more can be written to it."""
+
+
+Write = Callable[[bytes], Awaitable[None]]  # raises ClientGone
+OpenStream = Callable[[dict[str, str]], Awaitable[Write]]  # send the stream's headers; raises ClientGone
+
+
+class StreamEncoder(Protocol):
+    """One streamed answer in a client's wire format; every method returns the bytes to send."""
+
+    def start(self, request_id: str) -> bytes: ...
+
+    def chunk(self, document: dict[str, Any]) -> bytes: ...
+
+    def finish(self) -> bytes:
+        """Bytes that end the answer, before the final receipt."""
+        ...
+
+    def receipt(self, receipt: str) -> bytes:
+        """The final receipt (a comment clients ignore)."""
+        ...
+
+    def done(self) -> bytes:
+        """Bytes after the final receipt."""
+        ...
+
+    def error(self, refusal: Refusal) -> bytes:
+        """The event that ends a stream the gateway cannot finish."""
+        ...
+
+
+class Dialect(Protocol):
+    """A wire format a client speaks (OpenAI's, Anthropic's): how answers and refusals are encoded."""
+
+    def render_refusal(self, refusal: Refusal) -> Reply: ...
+
+    def encode_response(self, document: dict[str, Any], model: str) -> bytes:
+        """An OpenAI-shaped answer in this dialect."""
+        ...
+
+    def stream_encoder(self, model: str) -> StreamEncoder: ...

@@ -1,0 +1,334 @@
+"""The steps every model endpoint shares, in the order a request meets them: identify, admit (model,
+fields, limits), scan, decide, plan, route, and prove (record, receipt, refuse).
+
+Each endpoint's service (chat.py, embeddings.py) calls these in order; nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from typing import Any
+
+from onshore.clock import Clock
+from onshore.decide.data_class import data_class_of
+from onshore.decide.decision import Decision, DecisionCache, RequestFacts
+from onshore.decide.policy import ModelGroup, Route
+from onshore.identify.authenticator import AuthError, KeyIndex
+from onshore.identify.principal import Principal
+from onshore.ids import uuid7
+from onshore.metrics import Metrics
+from onshore.protect.answer import Restored
+from onshore.protect.body import has_token_input
+from onshore.protect.plan import Plan, plan
+from onshore.protect.protector import Protector, Scan
+from onshore.prove.receipt import receipt_claims
+from onshore.prove.record import RequestTrace, admin_entry, entry
+from onshore.prove.signer import Signer
+from onshore.prove.writer import AuditUnavailable, AuditWriter
+from onshore.refusal import Kind, Refusal, model_not_found
+from onshore.route.backends.base import Endpoint
+from onshore.route.backends.usage import ESTIMATE, estimate_completion, estimate_prompt, usage_of
+from onshore.route.breakers import Breakers
+from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
+from onshore.service.calls import Call
+from onshore.service.limits import Limits
+from onshore.service.ports import Dialect, Reply
+
+log = logging.getLogger("onshore.pipeline")
+UPSTREAM = "upstream"  # usage_source: the backend's own final count
+_INLINE_SCAN_BYTES = 16 * 1024  # below this a scan costs well under a millisecond: stay on the loop
+
+RECEIPT_HEADER = "Onshore-Receipt"
+REQUEST_ID_HEADER = "Onshore-Request-Id"
+_SERVED_AT: dict[str, str] = {"chat": "/v1/chat/completions", "embeddings": "/v1/embeddings"}
+
+
+def _attempts(attempts: list[Attempt]) -> list[dict[str, Any]]:
+    return [{"backend": a.backend, "outcome": a.outcome, "ms": round(a.duration_ms, 3)} for a in attempts]
+
+
+def usage_in(document: dict[str, Any]) -> dict[str, int] | None:
+    usage = document.get("usage")
+    if not isinstance(usage, dict):
+        return None
+    return {k: v for k in ("prompt_tokens", "completion_tokens", "total_tokens") if isinstance(v := usage.get(k), int)}
+
+
+def note_restored(trace: RequestTrace, restored: Restored | None) -> None:
+    """Placeholders that named nothing in the vault (left as they were) and those restored from a
+    mangled form: counted, never their values."""
+    if restored is not None and trace.personal_data is not None:
+        trace.personal_data["unrestored_placeholders"] = restored.unrestored
+        trace.personal_data["restored_mangled_placeholders"] = restored.from_mangled
+
+
+class Steps:
+    def __init__(
+        self,
+        keys: KeyIndex,
+        decisions: DecisionCache,
+        router: Router,
+        audit: AuditWriter,
+        signer: Signer,
+        clock: Clock,
+        metrics: Metrics,
+        protector: Protector | None,
+        limits: Limits | None = None,
+        breakers: Breakers | None = None,
+    ) -> None:
+        self.router = router
+        self.clock = clock
+        self._keys = keys
+        self._decisions = decisions
+        self._audit = audit
+        self._signer = signer
+        self._metrics = metrics
+        self._protector = protector
+        self._limits = limits
+        self._breakers = breakers
+
+    def start(self, endpoint: str) -> tuple[RequestTrace, float]:
+        now = self.clock.now()
+        return RequestTrace(id=self.new_id(now), ts=now, endpoint=endpoint), self.clock.monotonic()
+
+    @staticmethod
+    def new_id(now: float) -> str:
+        return uuid7(int(now * 1000))
+
+    # --- identify ------------------------------------------------------------------------------
+    def identify(self, authorization: str | None) -> Principal:
+        if self._keys.stale:
+            raise Refusal(
+                Kind.KEYS_UNAVAILABLE, "API keys cannot be checked right now (key store unreadable); retry later."
+            )
+        try:
+            return self._keys.authenticate(authorization)
+        except AuthError as exc:
+            raise Refusal(Kind.INVALID_API_KEY, exc.message) from None
+
+    def caller(self, trace: RequestTrace, authorization: str | None) -> Principal:
+        principal = self.identify(authorization)
+        trace.tenant, trace.key_id = principal.tenant, principal.key_id
+        return principal
+
+    # --- admit: the request, the model and the caller's limits -----------------------------------
+    async def admit(self, trace: RequestTrace, principal: Principal, call: Call, endpoint: Endpoint) -> None:
+        """Everything about the request that is refused before it is scanned, in this order."""
+        if call.unreadable is not None:
+            raise call.unreadable
+        group = self._model_for(principal, call.model, endpoint)
+        trace.model = call.model  # only a configured name is recorded: never client text in the chain
+        _check_fields(call, group.extra_fields)
+        if call.invalid is not None:
+            raise call.invalid
+        trace.request_sha256 = call.sha256
+        if self._limits is not None:
+            await self._limits.admit(principal, self.clock.now())
+
+    def _model_for(self, principal: Principal, model: str, endpoint: Endpoint) -> ModelGroup:
+        group = self._decisions.policy.models.get(model)
+        if group is None or not principal.may_use(model):
+            raise model_not_found(model)
+        if group.endpoint != endpoint:
+            served_at = _SERVED_AT[group.endpoint]
+            raise Refusal(Kind.WRONG_ENDPOINT, f"The model '{model}' is served at {served_at}.", param="model")
+        return group
+
+    # --- protect: look -------------------------------------------------------------------------
+    async def scan(self, call: Call, endpoint: Endpoint) -> Scan | None:
+        if self._protector is None:
+            return None
+        if endpoint == "embeddings" and has_token_input(call.body):
+            return None  # token ids cannot be scanned: treated like "protection off" (fail closed)
+        if call.size > _INLINE_SCAN_BYTES:
+            # A large body takes milliseconds to seconds to scan: do it off the event loop, so other
+            # requests, streams and the kill-switch watcher keep running meanwhile.
+            return await asyncio.to_thread(self._protector.scan, call.body, endpoint)
+        return self._protector.scan(call.body, endpoint)
+
+    # --- decide --------------------------------------------------------------------------------
+    def decide(self, trace: RequestTrace, principal: Principal, call: Call, scan: Scan | None) -> Decision:
+        implied = () if scan is None else scan.implied_classes()
+        trace.data_class = data_class = data_class_of(principal.floor, implied, call.data_class)
+        now = self.clock.now()
+        decision = self._decisions.decide(RequestFacts(principal.tenant, data_class, call.model), now, self.new_id(now))
+        trace.decision = decision
+        if decision.denied:
+            self._metrics.decisions.labels("denied").inc()
+            self._metrics.denials.labels(decision.verdict.rule_id).inc()
+            raise Refusal(
+                Kind.RESIDENCY_POLICY_DENIED,
+                decision.verdict.denial or "No backend complies.",
+                rule=decision.verdict.rule_id,
+            )
+        self._metrics.decisions.labels("allowed").inc()
+        return decision
+
+    # --- protect: plan -------------------------------------------------------------------------
+    def plan(self, trace: RequestTrace, decision: Decision, call: Call, scan: Scan | None) -> Plan:
+        planned = plan(decision, call.body, scan, self._protector, trace.id)
+        trace.personal_data = planned.personal_data
+        if planned.refusal is not None:
+            self._metrics.denials.labels(planned.refusal.rule or "").inc()
+            raise planned.refusal
+        return planned
+
+    # --- route ---------------------------------------------------------------------------------
+    async def open(self, trace: RequestTrace, plan: Plan, endpoint: Endpoint, stream: bool) -> Opened:
+        body_for = plan.body_for
+        if stream:
+            # Ask for usage even when the client did not, so the audit record has real token counts;
+            # the usage-only chunk is then not passed on.
+            def body_for(route: Route) -> dict[str, Any]:
+                body = plan.body_for(route)
+                return {**body, "stream_options": {**(body.get("stream_options") or {}), "include_usage": True}}
+
+        try:
+            opened = await self.router.open(plan.routes, endpoint, body_for, stream)
+        except UpstreamFailure as failure:
+            if self._breakers is not None:
+                self._breakers.observe(failure.attempts)
+            trace.attempts = _attempts(failure.attempts)
+            for attempt in failure.attempts:
+                self._metrics.failovers.labels(attempt.backend, attempt.outcome).inc()
+            raise failure.error from None
+        if self._breakers is not None:
+            self._breakers.observe(opened.attempts)
+        trace.attempts = _attempts(opened.attempts)
+        for attempt in opened.attempts[:-1]:
+            self._metrics.failovers.labels(attempt.backend, attempt.outcome).inc()
+        trace.chosen = opened.route.backend
+        trace.upstream_ms = opened.upstream_ms
+        self._metrics.upstream_latency.labels(opened.route.backend.name).observe(opened.upstream_ms / 1000)
+        return opened
+
+    @staticmethod
+    def take_usage(trace: RequestTrace, document: dict[str, Any], sent: dict[str, Any], endpoint: Endpoint) -> None:
+        """The answer's token counts: the backend's, or (a server that omits them) an estimate from
+        the body sent and the answer, and the record says so."""
+        trace.usage, trace.usage_source = usage_in(document), UPSTREAM
+        if not trace.usage:
+            completion = estimate_completion(document) if endpoint == "chat" else 0
+            trace.usage, trace.usage_source = usage_of(estimate_prompt(sent), completion), ESTIMATE
+
+    def count_tokens(self, usage: dict[str, int] | None, trace: RequestTrace) -> None:
+        if usage and self._limits is not None and trace.key_id and trace.tenant:
+            self._limits.charge_later(trace.key_id, trace.tenant, usage.get("total_tokens", 0), self.clock.now())
+        if usage:
+            self._metrics.tokens.labels("prompt").inc(usage.get("prompt_tokens", 0))
+            self._metrics.tokens.labels("completion").inc(usage.get("completion_tokens", 0))
+
+    def served(self, endpoint: str) -> None:
+        self._metrics.requests.labels(endpoint, "200").inc()
+
+    # --- prove ---------------------------------------------------------------------------------
+    async def record(self, trace: RequestTrace, started: float) -> None:
+        trace.total_ms = (self.clock.monotonic() - started) * 1000
+        # Shielded: a request cancelled mid-way must still leave its record.
+        await asyncio.shield(self._audit.append(entry(trace)))
+
+    def receipt(self, trace: RequestTrace, decision: Decision, opened: Opened, *, stream: bool) -> str:
+        """The receipt of an answer, or of a stream's opening (its digest is in its final receipt)."""
+        digest = None if stream else trace.response_sha256
+        claims = receipt_claims(
+            trace, decision, opened.route.backend, issued_at=int(trace.ts), response_sha256=digest, stream=stream
+        )
+        return self._signer.receipt(claims)
+
+    def final_receipt(self, trace: RequestTrace, decision: Decision, opened: Opened, digest: str) -> str:
+        """The receipt that closes a stream, covering the digest of every byte sent before it."""
+        claims = receipt_claims(
+            trace,
+            decision,
+            opened.route.backend,
+            issued_at=int(self.clock.now()),
+            response_sha256=digest,
+            stream=True,
+            final=True,
+        )
+        return self._signer.receipt(claims)
+
+    async def answer(
+        self, trace: RequestTrace, started: float, decision: Decision, opened: Opened, payload: bytes, dialect: Dialect
+    ) -> Reply:
+        """Record a whole answer, then hand it out with its receipt (an audit failure refuses it)."""
+        trace.response_sha256 = _sha256(payload)
+        trace.status, trace.outcome = 200, "ok"
+        self.count_tokens(trace.usage, trace)
+        try:
+            await self.record(trace, started)
+        except AuditUnavailable:
+            return self.audit_failed(trace, dialect)
+        self.served(trace.endpoint)
+        self._metrics.overhead.observe(max(0.0, trace.total_ms - (trace.upstream_ms or 0.0)) / 1000)
+        headers = {
+            "Content-Type": "application/json",
+            REQUEST_ID_HEADER: trace.id,
+            RECEIPT_HEADER: self.receipt(trace, decision, opened, stream=False),
+        }
+        return Reply(200, payload, headers)
+
+    async def refuse(self, trace: RequestTrace, started: float, refusal: Refusal, dialect: Dialect) -> Reply:
+        reply = dialect.render_refusal(refusal)  # before the record: what is recorded is what is sent
+        trace.status, trace.outcome, trace.error_code = reply.status, "refused", refusal.kind.code
+        self._metrics.requests.labels(trace.endpoint, str(reply.status)).inc()
+        try:
+            await self.record(trace, started)
+        except AuditUnavailable:
+            return self.audit_failed(trace, dialect)
+        return Reply(reply.status, reply.body, {**reply.headers, REQUEST_ID_HEADER: trace.id})
+
+    def audit_failed(self, trace: RequestTrace, dialect: Dialect) -> Reply:
+        refusal = Refusal(Kind.AUDIT_UNAVAILABLE, "The audit log could not record this request, so it was not served.")
+        reply = dialect.render_refusal(refusal)
+        self._metrics.requests.labels(trace.endpoint, str(reply.status)).inc()
+        return Reply(reply.status, reply.body, {REQUEST_ID_HEADER: trace.id})
+
+    @staticmethod
+    def as_refusal(trace: RequestTrace, exc: Exception) -> Refusal:
+        """Any failure on the path as the refusal the client gets: a refusal as raised, and anything
+        else (a bug) as a logged internal error that says nothing about its cause."""
+        if isinstance(exc, Refusal):
+            return exc
+        log.exception("internal error serving request %s", trace.id)
+        return Refusal(Kind.INTERNAL_ERROR, f"Internal error; the request was refused (request id {trace.id}).")
+
+    async def refuse_unread(
+        self, endpoint: str, authorization: str | None, refusal: Refusal, dialect: Dialect
+    ) -> Reply:
+        """Record and answer a refusal made before the body was read (e.g. over the size limit)."""
+        trace, started = self.start(endpoint)
+        with contextlib.suppress(Refusal):  # who sent it, if the key is valid
+            self.caller(trace, authorization)
+        return await self.refuse(trace, started, refusal, dialect)
+
+    async def record_admin(self, action: str, backend: str, actor: str, reason: str | None, outcome: str) -> None:
+        now = self.clock.now()
+        await self._audit.append(admin_entry(self.new_id(now), now, action, backend, actor, reason, outcome))
+
+
+def _check_fields(call: Call, extra: frozenset[str]) -> None:
+    """Refuse fields outside OpenAI's documented set unless the model's config allows them."""
+    for key in call.beyond_facts:
+        if key not in extra:
+            raise Refusal(
+                Kind.UNSUPPORTED_PARAMETER,
+                f"'{key}' would let the provider keep or pass on data beyond what this backend declares; "
+                "it is refused unless the model's allow_extra_fields lists it.",
+                param=key,
+            )
+    for key in call.undocumented:
+        if key not in extra:
+            raise Refusal(
+                Kind.UNSUPPORTED_PARAMETER,
+                f"Unrecognized request argument supplied: '{key}'. Onshore forwards only documented "
+                "OpenAI fields unless the model's allow_extra_fields lists it.",
+                param=key,
+            )
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
