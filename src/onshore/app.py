@@ -66,6 +66,10 @@ JWKS_STARTUP_SECONDS = 5.0  # the first fetch of every issuer's keys, before ser
 KEY_WAIT_SECONDS = 1.0  # the longest a request waits for the key fetch its token's unknown key id asked for
 
 
+class BackendStartError(Exception):
+    """A backend that could not start (start-up stops), named with what it needed."""
+
+
 def build_adapters(settings: Settings) -> dict[str, Adapter]:
     adapters: dict[str, Adapter] = {}
     for name, backend in settings.file.backends.items():
@@ -97,10 +101,14 @@ async def _start_embedded(settings: Settings, stack: contextlib.AsyncExitStack) 
         if backend.kind != "embedded":
             continue
         options = backend.embedded or EmbeddedSettings()
-        path = Path(options.model_path) if options.model_path else default_model_path()
-        model = EmbeddedModel(path, options.threads, options.context_tokens, options.embeddings)
-        stack.push_async_callback(model.aclose)
-        await model.load()
+        try:
+            path = Path(options.model_path) if options.model_path else default_model_path()
+            model = EmbeddedModel(path, options.threads, options.context_tokens, options.embeddings)
+            stack.push_async_callback(model.aclose)
+            await model.load()
+        except Exception as exc:  # any failure to load is this backend's: name it
+            where = options.model_path or "the default model"
+            raise BackendStartError(f"backends.{name}: cannot load {where}: {exc}") from exc
         runner = web.AppRunner(EmbeddedServer(model, options.max_queue).app(), access_log=None)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -350,7 +358,11 @@ async def _checkpoints(audit: AuditWriter, clock: Clock, interval: float, gatewa
             log.warning("audit checkpoint failed: %s", type(exc).__name__)
 
 
-def build_app(settings: Settings, clock: Clock | None = None) -> web.Application:
+def build_app(
+    settings: Settings, clock: Clock | None = None, on_started: Callable[[], None] | None = None
+) -> web.Application:
+    """The gateway app. `on_started` runs once every part has started (backends loaded, stores open),
+    before the first request: `onshore serve` creates a first start's API key there."""
     clock = clock or SystemClock()
     gw = settings.gateway
     app = web.Application(
@@ -368,7 +380,7 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
         # step runs even if an earlier one fails. Background tasks stop first, the store closes last,
         # after its worker thread has finished every call (nothing runs inside a closed connection).
         async with contextlib.AsyncExitStack() as stack:
-            app[GATEWAY] = await _start(settings, policy, protector, clock, stack)
+            app[GATEWAY] = await _start(settings, policy, protector, clock, stack, on_started)
             yield
 
     app.cleanup_ctx.append(lifespan)
@@ -376,7 +388,12 @@ def build_app(settings: Settings, clock: Clock | None = None) -> web.Application
 
 
 async def _start(
-    settings: Settings, policy: Policy, protector: Protector | None, clock: Clock, stack: contextlib.AsyncExitStack
+    settings: Settings,
+    policy: Policy,
+    protector: Protector | None,
+    clock: Clock,
+    stack: contextlib.AsyncExitStack,
+    on_started: Callable[[], None] | None = None,
 ) -> Gateway:
     gw = settings.gateway
     store = open_store(settings)
@@ -466,6 +483,9 @@ async def _start(
         metrics_token=_secret(settings, "#metrics"),
         stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
     )
+    if on_started is not None:
+        on_started()
+        index.replace(store.list_keys())  # a key it created works from the first request
     refresh = _refresh_keys(store, index, revision, gw.key_refresh_seconds, gw.key_max_staleness_seconds, gateway)
     _background(stack, refresh)
     _background(stack, _checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway))

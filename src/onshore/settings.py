@@ -6,14 +6,18 @@ start-up with the key path, so a misspelt residency rule is an error, never a si
 
 from __future__ import annotations
 
+import contextlib
+import difflib
 import functools
 import importlib.util
 import os
 import re
+import types
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
 from urllib.parse import urlsplit
 
 import msgspec
@@ -28,11 +32,61 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(Exception):
-    """A configuration mistake, with the key path where it was found."""
+    """A configuration mistake, with the key path where it was found (and its line, once known)."""
 
-    def __init__(self, path: str, message: str) -> None:
+    def __init__(self, path: str, message: str, line: int | None = None) -> None:
         super().__init__(f"{path}: {message}" if path else message)
         self.path = path
+        self.message = message
+        self.line = line
+
+
+class ConfigErrors(ConfigError):
+    """Every mistake found in one config, so a run shows them all (in file order where lines are known).
+
+    Behaves as the first error for code that reads `.path`; str() is one line per error, each
+    prefixed with `FILE:LINE:` (nothing for the built-in defaults, which the user did not write).
+    """
+
+    def __init__(self, source: str, errors: list[ConfigError]) -> None:
+        ordered = sorted(errors, key=lambda e: (e.line is None, e.line or 0))
+        super().__init__(ordered[0].path, ordered[0].message, ordered[0].line)
+        self.errors = ordered
+        self.source = source
+        self.args = ("\n".join(self.lines()),)
+
+    def lines(self) -> list[str]:
+        out = []
+        for error in self.errors:
+            where = "" if self.source == BUILT_IN else self.source + (f":{error.line}" if error.line else "")
+            out.append(f"{where}: {error}" if where else str(error))
+        return out
+
+
+BUILT_IN = "built-in defaults"
+
+
+class _Errors:
+    """Collects ConfigErrors entry by entry: one bad backend does not hide a bad tenant."""
+
+    def __init__(self) -> None:
+        self.found: list[ConfigError] = []
+        self.failed: set[str] = set()  # key paths that did not parse: checks that refer to them are skipped
+
+    def add(self, error: ConfigError) -> None:
+        self.found.extend(error.errors if isinstance(error, ConfigErrors) else [error])
+
+    def failed_under(self, prefix: str) -> bool:
+        return any(p.startswith((f"{prefix}.", f"{prefix}[")) for p in self.failed)
+
+    @contextlib.contextmanager
+    def entry(self, path: str | None = None) -> Iterator[None]:
+        try:
+            yield
+        except ConfigError as exc:
+            self.add(exc)
+            if path is not None:
+                self.failed.add(path)
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -259,103 +313,79 @@ class IdentitySettings(_Strict, frozen=True, kw_only=True):
     api_key_roles: dict[str, list[IdentityRole]] = {}  # API key id -> admin-side roles
 
 
-class _IdentityTopLevel(_Strict, frozen=True, kw_only=True):
-    oidc: dict[str, Any] = {}
-    api_key_roles: dict[str, list[IdentityRole]] = {}
-
-
-def _parse_identity(raw: object) -> IdentitySettings:
-    top = _convert(raw, _IdentityTopLevel, "identity")
-    issuers = {n: _convert(v, OidcIssuerSettings, f"identity.oidc.{n}") for n, v in top.oidc.items()}
-    return IdentitySettings(oidc=issuers, api_key_roles=top.api_key_roles)
-
-
 def _loopback(host: str | None) -> bool:
     return host in ("127.0.0.1", "::1", "localhost")
 
 
-def _check_identity(file: FileSettings) -> None:
+def _check_identity(file: FileSettings, errors: _Errors) -> None:
     seen: dict[str, str] = {}
     for name, oidc in file.identity.oidc.items():
         path = f"identity.oidc.{name}"
-        if not _NAME.match(name):
-            raise ConfigError(path, "issuer names use letters, digits and . _ : / -")
-        if not oidc.issuer.startswith(("https://", "http://")):
-            raise ConfigError(f"{path}.issuer", "must be the issuer URL exactly as the tokens' 'iss' says")
-        if oidc.issuer in seen:
-            raise ConfigError(f"{path}.issuer", f"the same issuer is configured as {seen[oidc.issuer]!r}")
-        seen[oidc.issuer] = name
-        audiences = [oidc.audience] if isinstance(oidc.audience, str) else oidc.audience
-        if not audiences or not all(a.strip() for a in audiences):
-            raise ConfigError(f"{path}.audience", "required: the audience this gateway's tokens are issued for")
-        url = urlsplit(oidc.jwks_url)
-        if url.scheme != "https" and not (url.scheme == "http" and _loopback(url.hostname)):
-            raise ConfigError(f"{path}.jwks_url", "must be an https:// URL (plain http only on loopback, for tests)")
-        if not oidc.algorithms:
-            raise ConfigError(f"{path}.algorithms", "at least one algorithm is required")
-        for index, alg in enumerate(oidc.algorithms):
-            if alg not in OIDC_ALGORITHMS:
-                why = (
-                    " (symmetric and unsigned tokens are never accepted)"
-                    if alg.upper().startswith(("HS", "NONE"))
-                    else ""
-                )
-                raise ConfigError(
-                    f"{path}.algorithms[{index}]", f"{alg!r} is not allowed{why}; use {', '.join(OIDC_ALGORITHMS)}"
-                )
-        if not 0 <= oidc.leeway_seconds <= MAX_LEEWAY_SECONDS:
-            raise ConfigError(f"{path}.leeway_seconds", f"must be between 0 and {MAX_LEEWAY_SECONDS:g} seconds")
-        for key in ("jwks_refresh_seconds", "jwks_min_refresh_seconds", "jwks_max_stale_seconds"):
-            if getattr(oidc, key) <= 0:
-                raise ConfigError(f"{path}.{key}", "must be positive")
-        if oidc.jwks_min_refresh_seconds > oidc.jwks_refresh_seconds:
-            raise ConfigError(f"{path}.jwks_min_refresh_seconds", "must not exceed jwks_refresh_seconds")
-        preset = PRESETS[oidc.preset]
-        tenant = oidc.tenant
-        if (tenant.fixed is None) == (not tenant.values):
-            raise ConfigError(f"{path}.tenant", "give either fixed (one tenant) or values (claim value -> tenant)")
-        for tname in [tenant.fixed] if tenant.fixed is not None else tenant.values.values():
-            if tname not in file.tenants:
-                raise ConfigError(f"{path}.tenant", f"unknown tenant {tname!r}")
-        if oidc.floor.default not in DATA_CLASSES:
-            raise ConfigError(f"{path}.floor.default", f"unknown data class; the classes are {', '.join(DATA_CLASSES)}")
-        for value, data_class in oidc.floor.values.items():
-            if data_class not in DATA_CLASSES:
-                raise ConfigError(f"{path}.floor.values.{value}", f"unknown data class {data_class!r}")
-        for value, names in (oidc.models.values if oidc.models else {}).items():
-            for model in names:
-                if model not in file.models:
-                    raise ConfigError(f"{path}.models.values.{value}", f"unknown model {model!r}")
-        try:
-            if tenant.values:
-                claim_for(oidc.preset, tenant.claim, preset.tenant, "tenant")
-            if oidc.floor.values:
-                claim_for(oidc.preset, oidc.floor.claim, preset.roles, "floor")
-            for section in ("models", "roles"):
-                mapping = getattr(oidc, section)
-                if mapping is not None:
-                    claim_for(oidc.preset, mapping.claim, preset.roles, section)
-        except MappingProblem as exc:
-            raise ConfigError(f"{path}.{exc.path}", exc.message) from None
-        for index, requirement in enumerate(oidc.require):
-            if not requirement.any_of:
-                raise ConfigError(f"{path}.require[{index}].any_of", "list at least one value")
+        with errors.entry(path):  # each issuer on its own: one bad issuer does not hide another
+            _check_issuer(file, name, path, oidc, seen)
 
 
-class _TopLevel(_Strict, frozen=True, kw_only=True):
-    """First pass: msgspec cannot name dict keys in error paths, so named sections are parsed one by one."""
-
-    gateway: GatewaySettings = GatewaySettings()
-    backends: dict[str, Any]
-    models: dict[str, Any]
-    tenants: dict[str, Any]
-    identity: dict[str, Any] = {}
-
-
-class _TenantTopLevel(_Strict, frozen=True, kw_only=True):
-    classes: dict[str, Any]
-    home_jurisdictions: list[str] | None = None
-    limits: LimitsSettings | None = None
+def _check_issuer(file: FileSettings, name: str, path: str, oidc: OidcIssuerSettings, seen: dict[str, str]) -> None:
+    if not _NAME.match(name):
+        raise ConfigError(path, "issuer names use letters, digits and . _ : / -")
+    if not oidc.issuer.startswith(("https://", "http://")):
+        raise ConfigError(f"{path}.issuer", "must be the issuer URL exactly as the tokens' 'iss' says")
+    if oidc.issuer in seen:
+        raise ConfigError(f"{path}.issuer", f"the same issuer is configured as {seen[oidc.issuer]!r}")
+    seen[oidc.issuer] = name
+    audiences = [oidc.audience] if isinstance(oidc.audience, str) else oidc.audience
+    if not audiences or not all(a.strip() for a in audiences):
+        raise ConfigError(f"{path}.audience", "required: the audience this gateway's tokens are issued for")
+    url = urlsplit(oidc.jwks_url)
+    if url.scheme != "https" and not (url.scheme == "http" and _loopback(url.hostname)):
+        raise ConfigError(f"{path}.jwks_url", "must be an https:// URL (plain http only on loopback, for tests)")
+    if not oidc.algorithms:
+        raise ConfigError(f"{path}.algorithms", "at least one algorithm is required")
+    for index, alg in enumerate(oidc.algorithms):
+        if alg not in OIDC_ALGORITHMS:
+            why = (
+                " (symmetric and unsigned tokens are never accepted)" if alg.upper().startswith(("HS", "NONE")) else ""
+            )
+            raise ConfigError(
+                f"{path}.algorithms[{index}]", f"{alg!r} is not allowed{why}; use {', '.join(OIDC_ALGORITHMS)}"
+            )
+    if not 0 <= oidc.leeway_seconds <= MAX_LEEWAY_SECONDS:
+        raise ConfigError(f"{path}.leeway_seconds", f"must be between 0 and {MAX_LEEWAY_SECONDS:g} seconds")
+    for key in ("jwks_refresh_seconds", "jwks_min_refresh_seconds", "jwks_max_stale_seconds"):
+        if getattr(oidc, key) <= 0:
+            raise ConfigError(f"{path}.{key}", "must be positive")
+    if oidc.jwks_min_refresh_seconds > oidc.jwks_refresh_seconds:
+        raise ConfigError(f"{path}.jwks_min_refresh_seconds", "must not exceed jwks_refresh_seconds")
+    preset = PRESETS[oidc.preset]
+    tenant = oidc.tenant
+    if (tenant.fixed is None) == (not tenant.values):
+        raise ConfigError(f"{path}.tenant", "give either fixed (one tenant) or values (claim value -> tenant)")
+    for tname in [tenant.fixed] if tenant.fixed is not None else tenant.values.values():
+        if tname not in file.tenants:
+            raise ConfigError(f"{path}.tenant", f"unknown tenant {tname!r}")
+    if oidc.floor.default not in DATA_CLASSES:
+        raise ConfigError(f"{path}.floor.default", f"unknown data class; the classes are {', '.join(DATA_CLASSES)}")
+    for value, data_class in oidc.floor.values.items():
+        if data_class not in DATA_CLASSES:
+            raise ConfigError(f"{path}.floor.values.{value}", f"unknown data class {data_class!r}")
+    for value, names in (oidc.models.values if oidc.models else {}).items():
+        for model in names:
+            if model not in file.models:
+                raise ConfigError(f"{path}.models.values.{value}", f"unknown model {model!r}")
+    try:
+        if tenant.values:
+            claim_for(oidc.preset, tenant.claim, preset.tenant, "tenant")
+        if oidc.floor.values:
+            claim_for(oidc.preset, oidc.floor.claim, preset.roles, "floor")
+        for section in ("models", "roles"):
+            mapping = getattr(oidc, section)
+            if mapping is not None:
+                claim_for(oidc.preset, mapping.claim, preset.roles, section)
+    except MappingProblem as exc:
+        raise ConfigError(f"{path}.{exc.path}", exc.message) from None
+    for index, requirement in enumerate(oidc.require):
+        if not requirement.any_of:
+            raise ConfigError(f"{path}.require[{index}].any_of", "list at least one value")
 
 
 class FileSettings(_Strict, frozen=True, kw_only=True):
@@ -405,9 +435,8 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in seen:
-            raise ConfigError(
-                "", f"duplicate key {key!r} at line {key_node.start_mark.line + 1}: each key may appear once"
-            )
+            line = key_node.start_mark.line + 1
+            raise ConfigError("", f"duplicate key {key!r} at line {line}: each key may appear once", line)
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
 
@@ -443,6 +472,74 @@ _TYPE_HINTS = {
     ),
     re.compile(r"Expected `bool( \| null)?`, got `str`"): "write true or false (yes/no/on/off are not booleans here)",
 }
+# What people write for a backend kind, and the kind that speaks it.
+_KIND_ALIASES = {
+    "vllm": "openai",
+    "ollama": "openai",
+    "lmstudio": "openai",
+    "llamacpp": "openai",
+    "llama.cpp": "openai",
+    "tgi": "openai",
+    "azure": "azure_openai",
+    "claude": "anthropic",
+    "local": "embedded",
+    "gguf": "embedded",
+    "llama_cpp": "embedded",
+}
+
+
+def nearest(value: str, choices: list[str] | tuple[str, ...], aliases: Mapping[str, str] | None = None) -> str | None:
+    """The valid choice a typo most likely meant (difflib), or None."""
+    alias = (aliases or {}).get(value.strip().lower())
+    if alias in choices:
+        return alias
+    folded = {c.casefold(): c for c in choices}
+    if value.casefold() in folded:
+        return folded[value.casefold()]
+    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _unwrap(kind: Any) -> Any:
+    """`X | None` -> X (what a field holds when it is set)."""
+    if get_origin(kind) in (Union, types.UnionType):
+        rest = [a for a in get_args(kind) if a is not type(None)]
+        return rest[0] if len(rest) == 1 else kind
+    return kind
+
+
+def _type_at(kind: Any, path: str) -> Any:
+    """The declared type at a msgspec error path inside `kind` (e.g. "routes[0].model"), or None."""
+    for part in re.findall(r"[^.\[\]]+|\[[^\]]*\]", path):
+        kind = _unwrap(kind)
+        if part.startswith("["):
+            args = get_args(kind)
+            kind = args[-1] if args else None
+        elif isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            fields = {f.encode_name: f.type for f in msgspec.structs.fields(kind)}
+            kind = fields.get(part)
+        else:
+            return None
+    return _unwrap(kind)
+
+
+def _suggestion(kind: Any, path: str, message: str) -> str | None:
+    """For a bad enum value, the valid values and the nearest; for an unknown key, the nearest key."""
+    if match := re.match(r"Invalid enum value '(.*)'", message):
+        target = _type_at(kind, path)
+        if get_origin(target) is not Literal:
+            return None
+        values = [str(a) for a in get_args(target)]
+        near = nearest(match.group(1), values, _KIND_ALIASES if path.endswith("kind") else None)
+        return f"valid values: {', '.join(values)}" + (f"; did you mean {near!r}?" if near else "")
+    if match := re.match(r"Object contains unknown field `(.*)`", message):
+        target = _type_at(kind, path)
+        if not (isinstance(target, type) and issubclass(target, msgspec.Struct)):
+            return None
+        names = [f.encode_name for f in msgspec.structs.fields(target)]
+        near = nearest(match.group(1), names)
+        return f"did you mean `{near}`?" if near else f"the keys here are {', '.join(names)}"
+    return None
 
 
 def _convert(value: object, kind: type[_T], prefix: str) -> _T:
@@ -452,82 +549,239 @@ def _convert(value: object, kind: type[_T], prefix: str) -> _T:
         path, message = _msgspec_path(str(exc))
         full = ".".join(part for part in (prefix, path) if part).replace(".[", "[")
         hint = next((h for pattern, h in _TYPE_HINTS.items() if pattern.match(message)), None)
+        hint = hint or _suggestion(kind, path, message)
         raise ConfigError(full, f"{message}; {hint}" if hint else message) from None
 
 
-def parse_settings(raw: object, source: str, environ: dict[str, str] | None = None) -> Settings:
-    """Validate a parsed YAML document. Raises ConfigError naming the key path."""
-    if not isinstance(raw, dict):
-        raise ConfigError("", "the config file must be a YAML mapping")
-    top = _convert(raw, _TopLevel, "")
-    tenants = {}
-    for name, value in top.tenants.items():
-        classes = _convert(value, _TenantTopLevel, f"tenants.{name}").classes
-        tenants[name] = TenantSettings(
-            classes={c: _convert(rule, RuleSettings, f"tenants.{name}.classes.{c}") for c, rule in classes.items()},
-            home_jurisdictions=_convert(value, _TenantTopLevel, f"tenants.{name}").home_jurisdictions,
-            limits=_convert(value, _TenantTopLevel, f"tenants.{name}").limits,
-        )
-    file = FileSettings(
-        gateway=top.gateway,
-        backends={n: _convert(v, BackendSettings, f"backends.{n}") for n, v in top.backends.items()},
-        models={n: _convert(v, ModelSettings, f"models.{n}") for n, v in top.models.items()},
-        tenants=tenants,
-        identity=_parse_identity(top.identity),
-    )
-    _check(file)
-    _check_identity(file)
-    _check_installed(file)
-    env = dict(os.environ) if environ is None else environ
+def _is_struct(kind: Any) -> bool:
+    return isinstance(kind, type) and issubclass(kind, msgspec.Struct)
+
+
+def _named_entries(kind: Any) -> Any:
+    """The entry type of a `dict[str, SomeStruct]` field (named entries: backends, tenants, classes), or None."""
+    if get_origin(kind) is dict and _is_struct(get_args(kind)[1]):
+        return get_args(kind)[1]
+    return None
+
+
+def _convert_tree(value: object, kind: Any, prefix: str, errors: _Errors) -> Any:
+    """Convert `value`, each named entry on its own: msgspec stops at the first error and cannot
+    name dict keys in its paths, so every backend, model, tenant and class is converted separately.
+    Returns None (and records the path as failed) when this part did not parse."""
+    entry = _named_entries(kind)
+    if entry is not None:
+        if not isinstance(value, dict):
+            with errors.entry(prefix):
+                _convert(value, dict[str, Any], prefix)
+            return None
+        parsed = {}
+        for name, item in value.items():
+            if not isinstance(name, str):
+                errors.add(ConfigError(f"{prefix}.{name}", "a name must be a string: quote it"))
+                continue
+            converted = _convert_tree(item, entry, f"{prefix}.{name}", errors)
+            if converted is not None:
+                parsed[name] = converted
+        return parsed
+    nested = [f for f in msgspec.structs.fields(kind) if _named_entries(f.type)] if _is_struct(kind) else []
+    if not nested or not isinstance(value, dict):
+        with errors.entry(prefix):
+            return _convert(value, kind, prefix)
+        return None
+    # The struct with its named-entry fields emptied (its own keys and types checked), then each entry;
+    # entries that did not parse are left out (and recorded), so the rest can still be checked.
+    emptied = {f.encode_name for f in nested}
+    shallow = {k: {} if k in emptied and isinstance(v, dict) else v for k, v in value.items()}
+    base = None
+    with errors.entry(prefix):
+        base = _convert(shallow, kind, prefix)
+    entries = {
+        f.name: _convert_tree(value[f.encode_name], f.type, f"{prefix}.{f.encode_name}", errors)
+        for f in nested
+        if isinstance(value.get(f.encode_name), dict)
+    }
+    if base is None:
+        return None
+    return msgspec.structs.replace(base, **entries)
+
+
+def _parse_file(raw: dict[Any, Any], errors: _Errors) -> FileSettings | None:
+    """Each top-level section on its own; None if a required section did not parse."""
+    fields = msgspec.structs.fields(FileSettings)
+    names = [f.encode_name for f in fields]
+    for key in raw:
+        if key not in names:
+            near = nearest(str(key), names)
+            hint = f"did you mean `{near}`?" if near else f"the sections are {', '.join(names)}"
+            errors.add(ConfigError("", f"Object contains unknown field `{key}`; {hint}"))
+    values = {}
+    for f in fields:
+        if f.encode_name not in raw:
+            if f.required:
+                errors.add(ConfigError("", f"Object missing required field `{f.encode_name}`"))
+                errors.failed.add(f.encode_name)
+            continue
+        converted = _convert_tree(raw[f.encode_name], f.type, f.encode_name, errors)
+        if converted is not None:
+            values[f.name] = converted
+        else:
+            errors.failed.add(f.encode_name)
+    if any(f.required and f.name not in values for f in fields):
+        return None
+    return FileSettings(**values)
+
+
+def _read_secrets(file: FileSettings, env: Mapping[str, str], errors: _Errors) -> dict[str, Secret]:
+    """Every credential the config names, from the environment; each missing one is its own error."""
     secrets: dict[str, Secret] = {}
-    gateway_refs = [
+    refs = [
         ("gateway.storage_env", file.gateway.storage_env, "#storage"),
         ("gateway.redis.url_env", file.gateway.redis.url_env if file.gateway.redis else None, "#redis"),
         ("gateway.admin_key_env", file.gateway.admin_key_env, "#admin"),
         ("gateway.metrics_token_env", file.gateway.metrics_token_env, "#metrics"),
     ]
-    for field_path, variable, secret_key in gateway_refs:
+    for name, backend in file.backends.items():
+        refs.append((f"backends.{name}.api_key_env", backend.api_key_env, name))
+        if backend.entra is not None:
+            refs.append((f"backends.{name}.entra.client_secret_env", backend.entra.client_secret_env, f"{name}#entra"))
+    for field_path, variable, secret_key in refs:
         if variable is None:
             continue
         value = env.get(variable)
         if not value:
-            raise ConfigError(field_path, f"environment variable {variable} is not set or empty")
+            errors.add(ConfigError(field_path, f"environment variable {variable} is not set or empty"))
+            continue
         secrets[secret_key] = Secret(variable, value)
     storage = secrets.get("#storage")
     if storage is not None and not storage.value.startswith(("postgresql://", "postgres://")):
-        raise ConfigError("gateway.storage_env", f"{storage.env_name} must hold a postgresql:// URL")
-    for name, backend in file.backends.items():
-        refs = [("api_key_env", backend.api_key_env, name)]
-        if backend.entra is not None:
-            refs.append(("entra.client_secret_env", backend.entra.client_secret_env, f"{name}#entra"))
-        for field_path, variable, secret_key in refs:
-            if variable is None:
-                continue
-            value = env.get(variable)
-            if not value:
-                raise ConfigError(
-                    f"backends.{name}.{field_path}", f"environment variable {variable} is not set or empty"
-                )
-            secrets[secret_key] = Secret(variable, value)
+        errors.add(ConfigError("gateway.storage_env", f"{storage.env_name} must hold a postgresql:// URL"))
+    return secrets
+
+
+def parse_settings(
+    raw: object,
+    source: str,
+    environ: dict[str, str] | None = None,
+    *,
+    require_secrets: bool = True,
+    lines: Mapping[str, int] | None = None,
+) -> Settings:
+    """Validate a parsed YAML document. Raises ConfigErrors naming every mistake by key path.
+
+    `require_secrets=False` checks the file without the environment (CI): credentials it names by
+    variable need not be set. `lines` maps key paths to line numbers, for the messages.
+    """
+    if not isinstance(raw, dict):
+        raise ConfigErrors(source, [ConfigError("", "the config file must be a YAML mapping")])
+    errors = _Errors()
+    file = _parse_file(raw, errors)
+    secrets: dict[str, Secret] = {}
+    if file is not None:
+        _check(file, errors)
+        if "identity" not in errors.failed and not errors.failed_under("identity"):
+            _check_identity(file, errors)
+        with errors.entry():
+            _check_installed(file)
+        if require_secrets:
+            secrets = _read_secrets(file, dict(os.environ) if environ is None else environ, errors)
+    if errors.found or file is None:
+        raise ConfigErrors(source, [_located(e, lines or {}) for e in errors.found])
     return Settings(file=file, secrets=secrets, source=source)
 
 
-def load_settings(path: str | Path | None, environ: dict[str, str] | None = None) -> Settings:
-    """Load a config file, or the built-in defaults when no path is given."""
+def _located(error: ConfigError, lines: Mapping[str, int]) -> ConfigError:
+    """Give `error` the line of its key path (or of the nearest enclosing key the file has)."""
+    if error.line is not None or not lines:
+        return error
+    candidates = []
+    if match := re.match(r"Object contains unknown field `(.*?)`", error.message):
+        candidates.append(f"{error.path}.{match.group(1)}".lstrip("."))
+    path = error.path
+    while path:
+        candidates.append(path)
+        path = re.sub(r"(\.[^.\[\]]*|\[\d+\])$", "", path) if re.search(r"(\.[^.\[\]]*|\[\d+\])$", path) else ""
+    line = next((lines[c] for c in candidates if c in lines), None)
+    return ConfigError(error.path, error.message, line) if line else error
+
+
+def _key_lines(node: yaml.Node, prefix: str = "", out: dict[str, int] | None = None) -> dict[str, int]:
+    """Key path -> line (1-based) for every key and list item in a composed YAML document."""
+    out = {} if out is None else out
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            path = f"{prefix}.{key_node.value}" if prefix else str(key_node.value)
+            out.setdefault(path, key_node.start_mark.line + 1)
+            _key_lines(value_node, path, out)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            path = f"{prefix}[{index}]"
+            out.setdefault(path, item.start_mark.line + 1)
+            _key_lines(item, path, out)
+    return out
+
+
+def read_yaml(text: str, source: str) -> tuple[object, dict[str, int]]:
+    """Parse config text with our loader: the document and the line of every key path.
+    Syntax errors name the file and line (PyYAML would say `<unicode string>`)."""
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        raw = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = ": ".join(p for p in (exc.context, exc.problem) if p)
+        column = f", column {mark.column + 1}" if mark is not None else ""
+        raise ConfigErrors(source, [ConfigError("", f"not valid YAML{column}: {problem}", line)]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigErrors(source, [ConfigError("", f"not valid YAML: {exc}")]) from None
+    except ConfigError as exc:  # a duplicate key
+        raise ConfigErrors(source, [exc]) from None
+    finally:
+        loader.dispose()
+    return raw, {} if node is None else _key_lines(node)
+
+
+def load_settings(
+    path: str | Path | None, environ: dict[str, str] | None = None, *, require_secrets: bool = True
+) -> Settings:
+    """Load a config file, or the built-in defaults when no path is given.
+
+    With `require_secrets` (serving, or any command that acts), files the config names on this
+    machine (embedded model files) must exist too; without it (check-config --no-secrets, in CI)
+    neither the environment nor those files are looked at.
+    """
     if path is None:
         text = resources.files("onshore").joinpath("defaults/onshore.yaml").read_text(encoding="utf-8")
-        source = "built-in defaults"
+        source = BUILT_IN
     else:
+        source = str(path)
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError("", f"cannot read config file {path}: {exc.strerror}") from None
-        source = str(path)
-    try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        raise ConfigError("", f"not valid YAML: {exc}") from None
-    return parse_settings(raw, source, environ)
+            raise ConfigErrors(source, [ConfigError("", f"cannot read the config file: {exc.strerror}")]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigErrors(source, [ConfigError("", f"not UTF-8 text: {exc.reason}")]) from None
+    raw, lines = read_yaml(text, source)
+    settings = parse_settings(raw, source, environ, require_secrets=require_secrets, lines=lines)
+    if require_secrets and (missing := missing_model_files(settings.file)):
+        raise ConfigErrors(source, [_located(e, lines) for e in missing])
+    return settings
+
+
+def missing_model_files(file: FileSettings) -> list[ConfigError]:
+    """Embedded backends whose model_path is not a readable file on this machine."""
+    errors = []
+    for name, backend in file.backends.items():
+        model_path = backend.embedded.model_path if backend.embedded else None
+        if model_path is not None and not Path(model_path).is_file():
+            errors.append(
+                ConfigError(
+                    f"backends.{name}.embedded.model_path",
+                    f"model file not found: {model_path} / モデルファイルが見つかりません: {model_path}",
+                )
+            )
+    return errors
 
 
 @functools.cache
@@ -697,21 +951,70 @@ def _check_limits(path: str, limits: LimitsSettings) -> None:
         raise ConfigError(f"{path}.budget.tokens", "must be positive")
 
 
-def _check(file: FileSettings) -> None:
-    """Checks that span the whole document: references resolve, codes are valid, nothing is missing."""
+def _check(file: FileSettings, errors: _Errors) -> None:
+    """Checks that span the whole document: references resolve, codes are valid, nothing is missing.
+
+    Each gateway setting, backend, model and tenant rule is checked on its own, so one run reports
+    every mistake; checks that refer to a part that did not parse (errors.failed) are skipped.
+    """
     gw = file.gateway
-    _check_countries("gateway.jurisdiction", gw.jurisdiction, allow_any=False)
+    gateway_ok = "gateway" not in errors.failed
+    if gateway_ok:
+        _check_gateway(gw, errors)
+    if not file.backends and not errors.failed_under("backends") and "backends" not in errors.failed:
+        errors.add(ConfigError("backends", "at least one backend is required"))
+    for name, backend in file.backends.items():
+        with errors.entry():
+            _check_backend(name, backend)
+    if not file.models and not errors.failed_under("models") and "models" not in errors.failed:
+        errors.add(ConfigError("models", "at least one model is required"))
+    for name, model in file.models.items():
+        with errors.entry():
+            _check_model(name, model, file, errors.failed)
+    if not file.tenants and not errors.failed_under("tenants") and "tenants" not in errors.failed:
+        errors.add(ConfigError("tenants", "at least one tenant is required"))
+    for tname, tenant in file.tenants.items():
+        with errors.entry():
+            if tenant.limits is not None and gw.redis is None and gateway_ok:
+                raise ConfigError(f"tenants.{tname}.limits", "limits are shared through Redis: set gateway.redis")
+        with errors.entry():
+            if tenant.limits is not None:
+                _check_limits(f"tenants.{tname}.limits", tenant.limits)
+        with errors.entry():
+            if tenant.home_jurisdictions is not None:
+                _check_countries(f"tenants.{tname}.home_jurisdictions", tenant.home_jurisdictions, allow_any=False)
+        for cname in tenant.classes:
+            if cname not in DATA_CLASSES:
+                near = nearest(cname, DATA_CLASSES)
+                errors.add(
+                    ConfigError(
+                        f"tenants.{tname}.classes.{cname}",
+                        f"unknown data class; the classes are {', '.join(DATA_CLASSES)}"
+                        + (f"; did you mean {near!r}?" if near else ""),
+                    )
+                )
+        for cname in DATA_CLASSES:
+            path = f"tenants.{tname}.classes.{cname}"
+            if path in errors.failed:
+                continue
+            with errors.entry():
+                _check_rule(path, tenant.classes.get(cname))
+
+
+def _check_gateway(gw: GatewaySettings, errors: _Errors) -> None:
+    with errors.entry():
+        _check_countries("gateway.jurisdiction", gw.jurisdiction, allow_any=False)
     if not 0 < gw.port < 65536:
-        raise ConfigError("gateway.port", "must be between 1 and 65535")
+        errors.add(ConfigError("gateway.port", "must be between 1 and 65535"))
     if gw.max_body_bytes < 1024:
-        raise ConfigError("gateway.max_body_bytes", "must be at least 1024")
+        errors.add(ConfigError("gateway.max_body_bytes", "must be at least 1024"))
     if gw.audit.checkpoint_interval_seconds <= 0:
-        raise ConfigError("gateway.audit.checkpoint_interval_seconds", "must be positive")
+        errors.add(ConfigError("gateway.audit.checkpoint_interval_seconds", "must be positive"))
     for key in ("connect_timeout_seconds", "read_timeout_seconds"):
         if getattr(gw.upstream, key) <= 0:
-            raise ConfigError(f"gateway.upstream.{key}", "must be positive")
+            errors.add(ConfigError(f"gateway.upstream.{key}", "must be positive"))
     if (gw.storage == "postgresql") != (gw.storage_env is not None):
-        raise ConfigError("gateway.storage_env", "storage: postgresql needs storage_env (and only it)")
+        errors.add(ConfigError("gateway.storage_env", "storage: postgresql needs storage_env (and only it)"))
     for field_path, variable in (
         ("gateway.storage_env", gw.storage_env),
         ("gateway.redis.url_env", gw.redis.url_env if gw.redis else None),
@@ -719,85 +1022,87 @@ def _check(file: FileSettings) -> None:
         ("gateway.metrics_token_env", gw.metrics_token_env),
     ):
         if variable is not None and not _ENV_NAME.match(variable):
-            raise ConfigError(field_path, "must be an environment variable name, not a value")
-    if not file.backends:
-        raise ConfigError("backends", "at least one backend is required")
-    for name, backend in file.backends.items():
-        path = f"backends.{name}"
-        if not _NAME.match(name):
-            raise ConfigError(path, "backend names use letters, digits and . _ : / -")
-        if backend.kind in REMOTE_KINDS:
-            if backend.base_url is None or not backend.base_url.startswith(("http://", "https://")):
-                raise ConfigError(f"{path}.base_url", f"required for kind {backend.kind}: an http:// or https:// URL")
-            for fact in ("jurisdiction", "operator", "operator_jurisdiction", "retention_days", "trains_on_inputs"):
-                if getattr(backend, fact) is None:
-                    raise ConfigError(
-                        f"{path}.{fact}", f"required for kind {backend.kind}: declare it (Onshore never assumes facts)"
-                    )
-        else:
-            if backend.base_url is not None:
-                raise ConfigError(f"{path}.base_url", "an embedded backend runs inside the gateway: no base_url")
-        if backend.entra is not None and backend.kind != "azure_openai":
-            raise ConfigError(f"{path}.entra", "only for kind azure_openai")
-        if backend.embedded is not None and backend.kind != "embedded":
-            raise ConfigError(f"{path}.embedded", "only for kind embedded")
-        if backend.entra is not None and backend.api_key_env is not None:
-            raise ConfigError(f"{path}.entra", "use either api_key_env or entra, not both")
-        if backend.entra is not None and not _ENV_NAME.match(backend.entra.client_secret_env):
-            raise ConfigError(f"{path}.entra.client_secret_env", "must be an environment variable name, not a value")
-        for fact in ("jurisdiction", "operator_jurisdiction", "storage_jurisdiction"):
-            value = getattr(backend, fact)
-            if value is not None:
-                _check_countries(f"{path}.{fact}", value, allow_any=False)
-        if backend.retention_days is not None and backend.retention_days < 0:
-            raise ConfigError(f"{path}.retention_days", "must be 0 (keeps nothing) or more")
-        if backend.api_key_env is not None and not _ENV_NAME.match(backend.api_key_env):
-            raise ConfigError(f"{path}.api_key_env", "must be an environment variable name, not a value")
-    if not file.models:
-        raise ConfigError("models", "at least one model is required")
-    for name, model in file.models.items():
-        path = f"models.{name}"
-        if not _NAME.match(name):
-            raise ConfigError(path, "model names use letters, digits and . _ : / -")
-        if not model.routes:
-            raise ConfigError(f"{path}.routes", "at least one route is required")
-        seen: set[tuple[str, str]] = set()
-        for index, route in enumerate(model.routes):
-            rpath = f"{path}.routes[{index}]"
-            backend_settings = file.backends.get(route.backend)
-            if backend_settings is None:
-                raise ConfigError(f"{rpath}.backend", f"unknown backend {route.backend!r}")
-            if backend_settings.models and route.model not in backend_settings.models:
-                raise ConfigError(f"{rpath}.model", f"backend {route.backend!r} does not list model {route.model!r}")
-            if model.endpoint == "embeddings" and backend_settings.kind == "anthropic":
-                raise ConfigError(f"{rpath}.backend", "Anthropic has no embeddings API")
-            if (route.backend, route.model) in seen:
-                raise ConfigError(rpath, "the same backend and model appear twice")
-            seen.add((route.backend, route.model))
-    if not file.tenants:
-        raise ConfigError("tenants", "at least one tenant is required")
-    for tname, tenant in file.tenants.items():
-        if tenant.limits is not None and gw.redis is None:
-            raise ConfigError(f"tenants.{tname}.limits", "limits are shared through Redis: set gateway.redis")
-        if tenant.limits is not None:
-            _check_limits(f"tenants.{tname}.limits", tenant.limits)
-        if tenant.home_jurisdictions is not None:
-            _check_countries(f"tenants.{tname}.home_jurisdictions", tenant.home_jurisdictions, allow_any=False)
-        for cname in tenant.classes:
-            if cname not in DATA_CLASSES:
-                raise ConfigError(
-                    f"tenants.{tname}.classes.{cname}",
-                    f"unknown data class; the classes are {', '.join(DATA_CLASSES)}",
-                )
-        for cname in DATA_CLASSES:
-            rule = tenant.classes.get(cname)
-            path = f"tenants.{tname}.classes.{cname}"
-            if rule is None:
-                raise ConfigError(path, "missing: every tenant states a rule for every data class")
-            _check_countries(f"{path}.jurisdictions", rule.jurisdictions, allow_any=True)
-            if rule.storage_jurisdictions is not None:
-                _check_countries(f"{path}.storage_jurisdictions", rule.storage_jurisdictions, allow_any=True)
-            if rule.operator_jurisdictions is not None:
-                _check_countries(f"{path}.operator_jurisdictions", rule.operator_jurisdictions, allow_any=True)
-            if rule.max_retention_days < 0:
-                raise ConfigError(f"{path}.max_retention_days", "must be 0 or more")
+            errors.add(ConfigError(field_path, "must be an environment variable name, not a value"))
+
+
+def _check_backend(name: str, backend: BackendSettings) -> None:
+    path = f"backends.{name}"
+    if not _NAME.match(name):
+        raise ConfigError(path, "backend names use letters, digits and . _ : / -")
+    if backend.kind in REMOTE_KINDS:
+        if backend.base_url is None or not backend.base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"{path}.base_url", f"required for kind {backend.kind}: an http:// or https:// URL")
+        missing = [
+            fact
+            for fact in ("jurisdiction", "operator", "operator_jurisdiction", "retention_days", "trains_on_inputs")
+            if getattr(backend, fact) is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"{path}.{missing[0]}",
+                f"required for kind {backend.kind}: declare it (Onshore never assumes facts)"
+                + (f"; also missing: {', '.join(missing[1:])}" if missing[1:] else ""),
+            )
+    else:
+        if backend.base_url is not None:
+            raise ConfigError(f"{path}.base_url", "an embedded backend runs inside the gateway: no base_url")
+    if backend.entra is not None and backend.kind != "azure_openai":
+        raise ConfigError(f"{path}.entra", "only for kind azure_openai")
+    if backend.embedded is not None and backend.kind != "embedded":
+        raise ConfigError(f"{path}.embedded", "only for kind embedded")
+    if backend.entra is not None and backend.api_key_env is not None:
+        raise ConfigError(f"{path}.entra", "use either api_key_env or entra, not both")
+    if backend.entra is not None and not _ENV_NAME.match(backend.entra.client_secret_env):
+        raise ConfigError(f"{path}.entra.client_secret_env", "must be an environment variable name, not a value")
+    for fact in ("jurisdiction", "operator_jurisdiction", "storage_jurisdiction"):
+        value = getattr(backend, fact)
+        if value is not None:
+            _check_countries(f"{path}.{fact}", value, allow_any=False)
+    if backend.retention_days is not None and backend.retention_days < 0:
+        raise ConfigError(f"{path}.retention_days", "must be 0 (keeps nothing) or more")
+    if backend.api_key_env is not None and not _ENV_NAME.match(backend.api_key_env):
+        raise ConfigError(f"{path}.api_key_env", "must be an environment variable name, not a value")
+
+
+def _check_model(name: str, model: ModelSettings, file: FileSettings, failed: set[str]) -> None:
+    path = f"models.{name}"
+    if not _NAME.match(name):
+        raise ConfigError(path, "model names use letters, digits and . _ : / -")
+    if not model.routes:
+        raise ConfigError(f"{path}.routes", "at least one route is required")
+    seen: set[tuple[str, str]] = set()
+    for index, route in enumerate(model.routes):
+        rpath = f"{path}.routes[{index}]"
+        backend_settings = file.backends.get(route.backend)
+        if backend_settings is None:
+            if f"backends.{route.backend}" in failed:
+                continue  # that backend's own error is reported
+            declared = [*file.backends, *(p.removeprefix("backends.") for p in failed if p.startswith("backends."))]
+            near = nearest(route.backend, declared)
+            raise ConfigError(
+                f"{rpath}.backend",
+                f"unknown backend {route.backend!r}" + (f"; did you mean {near!r}?" if near else ""),
+            )
+        if backend_settings.models and route.model not in backend_settings.models:
+            raise ConfigError(
+                f"{rpath}.model",
+                f"backend {route.backend!r} does not list model {route.model!r} "
+                f"(its models: {', '.join(backend_settings.models)}; add it there or remove that list)",
+            )
+        if model.endpoint == "embeddings" and backend_settings.kind == "anthropic":
+            raise ConfigError(f"{rpath}.backend", "Anthropic has no embeddings API")
+        if (route.backend, route.model) in seen:
+            raise ConfigError(rpath, "the same backend and model appear twice")
+        seen.add((route.backend, route.model))
+
+
+def _check_rule(path: str, rule: RuleSettings | None) -> None:
+    if rule is None:
+        raise ConfigError(path, "missing: every tenant states a rule for every data class")
+    _check_countries(f"{path}.jurisdictions", rule.jurisdictions, allow_any=True)
+    if rule.storage_jurisdictions is not None:
+        _check_countries(f"{path}.storage_jurisdictions", rule.storage_jurisdictions, allow_any=True)
+    if rule.operator_jurisdictions is not None:
+        _check_countries(f"{path}.operator_jurisdictions", rule.operator_jurisdictions, allow_any=True)
+    if rule.max_retention_days < 0:
+        raise ConfigError(f"{path}.max_retention_days", "must be 0 or more")

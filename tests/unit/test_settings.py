@@ -12,9 +12,11 @@ from onshore.settings import (
     DEFAULT_MODEL_MODULE,
     EU_MEMBER_STATES,
     ConfigError,
+    ConfigErrors,
     countries,
     load_settings,
     parse_settings,
+    read_yaml,
 )
 from tests.support.gateway import backend, rules
 
@@ -366,3 +368,105 @@ def test_name_detection_without_sudachi(monkeypatch: pytest.MonkeyPatch) -> None
     raw = minimal()
     raw["gateway"] = {"protect": {"names": False}}
     parse_settings(raw, "test", {})  # switched off explicitly: nothing to install
+
+
+# --- Every error in one run, with its line ------------------------------------------------------------
+
+
+def test_every_error_is_reported_not_just_the_first() -> None:
+    raw = minimal()
+    raw["backends"]["jp"]["kind"] = "ollama"
+    raw["backends"]["us"] = backend("http://127.0.0.1:1/v1", "US", retention_dayz=3)
+    raw["models"]["chat"]["routes"].append({"backend": "jp", "model": "m2"})
+    raw["models"]["embed"] = {"endpoint": "embedding", "routes": [{"backend": "uss", "model": "e5"}]}
+    raw["tenants"]["acme"]["classes"]["public"]["jurisdictions"] = ["UK"]
+    raw["tenants"]["globex"] = rules(["JP"])
+    raw["tenants"]["globex"]["classes"]["personal"]["max_retention_days"] = -1
+    error = error_of(raw)
+    assert isinstance(error, ConfigErrors)
+    found = {e.path: e.message for e in error.errors}
+    assert found["backends.jp.kind"].endswith("did you mean 'openai'?")  # ollama speaks the OpenAI API
+    assert "did you mean `retention_days`?" in found["backends.us"]
+    assert "valid values: chat, embeddings; did you mean 'embeddings'?" in found["models.embed.endpoint"]
+    assert "'UK' is not an ISO 3166-1" in found["tenants.acme.classes.public.jurisdictions[0]"]
+    assert found["tenants.globex.classes.personal.max_retention_days"] == "must be 0 or more"
+    # Routes to a backend whose own entry failed are not blamed a second time; an unknown one is.
+    assert "models.chat.routes[1].backend" not in found
+    assert len(error.errors) == 5, found
+
+
+def test_a_typo_in_a_route_suggests_the_backend() -> None:
+    raw = minimal()
+    raw["backends"]["tokyo"] = backend("http://127.0.0.1:1/v1")
+    raw["models"]["chat"]["routes"][0]["backend"] = "tokio"
+    assert str(error_of(raw)).endswith("unknown backend 'tokio'; did you mean 'tokyo'?")
+
+
+def test_missing_secrets_are_all_named_and_skipped_without_secrets() -> None:
+    raw = minimal()
+    raw["backends"]["jp"]["api_key_env"] = "JP_KEY"
+    raw["gateway"] = {"admin_key_env": "ADMIN_KEY"}
+    error = error_of(raw, {})
+    assert isinstance(error, ConfigErrors)
+    assert {e.path for e in error.errors} == {"backends.jp.api_key_env", "gateway.admin_key_env"}
+    settings = parse_settings(raw, "test", {}, require_secrets=False)
+    assert settings.secrets == {}
+
+
+def test_errors_carry_the_file_and_line(tmp_path: Path) -> None:
+    text = CONFIG_WITH.format(code="NO", trains="false").replace("retention_days: 0", "retention_days: -1")
+    text = text.replace("      special_care: {jurisdictions: [NO]}\n", "      special_care: {jurisdictions: [ZZ]}\n")
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigErrors) as info:
+        load_settings(path)
+    assert [(e.line, e.path) for e in info.value.errors] == [
+        (3, "backends.oslo.retention_days"),
+        (13, "tenants.acme.classes.special_care.jurisdictions[0]"),
+    ]
+    assert (
+        str(info.value).splitlines()[0] == f"{path}:3: backends.oslo.retention_days: must be 0 (keeps nothing) or more"
+    )
+
+
+def test_yaml_syntax_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "backends:\n  jp: {kind: openai\nmodels: {}\n")
+    with pytest.raises(ConfigErrors) as info:
+        load_settings(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}:3: not valid YAML")
+    assert "<unicode string>" not in message
+
+
+@pytest.mark.parametrize("word", ["NO", "No", "no", "ON", "On", "YES", "Yes", "OFF", "y", "n"])
+def test_yaml_1_1_boolean_words_stay_strings(word: str) -> None:
+    raw, lines = read_yaml(f"a: {word}\nb: [{word}]\nc: true\nd: False\n", "test.yaml")
+    assert raw == {"a": word, "b": [word], "c": True, "d": False}
+    assert lines == {"a": 1, "b": 2, "b[0]": 2, "c": 3, "d": 4}
+
+
+def test_on_and_yes_are_country_codes_or_refused_as_codes(tmp_path: Path) -> None:
+    # NO is Norway; ON and YES reach the country check as the strings they are (never as booleans).
+    for code, outcome in (("NO", None), ("ON", "'ON' is not an ISO 3166-1"), ("YES", "'YES' is not an ISO 3166-1")):
+        path = write(tmp_path, CONFIG_WITH.format(code=code, trains="false"))
+        if outcome is None:
+            assert load_settings(path).file.backends["oslo"].jurisdiction == "NO"
+            continue
+        with pytest.raises(ConfigErrors) as info:
+            load_settings(path)
+        assert outcome in str(info.value) and "bool" not in str(info.value)
+
+
+def test_model_files_are_checked_by_load_not_without_secrets(tmp_path: Path) -> None:
+    text = (
+        "backends:\n  local:\n    kind: embedded\n    embedded: {model_path: /nonexistent/m.gguf}\n"
+        "models: {chat: {routes: [{backend: local, model: m}]}}\n"
+        "tenants:\n  t:\n    classes:\n"
+        + "".join(f"      {c}: {{jurisdictions: [JP]}}\n" for c in ("public", "internal", "confidential"))
+        + "      personal: {jurisdictions: [JP]}\n      special_care: {jurisdictions: [JP]}\n"
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigErrors) as info:
+        load_settings(path)
+    assert info.value.path == "backends.local.embedded.model_path" and info.value.line == 4
+    assert "model file not found: /nonexistent/m.gguf" in str(info.value)
+    assert load_settings(path, require_secrets=False).file.backends["local"].kind == "embedded"

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from onshore.cli.audit import cmd_audit
 from onshore.cli.backends import add_drill_parser, cmd_backends
 from onshore.cli.check_config import cmd_check_config
+from onshore.cli.common import NoGatewayData, UsageError
 from onshore.cli.db import cmd_db
 from onshore.cli.incident import add_incident_parser
 from onshore.cli.keys import cmd_keys
@@ -20,7 +21,7 @@ from onshore.cli.pii import cmd_pii
 from onshore.cli.receipt import cmd_receipt
 from onshore.cli.report import add_report_parser
 from onshore.cli.serve import cmd_serve
-from onshore.settings import ConfigError
+from onshore.settings import ConfigError, ConfigErrors
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,7 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-        p.add_argument("--config", help="YAML config file (default: built-in defaults)")
+        p.add_argument(
+            "--config", help="YAML config file (default: $ONSHORE_CONFIG, else ./onshore.yaml, else built-in defaults)"
+        )
         p.add_argument("--data-dir", help="override gateway.data_dir")
         return p
 
@@ -38,7 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-config", help="validate a config and print the resolved policy")
-    check.add_argument("file")
+    check.add_argument("file", nargs="?", help="default: $ONSHORE_CONFIG, else ./onshore.yaml, else built-in defaults")
+    check.add_argument(
+        "--no-secrets",
+        action="store_true",
+        help="check the file alone (CI): environment variables and model files need not exist here",
+    )
     check.set_defaults(func=cmd_check_config)
 
     keys = sub.add_parser("keys", help="manage API keys")
@@ -113,16 +121,66 @@ def _parser() -> argparse.ArgumentParser:
     pii.set_defaults(func=cmd_pii)
     add_report_parser(sub, with_config)
     add_incident_parser(sub, with_config)
+    _add_version(parser)
     return parser
+
+
+def _add_version(parser: argparse.ArgumentParser) -> None:
+    """`--version` on the top-level parser and on every subcommand, however deep."""
+    from onshore import __version__
+
+    parser.add_argument("--version", action="version", version=f"onshore {__version__}")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_version(child)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        status = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at interpreter exit
+        return status
+    except BrokenPipeError:
+        return _closed_pipe()
+    except ConfigErrors as exc:
+        for line in exc.lines():
+            print(f"Config error: {line}", file=sys.stderr)
+        if len(exc.errors) > 1:
+            print(f"{len(exc.errors)} config errors in {exc.source}.", file=sys.stderr)
+        return 2
     except ConfigError as exc:
         print(f"Config error: {exc}", file=sys.stderr)
+        return 2
+    except UsageError as exc:
+        print(f"{_command(args)}: error: {exc}", file=sys.stderr)
+        return 2
+    except NoGatewayData as exc:
+        print(f"Error: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
+
+
+def _command(args: argparse.Namespace) -> str:
+    words = ["onshore", args.command]
+    words += [v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)]
+    return " ".join(words)
+
+
+def _closed_pipe() -> int:
+    """The reader went away (`onshore audit export | head -1`): stop quietly, as `cat` does.
+
+    stdout is pointed at /dev/null so the interpreter's final flush does not print a second
+    BrokenPipeError; the status is the shell's for a process ended by SIGPIPE (128 + 13).
+    """
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # no real file descriptor (captured output in tests)
+        pass
+    return 141

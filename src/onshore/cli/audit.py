@@ -12,22 +12,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from onshore.cli.common import settings_from
-from onshore.settings import ConfigError, Settings
+from onshore.cli.common import UsageError, existing_signing_key, note, open_existing_store, settings_from, where
+from onshore.settings import Settings
 
 if TYPE_CHECKING:
     from onshore.prove.chain import ChainedRecord, Checkpoint, VerifyReport
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from onshore.app import open_store
-
     settings = settings_from(args)
-    store = open_store(settings)
+    since = _parse_time(args.since, "--since") if getattr(args, "since", None) else None
+    until = _parse_time(args.until, "--until") if getattr(args, "until", None) else None
+    store = open_existing_store(args, settings)
+    note(where(args, settings))
     try:
         if args.audit_command == "verify":
             return _audit_verify(args, settings, store)
-        return _audit_export(args, settings, store)
+        return _audit_export(args, settings, store, since, until)
     finally:
         store.close()
 
@@ -39,11 +40,10 @@ def _audit_keys(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     if getattr(args, "jwks", None):
         document = json.loads(Path(args.jwks).read_text(encoding="utf-8"))
         return {str(jwk.get("kid")): public_key_from_jwk(jwk) for jwk in document.get("keys", [])}
-    from onshore.app import SIGNING_KEY_FILE
     from onshore.prove.signer import Signer
     from onshore.store.keyfile import load_signing_key
 
-    signer = Signer(load_signing_key(settings.data_dir / SIGNING_KEY_FILE))
+    signer = Signer(load_signing_key(existing_signing_key(args, settings, jwks_hint=True)))
     return {signer.kid: signer.public_key}
 
 
@@ -201,11 +201,12 @@ def _export_line(record: Any) -> dict[str, Any]:
     return document
 
 
-def _audit_export(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+def _audit_export(
+    args: argparse.Namespace, settings: Settings, store: Any, since: float | None, until: float | None
+) -> int:
     from onshore.prove.chain import checkpoint_document
 
-    since = _parse_time(args.since) if args.since else None
-    until = _parse_time(args.until) if args.until else None
+    key_path = existing_signing_key(args, settings, jwks_hint=False) if args.jwks else None
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     try:
         count, first, last = 0, None, 0
@@ -225,23 +226,24 @@ def _audit_export(args: argparse.Namespace, settings: Settings, store: Any) -> i
     finally:
         if out is not sys.stdout:
             out.close()
-    if args.jwks:
-        from onshore.app import SIGNING_KEY_FILE
+    if key_path is not None:
         from onshore.prove.signer import Signer
         from onshore.store.keyfile import load_signing_key
 
-        signer = Signer(load_signing_key(settings.data_dir / SIGNING_KEY_FILE))
+        signer = Signer(load_signing_key(key_path))
         Path(args.jwks).write_text(json.dumps(signer.jwks(), indent=2) + "\n", encoding="utf-8")
     extra = f" and {written} checkpoints" if args.with_checkpoints else ""
     print(f"Exported {count} records{extra}.", file=sys.stderr)
     return 0
 
 
-def _parse_time(text: str) -> float:
+def _parse_time(text: str, option: str = "time") -> float:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError("", f"not an ISO 8601 time: {text!r}") from None
+        raise UsageError(
+            f"{option}: not an ISO 8601 time: {text!r} (e.g. 2025-01-31 or 2025-01-31T09:00:00Z)"
+        ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.timestamp()

@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from onshore.cli.common import settings_from
+from onshore.cli.common import choose, note, open_existing_store, settings_from, where
 from onshore.settings import ConfigError
 
 OUTCOME_LABELS = {
@@ -85,8 +85,7 @@ def cmd_drill(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     policy = build_policy(settings.file)
-    if args.name not in policy.backends:
-        raise ConfigError("backends", f"unknown backend {args.name!r}")
+    choose(args.name, sorted(policy.backends), "backend", "NAME")
     change = TermsChange(
         jurisdiction=args.jurisdiction,
         storage_jurisdiction=args.storage_jurisdiction,
@@ -106,15 +105,22 @@ def cmd_backends(args: argparse.Namespace) -> int:
     import asyncio
     import getpass
 
-    from onshore.app import open_controls, open_store
+    from onshore.app import open_controls
     from onshore.ids import uuid7
     from onshore.prove.record import admin_entry
 
     settings = settings_from(args)
-    controls = open_controls(settings)
-    if controls is None:
-        raise ConfigError("gateway.redis", "the kill switch is shared through Redis: set gateway.redis")
     known = settings.file.backends
+    if settings.gateway.redis is None:
+        raise ConfigError("gateway.redis", "the kill switch is shared through Redis: set gateway.redis")
+    store = None
+    if args.backends_command != "list":
+        choose(args.name, sorted(known), "backend", "NAME")
+        # Before acting: the change is recorded in this gateway's audit chain, never in a new, empty one.
+        store = open_existing_store(args, settings)
+    note(where(args, settings))
+    controls = open_controls(settings)
+    assert controls is not None
     actor = f"cli:{getpass.getuser()}"
 
     async def act() -> int:
@@ -125,8 +131,6 @@ def cmd_backends(args: argparse.Namespace) -> int:
                     state = disabled.get(name)
                     print(f"{name:<24} " + ("enabled" if state is None else f"DISABLED {dict(state)}"))
                 return 0
-            if args.name not in known:
-                raise ConfigError("backends", f"unknown backend {args.name!r}")
             now = time.time()
             if args.backends_command == "disable":
                 await controls.disable_backend(args.name, args.reason, actor, now)
@@ -134,24 +138,26 @@ def cmd_backends(args: argparse.Namespace) -> int:
                 await controls.enable_backend(args.name, actor, now)
         finally:
             await controls.aclose()
-        store = open_store(settings)
-        try:  # the change is part of the same tamper-evident record as the requests it affects
-            store.append_entries(
-                [
-                    admin_entry(
-                        uuid7(int(now * 1000)),
-                        now,
-                        args.backends_command,
-                        args.name,
-                        actor,
-                        getattr(args, "reason", None),
-                        "ok",
-                    )
-                ]
-            )
-        finally:
-            store.close()
+        assert store is not None
+        # The change is part of the same tamper-evident record as the requests it affects.
+        store.append_entries(
+            [
+                admin_entry(
+                    uuid7(int(now * 1000)),
+                    now,
+                    args.backends_command,
+                    args.name,
+                    actor,
+                    getattr(args, "reason", None),
+                    "ok",
+                )
+            ]
+        )
         print(f"{args.name}: {args.backends_command}d; every replica applies it within 1 s.")
         return 0
 
-    return asyncio.run(act())
+    try:
+        return asyncio.run(act())
+    finally:
+        if store is not None:
+            store.close()

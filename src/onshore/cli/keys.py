@@ -7,32 +7,33 @@ import sys
 import time
 from datetime import UTC, datetime
 
-from onshore.cli.common import settings_from
-from onshore.settings import ConfigError
+from onshore.cli.common import choose, note, open_existing_store, settings_from, where
+from onshore.cli.table import render
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from onshore.app import open_store
-    from onshore.decide.classes import is_data_class
+    from onshore.app import DB_FILE, open_store
+    from onshore.decide.classes import DATA_CLASSES
     from onshore.identify.keys import KeyRecord, generate_key
 
     settings = settings_from(args)
-    store = open_store(settings)
+    if args.keys_command == "create":
+        # Checked before the store is opened: a mistyped argument creates nothing.
+        choose(args.tenant, sorted(settings.file.tenants), "tenant", "--tenant")
+        choose(args.floor, DATA_CLASSES, "data class", "--floor")
+        models = None
+        if args.models:
+            models = tuple(m.strip() for m in args.models.split(",") if m.strip())
+            for model in models:
+                choose(model, sorted(settings.file.models), "model", "--models")
+        fresh = settings.gateway.storage == "sqlite" and not (settings.data_dir / DB_FILE).exists()
+        store = open_store(settings)  # a key may be made before the first start: this may create the database
+        note(where(args, settings) + ("; a new database (no gateway has used this directory yet)" if fresh else ""))
+    else:
+        store = open_existing_store(args, settings)
+        note(where(args, settings))
     try:
         if args.keys_command == "create":
-            if args.tenant not in settings.file.tenants:
-                raise ConfigError(
-                    "tenants",
-                    f"unknown tenant {args.tenant!r}; the config defines {', '.join(sorted(settings.file.tenants))}",
-                )
-            if not is_data_class(args.floor):
-                raise ConfigError("", f"unknown data class {args.floor!r}")
-            models = None
-            if args.models:
-                models = tuple(m.strip() for m in args.models.split(",") if m.strip())
-                unknown = [m for m in models if m not in settings.file.models]
-                if unknown:
-                    raise ConfigError("models", f"unknown model(s): {', '.join(unknown)}")
             new = generate_key()
             store.add_key(
                 KeyRecord(new.key_id, args.name or "", args.tenant, args.floor, models, time.time(), None, new.hash)
@@ -44,14 +45,13 @@ def cmd_keys(args: argparse.Namespace) -> int:
             )
             print(new.plaintext)
         elif args.keys_command == "list":
-            print("KEY_ID        TENANT        FLOOR         MODELS        CREATED               STATUS")
+            rows = [["KEY_ID", "TENANT", "FLOOR", "MODELS", "CREATED", "STATUS", "NAME"]]
             for k in store.list_keys():
                 status = "active" if k.revoked_at is None else f"revoked {_iso(k.revoked_at)}"
                 shown = ",".join(k.models) if k.models else "*"
-                print(
-                    f"{k.key_id:<13} {k.tenant:<13} {k.floor:<13} {shown:<13} {_iso(k.created_at):<21} {status}"
-                    + (f"  ({k.name})" if k.name else "")
-                )
+                rows.append([k.key_id, k.tenant, k.floor, shown, _iso(k.created_at), status, k.name])
+            for line in render(rows, wrap=(3, 6)):
+                print(line)
         elif args.keys_command == "revoke":
             if not store.revoke_key(args.key_id, time.time()):
                 print(f"No active key {args.key_id}.", file=sys.stderr)

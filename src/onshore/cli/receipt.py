@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from onshore.cli.common import settings_from
+from onshore.cli.common import existing_signing_key, settings_from
 
 
 def cmd_receipt(args: argparse.Namespace) -> int:
@@ -19,11 +19,11 @@ def cmd_receipt(args: argparse.Namespace) -> int:
         for jwk in document.get("keys", []):
             keys[str(jwk.get("kid"))] = public_key_from_jwk(jwk)
     else:
-        from onshore.app import SIGNING_KEY_FILE
         from onshore.prove.signer import Signer
         from onshore.store.keyfile import load_signing_key
 
-        signer = Signer(load_signing_key(settings_from(args).data_dir / SIGNING_KEY_FILE))
+        settings = settings_from(args)
+        signer = Signer(load_signing_key(existing_signing_key(args, settings, jwks_hint=True)))
         keys = {signer.kid: signer.public_key}
     try:
         claims = verify_receipt(args.token, keys)

@@ -57,8 +57,8 @@ def load_verified_records(
     ChainBroken naming the record if the chain does not verify."""
     import msgspec
 
-    from onshore.app import open_store
     from onshore.cli.audit import verify_audit
+    from onshore.cli.common import open_existing_store
     from onshore.prove.chain import ChainedRecord
     from onshore.prove.report.evidence import chain_evidence
 
@@ -68,7 +68,7 @@ def load_verified_records(
         if since <= row.ts < until:
             kept.append((row.seq, row.body))
 
-    store = open_store(settings)
+    store = open_existing_store(args, settings)  # a report on a new, empty database would prove nothing
     try:
         result = verify_audit(args, settings, store, observe=keep)
     finally:

@@ -1,22 +1,30 @@
-"""The `onshore serve` command: run the gateway (and, on a first run, create a key)."""
+"""The `onshore serve` command: run the gateway (and, on a first run, create a key).
+
+A first start must not be able to lose its key: the listener is bound and every backend loaded
+(embedded model files included) before the key is created and printed. If anything fails first,
+no key exists, the error is one line, and the next good start creates it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 import sys
 import time
+import traceback
 from typing import TextIO
 
-from onshore.cli.common import settings_from
-from onshore.settings import Settings
+from onshore.cli.common import describe_config, settings_from
+from onshore.settings import BUILT_IN, ConfigError, Settings
+
+
+class StartupFailed(Exception):
+    """Start-up stopped before serving; the message is the one line the operator reads."""
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
-    from onshore.app import build_app
-
-    settings = settings_from(args)
+    settings = settings_from(args)  # model files are checked here: a missing one stops before anything
     host = args.host or settings.gateway.host
     port = args.port or settings.gateway.port
     try:
@@ -26,18 +34,108 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except ImportError:
         pass
     out = sys.stdout
-    print(f"Onshore {_version()} — config: {settings.source}; data: {settings.data_dir.resolve()}", file=out)
-    if settings.source == "built-in defaults":
+    print(f"Onshore {_version()} — config: {describe_config(args, settings)}; data: {settings.data_dir.resolve()}")
+    if settings.source == BUILT_IN:
         print(
             "Built-in defaults: models 'local' (chat) and 'local-embeddings' are served by SmolLM2-135M-Instruct\n"
             "  running inside this gateway (no network needed). To front your own model servers or clouds,\n"
             "  write a config file (README, 'Configuration') and start with: onshore serve --config FILE",
             file=out,
+            flush=True,
         )
-    _first_run_key(settings, out)
-    print(f"Listening on http://{host}:{port}/v1", file=out, flush=True)
-    web.run_app(build_app(settings), host=host, port=port, print=None, access_log=None, handler_cancellation=False)
+    try:
+        sockets = bind(host, port, settings)
+    except StartupFailed as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return _run(settings, sockets, host, port, out)
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def _run(settings: Settings, sockets: list[socket.socket], host: str, port: int, out: TextIO) -> int:
+    from aiohttp import web
+
+    from onshore.app import BackendStartError, build_app
+
+    def started() -> None:  # every backend is loaded and the port is ours: a key made now is never lost
+        _first_run_key(settings, out)
+        print(f"Listening on http://{_url_host(host)}:{port}/v1", file=out, flush=True)
+
+    app = build_app(settings, on_started=started)
+    try:
+        web.run_app(app, sock=sockets, print=None, access_log=None, handler_cancellation=False)
+    except (BackendStartError, ConfigError) as exc:
+        print(f"Start-up failed: {exc} / 起動に失敗しました（API キーは作成されていません）", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            f"Start-up failed: {_os_error(exc)} / 起動に失敗しました（API キーは作成されていません）", file=sys.stderr
+        )
+        return 2
+    except Exception as exc:  # noqa: BLE001 - unforeseen: the summary line first, then the details
+        print(f"Start-up failed: {type(exc).__name__}: {exc} (no API key was created)", file=sys.stderr)
+        traceback.print_exc()
+        return 1
     return 0
+
+
+def bind(host: str, port: int, settings: Settings) -> list[socket.socket]:
+    """Listening sockets for every address `host` resolves to, before anything else starts."""
+    where = f"{_url_host(host)}:{port}"
+    change = (
+        f"set gateway.port in {settings.source} or pass --port PORT"
+        if settings.source != BUILT_IN
+        else ("pass --port PORT, or set gateway.port in a config file (--config FILE)")
+    )
+    try:
+        infos = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise StartupFailed(
+            f"cannot listen on {where}: host {host!r} does not resolve ({exc.strerror}); "
+            "set gateway.host or pass --host / ホスト名を解決できません: gateway.host か --host を確認してください"
+        ) from None
+    sockets: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in dict.fromkeys(infos):
+            sock = socket.socket(family, kind, proto)
+            sockets.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as asyncio does: restart after a crash
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(address)
+            sock.listen(1024)
+            sock.setblocking(False)
+    except OSError as exc:
+        for sock in sockets:
+            sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise StartupFailed(
+                f"cannot listen on {where}: the port is already in use (another gateway?); {change}. "
+                f"No API key was created. / {where} は使用中です: 別のポートを gateway.port または --port で"
+                "指定してください（API キーは作成されていません）"
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise StartupFailed(
+                f"cannot listen on {where}: permission denied (ports below 1024 need privileges); {change} / "
+                f"{where} で待ち受ける権限がありません: 1024 以上のポートを指定してください"
+            ) from None
+        raise StartupFailed(
+            f"cannot listen on {where}: {exc.strerror}; check gateway.host / --host and gateway.port / --port / "
+            f"{where} で待ち受けできません: {exc.strerror}"
+        ) from None
+    return sockets
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _os_error(exc: OSError) -> str:
+    name = f" {exc.filename}" if exc.filename else ""
+    return f"{exc.strerror or exc}{':' if name else ''}{name}"
 
 
 def _first_run_key(settings: Settings, out: TextIO) -> None:
@@ -49,16 +147,23 @@ def _first_run_key(settings: Settings, out: TextIO) -> None:
     try:
         keys = store.list_keys()
         tenant = next(iter(settings.file.tenants))
-        if not keys and settings.source == "built-in defaults":
+        if not keys and settings.source == BUILT_IN:
             new = generate_key()
             store.add_key(KeyRecord(new.key_id, "first-run", tenant, "public", None, time.time(), None, new.hash))
             print(
                 f"First run: created API key {new.key_id} for tenant '{tenant}'. It is shown only now:\n"
-                f"  {new.plaintext}",
+                f"  {new.plaintext}\n"
+                f"More keys: onshore keys create --tenant {tenant}  (list: onshore keys list)\n"
+                f"初回起動: テナント '{tenant}' の API キーを作成しました。表示は今回だけです。"
+                f"追加のキーは onshore keys create --tenant {tenant} で作成できます。",
                 file=out,
             )
         elif not [k for k in keys if k.revoked_at is None]:
-            print(f"No active API keys. Create one with: onshore keys create --tenant {tenant}", file=out)
+            print(
+                f"No active API keys. Create one with: onshore keys create --tenant {tenant}\n"
+                f"有効な API キーがありません。onshore keys create --tenant {tenant} で作成してください。",
+                file=out,
+            )
     finally:
         store.close()
 
