@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -21,6 +21,7 @@ from onshore.decide.declared import build_policy
 from onshore.decide.limits import Budget, LimitPolicy, RateLimit
 from onshore.decide.policy import Policy
 from onshore.edge.handlers import GATEWAY
+from onshore.edge.ports import SwitchView
 from onshore.edge.routes import ROUTES, openai_errors
 from onshore.edge.state import Gateway
 from onshore.edge.wire import REQUEST_KEYS
@@ -30,9 +31,11 @@ from onshore.identify.oidc.claims import PRESETS, ClaimMapping, Requirement, Val
 from onshore.identify.oidc.jwks import KeyCache, RefreshPolicy
 from onshore.identify.oidc.token import MAX_TOKEN_BYTES, KeySet
 from onshore.identify.oidc.verifier import IssuerRules, IssuerVerifier, OidcVerifier
+from onshore.identify.ports import KeyStore
 from onshore.metrics import Metrics
 from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
+from onshore.prove.ports import AuditStore
 from onshore.prove.signer import Signer
 from onshore.prove.witness import Witness
 from onshore.prove.writer import AuditWriter, WitnessUnavailable
@@ -50,12 +53,14 @@ from onshore.service.chat import ChatService
 from onshore.service.embeddings import EmbeddingsService
 from onshore.service.limits import Limits
 from onshore.service.pipeline import Pipeline
+from onshore.service.ports import Counters
 from onshore.service.steps import Steps
 from onshore.settings import EmbeddedSettings, OidcIssuerSettings, RateLimitSettings, Settings
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
 from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
 from onshore.store.sqlite import SqliteStore
+from onshore.worker import Worker
 
 log = logging.getLogger("onshore")
 
@@ -142,7 +147,7 @@ def build_credentials(
     return providers
 
 
-def _routable(watcher: BackendSwitchWatcher | None, breakers: Breakers | None) -> Callable[[str], bool]:
+def _routable(watcher: SwitchView | None, breakers: Breakers | None) -> Callable[[str], bool]:
     """A backend is routable unless an operator disabled it or its shared circuit breaker is open."""
     if watcher is None or breakers is None:
         return lambda _name: True
@@ -165,7 +170,25 @@ def build_protector(settings: Settings) -> Protector | None:
     return Protector(Detector.from_config(config), REQUEST_KEYS)
 
 
-Store = SqliteStore | PostgresStore
+class Store(KeyStore, AuditStore, Protocol):
+    """The gateway's database: both ports, plus the thread its blocking calls run on, the probes
+    readiness uses, and closing (SqliteStore, PostgresStore, MemoryStore)."""
+
+    worker: Worker
+
+    def ping(self) -> None:
+        """A cheap read; raises while the database cannot be read."""
+        ...
+
+    def probe_write(self, now: float) -> None:
+        """Commit one small write outside the chain; raises while the database cannot take writes."""
+        ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None:
+        """Drain the worker (every call submitted finishes), then close."""
+        ...
 
 
 def open_store(settings: Settings) -> Store:
@@ -175,7 +198,7 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.data_dir / DB_FILE, settings.gateway.audit.durability)
 
 
-def build_limits(settings: Settings, controls: RedisControls) -> Limits:
+def build_limits(settings: Settings, controls: Counters) -> Limits:
     policies = {}
     for tenant, t in settings.file.tenants.items():
         if t.limits is None:

@@ -84,13 +84,8 @@ ALLOWED: dict[str, set[str] | str] = {
 }
 COMPOSITION = {"app", "cli", "__main__"}
 
-_PORTS = "known debt, issue 9: ports in src (uses the concrete Redis store instead of a port)"
 # (module, component it imports) -> why it is still allowed. Remove an entry when it is fixed.
-KNOWN_DEBT: dict[tuple[str, str], str] = {
-    ("route/breakers.py", "store"): _PORTS + ": a BreakerStore",
-    ("service/limits.py", "store"): _PORTS + ": Counters",
-    ("edge/state.py", "store"): _PORTS + ": SwitchView (the kill switch and Redis readiness)",
-}
+KNOWN_DEBT: dict[tuple[str, str], str] = {}
 
 
 def component(path: Path) -> str:

@@ -17,6 +17,7 @@ from onshore.settings import Settings
 
 if TYPE_CHECKING:
     from onshore.prove.chain import ChainedRecord, Checkpoint, VerifyReport
+    from onshore.prove.ports import AuditStore
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
@@ -105,7 +106,7 @@ def signature_checker(keys: dict[str, Any]) -> Callable[[Checkpoint], bool]:
 def verify_audit(
     args: argparse.Namespace,
     settings: Settings,
-    store: Any,
+    store: AuditStore,
     observe: Callable[[ChainedRecord], None] | None = None,
 ) -> AuditVerification:
     """Run the chain verifier with the keys and witnesses `args` name (--jwks, --witness,
@@ -153,7 +154,7 @@ def _observed(rows: Iterable[ChainedRecord], observe: Callable[[ChainedRecord], 
         yield row
 
 
-def _audit_verify(args: argparse.Namespace, settings: Settings, store: Any) -> int:
+def _audit_verify(args: argparse.Namespace, settings: Settings, store: AuditStore) -> int:
     try:
         result = verify_audit(args, settings, store)
     except FileNotFoundError as exc:
@@ -202,7 +203,7 @@ def _export_line(record: Any) -> dict[str, Any]:
 
 
 def _audit_export(
-    args: argparse.Namespace, settings: Settings, store: Any, since: float | None, until: float | None
+    args: argparse.Namespace, settings: Settings, store: AuditStore, since: float | None, until: float | None
 ) -> int:
     from onshore.prove.chain import checkpoint_document
 

@@ -1,9 +1,9 @@
 """Rate limits and token budgets: the pure part. Which counters a request touches, and what their values mean.
 
 The clock is always passed in (`now`, seconds since the Unix epoch); nothing here reads it or does I/O.
-A store (see `onshore.store.redis_controls`) holds the counters, checks them and increments them
-atomically; this module decides which counters exist, their limits and lifetimes, and turns the one that
-refused a request into an `Admission` with a message naming the rule.
+A store (the `Counters` port in `onshore.service.ports`: Redis, or memory) holds the counters, checks
+them and increments them atomically; this module decides which counters exist, their limits and
+lifetimes, and turns the one that refused a request into an `Admission` with a message naming the rule.
 
 Windows are FIXED 60-second windows keyed by floor(now / 60), not a sliding-window approximation:
 

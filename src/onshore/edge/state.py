@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from onshore.decide.classes import is_data_class, stricter
 from onshore.decide.decision import DecisionCache, RequestFacts
+from onshore.edge.ports import KillSwitch, SwitchView
 from onshore.identify.principal import Principal
 from onshore.metrics import Metrics
 from onshore.prove.signer import Signer
 from onshore.prove.writer import AuditWriter
 from onshore.service.pipeline import Pipeline
-from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
 
 
 @dataclass(slots=True)
@@ -23,8 +23,8 @@ class Gateway:
     metrics: Metrics
     max_body_bytes: int
     started_at: int
-    controls: RedisControls | None = None
-    watcher: BackendSwitchWatcher | None = None
+    controls: KillSwitch | None = None  # the operators' kill switch (admin API)
+    watcher: SwitchView | None = None  # the hot path's view of it
     admin_key: str | None = None
     admin_roles: bool = False  # API keys or tokens may carry admin-side roles (identity config)
     metrics_token: str | None = None

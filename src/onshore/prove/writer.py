@@ -10,40 +10,14 @@ not record) and the head stays where the store says it is.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, checkpoint_message
+from onshore.prove.ports import AuditStore, Runner, WitnessLog
 from onshore.prove.signer import Signer
 
 _T = TypeVar("_T")
-
-
-class AuditStore(Protocol):
-    """The port the writer needs; store/ implements it. Methods are blocking and run on one thread."""
-
-    def audit_head(self) -> ChainHead: ...
-
-    def append_entries(self, entries: list[dict[str, Any]]) -> list[ChainedRecord]:
-        """Chain `entries` after the stored head and commit them, in one transaction that holds the
-        store's write lock: with several gateways writing, the chain still has no forks and no gaps."""
-        ...
-
-    def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
-
-    def last_checkpoint_seq(self) -> int: ...
-
-
-class Runner(Protocol):
-    """Runs a blocking store call on the thread that owns the store (its `Worker.run`)."""
-
-    def __call__(self, fn: Callable[..., _T], /, *args: Any) -> Awaitable[_T]: ...
-
-
-class WitnessLog(Protocol):
-    """Where signed checkpoints are copied outside the database (prove/witness.py). Blocking."""
-
-    def append(self, checkpoint: Checkpoint) -> None: ...
 
 
 class AuditUnavailable(Exception):

@@ -1,5 +1,6 @@
-"""Circuit breakers shared by every replica: failures are counted in Redis, and each replica re-reads
-which breakers are open every half second, so the hot path stays a set lookup.
+"""Circuit breakers shared by every replica: failures are counted in the shared store (a BreakerStore:
+Redis, or memory for one process), and each replica re-reads which breakers are open every half second,
+so the hot path stays a set lookup.
 
 A backend whose breaker is open is skipped like a disabled one (failover moves on to the next
 compliant backend); when its cool-down ends it is tried again.
@@ -13,8 +14,9 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from onshore.decide.controls import ControlsUnavailable
+from onshore.route.ports import BreakerStore
 from onshore.route.router import Attempt
-from onshore.store.redis_controls import ControlsUnavailable, RedisControls
 
 log = logging.getLogger("onshore.breakers")
 
@@ -26,7 +28,7 @@ def is_failure(outcome: str) -> bool:
 
 
 class Breakers:
-    def __init__(self, controls: RedisControls, backends: Iterable[str], now: Callable[[], float]) -> None:
+    def __init__(self, controls: BreakerStore, backends: Iterable[str], now: Callable[[], float]) -> None:
         self._controls = controls
         self._backends = tuple(backends)
         self._now = now

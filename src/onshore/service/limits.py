@@ -1,4 +1,5 @@
-"""Rate limits and budgets on the request path, enforced through the shared Redis controls.
+"""Rate limits and budgets on the request path, enforced through the shared counters (a Counters port:
+Redis for every replica together, or memory for one process).
 
 Admission happens right after the caller is identified (cheap refusals first); tokens are charged
 after the answer, off the response path. What happens when Redis cannot be reached is configured:
@@ -11,16 +12,17 @@ import asyncio
 import logging
 from collections.abc import Mapping
 
+from onshore.decide.controls import ControlsUnavailable
 from onshore.decide.limits import LimitPolicy
 from onshore.identify.principal import Principal
 from onshore.refusal import Kind, Refusal
-from onshore.store.redis_controls import ControlsUnavailable, RedisControls
+from onshore.service.ports import Counters
 
 log = logging.getLogger("onshore.limits")
 
 
 class Limits:
-    def __init__(self, controls: RedisControls, policies: Mapping[str, LimitPolicy], fail_closed: bool) -> None:
+    def __init__(self, controls: Counters, policies: Mapping[str, LimitPolicy], fail_closed: bool) -> None:
         self._controls = controls
         self._policies = {tenant: policy for tenant, policy in policies.items() if not policy.empty}
         self._fail_closed = fail_closed

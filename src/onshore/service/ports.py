@@ -1,16 +1,24 @@
-"""What the service needs from the edge, as ports it is handed: it knows no HTTP server and no wire format.
+"""What the service needs from the edge and from the shared counters, as ports it is handed: it knows no
+HTTP server, no wire format and no store.
 
 The edge implements `Dialect` (edge/dialects.py) for each wire format a client may speak, and
 supplies `OpenStream`; its write function raises `ClientGone` when the client has hung up.
+
+`Counters` is what the admission step (service/limits.py) counts requests and tokens through:
+implemented by the shared Redis controls (every replica counts together) and by the in-memory controls
+(one process). Which counters exist and what they mean is decided in `onshore.decide.limits`; an
+implementation only holds them. Both methods raise `ControlsUnavailable` when the store cannot be
+reached in time; the caller chooses whether that fails open or closed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
+from onshore.decide.limits import Admission, LimitPolicy
 from onshore.refusal import Refusal
 
 
@@ -64,3 +72,14 @@ class Dialect(Protocol):
         ...
 
     def stream_encoder(self, model: str) -> StreamEncoder: ...
+
+
+@runtime_checkable
+class Counters(Protocol):
+    async def admit(self, key_id: str, tenant: str, policy: LimitPolicy, now: float) -> Admission:
+        """Check every limit and, if all pass, count the request, atomically; a refusal changes nothing."""
+        ...
+
+    async def charge(self, key_id: str, tenant: str, policy: LimitPolicy, tokens: int, now: float) -> None:
+        """Add the tokens a request used to its token windows and its budget."""
+        ...

@@ -31,7 +31,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypedDict, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
@@ -39,6 +39,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.maint_notifications import MaintNotificationsConfig
 
+from onshore.decide.controls import ControlsUnavailable, DisabledBackend
 from onshore.decide.limits import (
     ADMITTED,
     Admission,
@@ -55,14 +56,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class ControlsUnavailable(Exception):
-    """Redis could not be reached (or did not answer) within the timeout."""
-
-
-class DisabledBackend(TypedDict):
-    reason: str
-    actor: str
-    since: float
+__all__ = ["BackendSwitchWatcher", "ControlsUnavailable", "DisabledBackend", "RedisControls"]
 
 
 # KEYS: the counters. ARGV: limit, cost, ttl for each. Checks every counter first (value + 1 > limit
