@@ -1,9 +1,9 @@
-"""One contract suite for the stores: SqliteStore and PostgresStore must behave the same.
+"""One contract suite for the stores: SqliteStore, PostgresStore and MemoryStore must behave the same.
 
-PostgreSQL tests run in a database created for this module (`onshore_test_<random>`, dropped at the
-end), each test in a fresh schema selected through the DSN's `options=-csearch_path=...`. Set
-ONSHORE_TEST_PG_DSN to point them elsewhere; without a reachable server they are skipped (and fail
-under CI, where .ci/run starts PostgreSQL).
+The contract is the gateway's `Store` port (KeyStore + AuditStore, its worker, probes and closing).
+PostgreSQL tests run in a database created for this module (see conftest.py), each test in a fresh
+schema. Several stores opened by one test share one database (one file, one schema, one
+MemoryDatabase): they stand for several replicas.
 """
 
 from __future__ import annotations
@@ -13,20 +13,19 @@ import importlib.resources
 import multiprocessing
 import os
 import random
-import secrets
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import psycopg
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from psycopg.conninfo import make_conninfo
 
+from onshore.app import Store
 from onshore.identify.keys import KeyRecord, generate_key
 from onshore.prove.chain import (
     GENESIS_HASH,
@@ -40,25 +39,9 @@ from onshore.prove.chain import (
 from onshore.prove.signer import Signer, b64url_decode
 from onshore.prove.writer import AuditWriter
 from onshore.store import postgres
+from onshore.store.memory import MemoryDatabase, MemoryStore
 from onshore.store.postgres import PostgresStore
 from onshore.store.sqlite import SqliteStore, StoreError
-
-ADMIN_DSN = os.environ.get("ONSHORE_TEST_PG_DSN", "host=127.0.0.1 port=5432 user=postgres dbname=test")
-
-
-class Store(Protocol):
-    def add_key(self, record: KeyRecord) -> None: ...
-    def revoke_key(self, key_id: str, now: float) -> bool: ...
-    def keys_revision(self) -> int: ...
-    def list_keys(self) -> list[KeyRecord]: ...
-    def audit_head(self) -> ChainHead: ...
-    def append_entries(self, entries: list[dict[str, Any]]) -> list[ChainedRecord]: ...
-    def add_checkpoint(self, checkpoint: Checkpoint) -> None: ...
-    def last_checkpoint_seq(self) -> int: ...
-    def iter_records(self, since: float | None = None, until: float | None = None) -> Iterator[ChainedRecord]: ...
-    def checkpoints(self) -> list[Checkpoint]: ...
-    def ping(self) -> None: ...
-    def close(self) -> None: ...
 
 
 def plan(seed: int, batches: int, sizes: tuple[int, ...]) -> list[int]:
@@ -94,47 +77,7 @@ class Backend:
     dsn: str = ""  # PostgreSQL only
 
 
-# --- PostgreSQL fixtures ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def pg_database() -> Iterator[str]:
-    try:
-        admin = psycopg.connect(ADMIN_DSN, autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable at {ADMIN_DSN!r}: {exc}")
-    name = f"onshore_test_{secrets.token_hex(4)}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_conninfo(ADMIN_DSN, dbname=name)
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-
-@pytest.fixture
-def pg_schema(pg_database: str) -> Iterator[str]:
-    """A DSN whose search_path is a fresh, empty schema (not yet migrated)."""
-    schema = f"t_{secrets.token_hex(4)}"
-    with psycopg.connect(pg_database, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield make_conninfo(pg_database, options=f"-csearch_path={schema}")
-    finally:
-        with psycopg.connect(pg_database, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
-
-
-@pytest.fixture
-def pg_dsn(pg_schema: str) -> str:
-    """A migrated schema."""
-    assert postgres.upgrade(pg_schema) == postgres.REQUIRED_REVISION
-    return pg_schema
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", "postgres", "memory"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
     opened: list[Store] = []
 
@@ -148,6 +91,9 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
 
     if request.param == "sqlite":
         yield Backend("sqlite", track(lambda: SqliteStore(tmp_path / "onshore.db")))
+    elif request.param == "memory":
+        database = MemoryDatabase()
+        yield Backend("memory", track(lambda: MemoryStore(database)))
     else:
         dsn: str = request.getfixturevalue("pg_dsn")
         yield Backend("postgres", track(lambda: PostgresStore(dsn)), dsn)
