@@ -1,8 +1,11 @@
-"""RedisControls and BackendSwitchWatcher against a real Redis (127.0.0.1:6379, started if it is down).
+"""The shared controls' contract (Counters, BreakerStore, KillSwitch and SwitchView), run over every
+implementation: RedisControls against a real Redis (127.0.0.1:6379, started if it is down), and
+MemoryControls. Then what only Redis has: TTLs, timeouts, and the BackendSwitchWatcher's propagation.
 
-Each test gets its own key prefix and deletes its keys afterwards. Two RedisControls on one Redis stand
-for two gateway replicas. Time for limits and breakers is injected (`now`); only the kill-switch
-propagation and the watcher's staleness use the real clock, since that is what they are about.
+Each Redis test gets its own key prefix and deletes its keys afterwards. Two RedisControls on one Redis
+stand for two gateway replicas; in memory there is one process, so its "replicas" share one
+MemoryControls. Time for limits and breakers is injected (`now`); only the kill-switch propagation and
+the watcher's staleness use the real clock, since that is what they are about.
 """
 
 from __future__ import annotations
@@ -14,15 +17,19 @@ import subprocess
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import redis
 
 from onshore.decide.limits import BreakerPolicy, Budget, LimitPolicy, RateLimit, counters_for
+from onshore.edge.ports import SwitchView
+from onshore.store.memory import MemoryControls
 from onshore.store.redis_controls import BackendSwitchWatcher, ControlsUnavailable, RedisControls
 
-pytestmark = pytest.mark.redis
+Controls = RedisControls | MemoryControls
 
 URL = "redis://127.0.0.1:6379/0"
 CLOSED = "redis://127.0.0.1:1/0"
@@ -84,6 +91,38 @@ def prefix(redis_up: None) -> Iterator[str]:
 
 
 Scenario = Callable[[list[RedisControls]], Awaitable[None]]
+ControlsScenario = Callable[[list[Controls]], Awaitable[None]]
+
+
+@dataclass
+class Rig:
+    """One implementation of the controls, and how to run a scenario on `replicas` gateways' worth of it."""
+
+    kind: str
+    prefix: str = ""  # Redis only
+
+    def run(self, scenario: ControlsScenario, replicas: int = 1, **kw: Any) -> None:
+        async def main() -> None:
+            if self.kind == "redis":
+                controls: list[Controls] = [
+                    RedisControls(URL, prefix=self.prefix, timeout=0.5, **kw) for _ in range(replicas)
+                ]
+            else:
+                controls = [MemoryControls(**kw)] * replicas
+            try:
+                await scenario(controls)
+            finally:
+                for c in controls:
+                    await c.aclose()
+
+        asyncio.run(main())
+
+
+@pytest.fixture(params=[pytest.param("redis", marks=pytest.mark.redis), "memory"])
+def controls(request: pytest.FixtureRequest) -> Rig:
+    if request.param == "redis":
+        return Rig("redis", request.getfixturevalue("prefix"))
+    return Rig("memory")
 
 
 def run(scenario: Scenario, prefix: str, replicas: int = 1, url: str = URL, **kw: object) -> None:
@@ -103,10 +142,10 @@ def run(scenario: Scenario, prefix: str, replicas: int = 1, url: str = URL, **kw
 # --- rate limits and budgets ---------------------------------------------------------------------------
 
 
-def test_request_limit_per_key(prefix: str) -> None:
+def test_request_limit_per_key(controls: Rig) -> None:
     policy = LimitPolicy(per_key=RateLimit(requests_per_minute=3))
 
-    async def scenario(cs: list[RedisControls]) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         (c,) = cs
         results = [await c.admit("k_1", "acme", policy, NOW + i) for i in range(5)]
         assert [r.allowed for r in results] == [True, True, True, False, False]
@@ -121,13 +160,13 @@ def test_request_limit_per_key(prefix: str) -> None:
         # Refused requests were not counted.
         assert await c.usage(counters_for("k_1", "acme", policy, NOW)) == [3]
 
-    run(scenario, prefix)
+    controls.run(scenario)
 
 
-def test_request_limit_per_tenant(prefix: str) -> None:
+def test_request_limit_per_tenant(controls: Rig) -> None:
     policy = LimitPolicy(per_key=RateLimit(requests_per_minute=10), per_tenant=RateLimit(requests_per_minute=4))
 
-    async def scenario(cs: list[RedisControls]) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         (c,) = cs
         allowed = [(await c.admit(f"k_{i % 3}", "acme", policy, NOW)).allowed for i in range(6)]
         assert allowed == [True, True, True, True, False, False]
@@ -137,13 +176,13 @@ def test_request_limit_per_tenant(prefix: str) -> None:
         # Another tenant is not affected.
         assert (await c.admit("k_0", "globex", policy, NOW)).allowed
 
-    run(scenario, prefix)
+    controls.run(scenario)
 
 
-def test_limits_hold_for_the_sum_of_replicas(prefix: str) -> None:
+def test_limits_hold_for_the_sum_of_replicas(controls: Rig) -> None:
     policy = LimitPolicy(per_tenant=RateLimit(requests_per_minute=50))
 
-    async def scenario(cs: list[RedisControls]) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         a, b = cs
         # 60 concurrent requests from two replicas: exactly 50 get through, whichever replica sent them.
         tasks = [(a if i % 2 else b).admit(f"k_{i}", "acme", policy, NOW + 1) for i in range(60)]
@@ -152,13 +191,13 @@ def test_limits_hold_for_the_sum_of_replicas(prefix: str) -> None:
         assert not (await a.admit("k_x", "acme", policy, NOW + 2)).allowed
         assert not (await b.admit("k_x", "acme", policy, NOW + 2)).allowed
 
-    run(scenario, prefix, replicas=2)
+    controls.run(scenario, replicas=2)
 
 
-def test_windows_roll_over(prefix: str) -> None:
+def test_windows_roll_over(controls: Rig) -> None:
     policy = LimitPolicy(per_tenant=RateLimit(requests_per_minute=2))
 
-    async def scenario(cs: list[RedisControls]) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         (c,) = cs
         assert (await c.admit("k", "acme", policy, NOW + 58)).allowed
         assert (await c.admit("k", "acme", policy, NOW + 59)).allowed
@@ -169,13 +208,13 @@ def test_windows_roll_over(prefix: str) -> None:
         assert (await c.admit("k", "acme", policy, NOW + 61)).allowed
         assert not (await c.admit("k", "acme", policy, NOW + 62)).allowed
 
-    run(scenario, prefix)
+    controls.run(scenario)
 
 
-def test_token_limits_via_charge(prefix: str) -> None:
+def test_token_limits_via_charge(controls: Rig) -> None:
     policy = LimitPolicy(per_key=RateLimit(tokens_per_minute=1_000), per_tenant=RateLimit(tokens_per_minute=1_500))
 
-    async def scenario(cs: list[RedisControls]) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         a, b = cs
         assert (await a.admit("k_1", "acme", policy, NOW)).allowed
         await a.charge("k_1", "acme", policy, 600, NOW + 1)
@@ -196,14 +235,14 @@ def test_token_limits_via_charge(prefix: str) -> None:
         # Charging nothing is a no-op.
         await a.charge("k_1", "acme", policy, 0, NOW + 61)
 
-    run(scenario, prefix, replicas=2)
+    controls.run(scenario, replicas=2)
 
 
-def test_budget_exhaustion_and_refusals_consume_nothing(prefix: str) -> None:
+def test_budget_exhaustion_and_refusals_consume_nothing(controls: Rig) -> None:
     policy = LimitPolicy(per_tenant=RateLimit(requests_per_minute=100), budget=Budget(1_000, "month"))
     counters = counters_for("k_1", "acme", policy, NOW)
 
-    async def scenario(cs: list[RedisControls]) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         (c,) = cs
         assert (await c.admit("k_1", "acme", policy, NOW)).allowed
         await c.charge("k_1", "acme", policy, 999, NOW)
@@ -224,9 +263,10 @@ def test_budget_exhaustion_and_refusals_consume_nothing(prefix: str) -> None:
         december = datetime(2026, 12, 1, 0, 0, 1, tzinfo=UTC).timestamp()
         assert (await c.admit("k_1", "acme", policy, december)).allowed
 
-    run(scenario, prefix)
+    controls.run(scenario)
 
 
+@pytest.mark.redis
 def test_counters_expire(prefix: str) -> None:
     policy = LimitPolicy(per_tenant=RateLimit(requests_per_minute=5), budget=Budget(10, "day"))
 
@@ -241,6 +281,41 @@ def test_counters_expire(prefix: str) -> None:
     run(scenario, prefix)
 
 
+def test_memory_counters_expire_on_the_given_clock() -> None:
+    """Memory holds a counter as long as Redis would (its TTL, renewed by every write), on the clock
+    the caller passes in, and drops expired ones as that clock moves on."""
+    policy = LimitPolicy(per_tenant=RateLimit(requests_per_minute=5), budget=Budget(10, "day"))
+    window, budget = counters_for("k", "acme", policy, NOW)
+
+    async def main() -> None:
+        c = MemoryControls()
+        assert (await c.admit("k", "acme", policy, NOW)).allowed
+        await c.charge("k", "acme", policy, 3, NOW)
+        assert await c.usage((window, budget)) == [1, 3] and c.counters_held == 2
+        # Another tenant's requests move the clock on. Just before acme's window reaches its TTL: kept.
+        assert (await c.admit("k", "globex", policy, NOW + window.ttl - 1)).allowed
+        assert await c.usage((window, budget)) == [1, 3] and c.counters_held == 3
+        # At its TTL it reads as gone, and lingers (held) only until the next sweep.
+        assert (await c.admit("k", "globex", policy, NOW + window.ttl)).allowed
+        assert await c.usage((window, budget)) == [0, 3] and c.counters_held == 4
+        # Past the budget's TTL every earlier counter is dropped: only globex's newest window is left.
+        assert (await c.admit("k", "globex", policy, NOW + budget.ttl)).allowed
+        assert await c.usage((window, budget)) == [0, 0] and c.counters_held == 1
+
+    asyncio.run(main())
+
+
+def test_memory_no_limits_holds_nothing() -> None:
+    async def main() -> None:
+        c = MemoryControls()
+        assert (await c.admit("k", "acme", LimitPolicy(None, None, None), NOW)).allowed
+        await c.charge("k", "acme", LimitPolicy(None, None, None), 100, NOW)
+        assert c.counters_held == 0
+
+    asyncio.run(main())
+
+
+@pytest.mark.redis
 def test_unreachable_redis_raises_controls_unavailable(prefix: str) -> None:
     policy = LimitPolicy(per_tenant=RateLimit(requests_per_minute=5, tokens_per_minute=100))
 
@@ -262,6 +337,7 @@ def test_unreachable_redis_raises_controls_unavailable(prefix: str) -> None:
     run(scenario, prefix, url=CLOSED)
 
 
+@pytest.mark.redis
 def test_no_limits_needs_no_redis(prefix: str) -> None:
     async def scenario(cs: list[RedisControls]) -> None:
         (c,) = cs
@@ -298,8 +374,8 @@ async def _until(condition: Callable[[], bool], limit: float = 2.0) -> float:
     return time.perf_counter() - started
 
 
-def test_kill_switch_state(prefix: str) -> None:
-    async def scenario(cs: list[RedisControls]) -> None:
+def test_kill_switch_state(controls: Rig) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         (c,) = cs
         assert await c.disabled_backends() == {}
         await c.disable_backend("us-cloud", "incident 42", "alice", NOW)
@@ -308,9 +384,44 @@ def test_kill_switch_state(prefix: str) -> None:
         assert not await c.enable_backend("us-cloud", "bob", NOW + 61)
         assert await c.disabled_backends() == {}
 
-    run(scenario, prefix)
+    controls.run(scenario)
 
 
+def test_switch_view_follows_the_kill_switch(controls: Rig) -> None:
+    """The hot path's view (SwitchView) follows what an operator sets (KillSwitch) on another replica:
+    Redis through a BackendSwitchWatcher, memory at once (it is its own view)."""
+
+    async def scenario(cs: list[Controls]) -> None:
+        operator, replica = cs
+        task = None
+        if isinstance(replica, RedisControls):
+            view: SwitchView = BackendSwitchWatcher(replica)
+            task = await _started(view)  # type: ignore[arg-type]
+            await asyncio.sleep(0.1)  # the subscription is in place
+        else:
+            view = replica
+        try:
+            assert view.healthy and view.fails_closed
+            assert view.is_enabled("jp-primary")
+            await operator.disable_backend("jp-primary", "leaking data", "alice", NOW)
+            assert await _until(lambda: not view.is_enabled("jp-primary")) < 1.0
+            assert view.is_enabled("jp-secondary")
+            await operator.enable_backend("jp-primary", "bob", NOW + 1)
+            assert await _until(lambda: view.is_enabled("jp-primary")) < 1.0
+        finally:
+            if task is not None:
+                await _stop(task)
+
+    controls.run(scenario, replicas=2)
+
+
+def test_memory_view_can_fail_open() -> None:
+    """The setting is kept (readiness reads it), though a view in this process never goes stale."""
+    assert MemoryControls(fail_closed=False).fails_closed is False
+    assert MemoryControls().healthy
+
+
+@pytest.mark.redis
 def test_kill_switch_propagates_to_another_replica(prefix: str) -> None:
     timings: dict[str, float] = {}
 
@@ -342,6 +453,7 @@ def test_kill_switch_propagates_to_another_replica(prefix: str) -> None:
     assert timings["enable"] < 1.0
 
 
+@pytest.mark.redis
 def test_watcher_sees_state_set_before_it_started(prefix: str) -> None:
     async def scenario(cs: list[RedisControls]) -> None:
         operator, replica = cs
@@ -357,6 +469,7 @@ def test_watcher_sees_state_set_before_it_started(prefix: str) -> None:
     run(scenario, prefix, replicas=2)
 
 
+@pytest.mark.redis
 def test_watcher_refresh_catches_a_missed_message(prefix: str) -> None:
     async def scenario(cs: list[RedisControls]) -> None:
         (c,) = cs
@@ -373,6 +486,7 @@ def test_watcher_refresh_catches_a_missed_message(prefix: str) -> None:
     run(scenario, prefix)
 
 
+@pytest.mark.redis
 def test_watcher_fails_closed_when_redis_is_unreachable(prefix: str) -> None:
     async def scenario(cs: list[RedisControls]) -> None:
         (c,) = cs
@@ -425,6 +539,7 @@ class CuttableProxy:
         await self._server.wait_closed()
 
 
+@pytest.mark.redis
 @pytest.mark.parametrize("fail_closed", [True, False])
 def test_watcher_after_losing_redis(prefix: str, fail_closed: bool) -> None:
     async def main() -> None:
@@ -462,8 +577,8 @@ def test_watcher_after_losing_redis(prefix: str, fail_closed: bool) -> None:
 # --- circuit breaker -------------------------------------------------------------------------------------
 
 
-def test_circuit_breaker_opens_and_closes(prefix: str) -> None:
-    async def scenario(cs: list[RedisControls]) -> None:
+def test_circuit_breaker_opens_and_closes(controls: Rig) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         a, b = cs
         assert not await a.is_open("jp-primary", NOW)
         # Failures seen by two replicas count together: 5 within 30 s open the breaker.
@@ -478,11 +593,11 @@ def test_circuit_breaker_opens_and_closes(prefix: str) -> None:
         # A fresh count after the cool-down.
         assert not await a.record_failure("jp-primary", NOW + 35)
 
-    run(scenario, prefix, replicas=2)
+    controls.run(scenario, replicas=2)
 
 
-def test_circuit_breaker_forgets_old_failures_and_successes_reset(prefix: str) -> None:
-    async def scenario(cs: list[RedisControls]) -> None:
+def test_circuit_breaker_forgets_old_failures_and_successes_reset(controls: Rig) -> None:
+    async def scenario(cs: list[Controls]) -> None:
         (c,) = cs
         for i in range(4):
             await c.record_failure("b", NOW + i * 10)  # 4 failures over 30 s, never 3 within the window
@@ -495,4 +610,4 @@ def test_circuit_breaker_forgets_old_failures_and_successes_reset(prefix: str) -
         assert await c.record_failure("b", NOW + 105)
         assert await c.is_open("b", NOW + 105)
 
-    run(scenario, prefix, breaker=BreakerPolicy(threshold=3, window=15.0, cooldown=30.0))
+    controls.run(scenario, breaker=BreakerPolicy(threshold=3, window=15.0, cooldown=30.0))
