@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import aiohttp
 from aiohttp import web
@@ -170,6 +170,7 @@ def build_protector(settings: Settings) -> Protector | None:
     return Protector(Detector.from_config(config), REQUEST_KEYS)
 
 
+@runtime_checkable
 class Store(KeyStore, AuditStore, Protocol):
     """The gateway's database: both ports, plus the thread its blocking calls run on, the probes
     readiness uses, and closing (SqliteStore, PostgresStore, MemoryStore)."""
