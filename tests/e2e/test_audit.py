@@ -237,7 +237,7 @@ def test_a_bug_mid_stream_ends_it_with_an_error_recorded_once(rig: Rig, monkeypa
     calls = 0
     original = relay.StreamRelay._relay_chunk
 
-    async def flaky(self: object, write: object, document: dict) -> None:
+    async def flaky(self: object, write: object, document: dict[str, Any]) -> None:
         nonlocal calls
         calls += 1
         if calls == 2:
