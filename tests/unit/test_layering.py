@@ -47,6 +47,7 @@ PURE = [
     SRC / "prove" / "report" / "sovereignty.py",
     SRC / "prove" / "report" / "view.py",
     *sorted((SRC / "translate").rglob("*.py")),
+    *sorted((SRC / "events").glob("*.py")),
 ]
 EVERYTHING = "*"
 # Which other onshore components each component may import. Stages are folders; the rest are
@@ -56,17 +57,21 @@ ALLOWED: dict[str, set[str] | str] = {
     "decide": {"refusal"},
     "protect": {"decide", "refusal"},
     "identify": set(),
-    "prove": {"decide"},
+    # events: the security-event vocabulary, a pure leaf every stage may emit through.
+    "prove": {"decide", "events"},
+    "events": set(),
     # Pure: OpenAI <-> other wire dialects, for edge (clients) and route (backends).
     "translate": {"refusal"},
     # Stages that do I/O through what they are given; never HTTP errors, never a concrete store.
-    "route": {"decide", "refusal", "worker", "translate"},
+    "route": {"decide", "refusal", "worker", "translate", "events"},
     "store": {"decide", "identify", "prove", "worker"},
     # The request path: runs the stages in order. It knows no HTTP (that is the edge's job): no edge,
     # no aiohttp (see test_the_service_knows_no_http).
-    "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics"},
+    "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics", "events"},
     # HTTP: reads requests, calls the service, writes answers. Nothing but app and cli imports it.
-    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate"},
+    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate", "events"},
+    # siem: sends events to the configured sinks (I/O); reads its settings, renders events as OCSF.
+    "siem": {"events", "settings", "ids", "__init__"},
     # Leaves and configuration. `refusal` is the refusal vocabulary: stages raise it, edge/errors.py
     # alone maps it to HTTP.
     "refusal": set(),

@@ -47,6 +47,7 @@ class SecurityEvent:
     reason: str | None = None  # a stable code from the gateway's own vocabulary, never free text
     counts: tuple[tuple[str, int], ...] = ()  # e.g. personal-data types and how many of each
     count: int | None = None  # e.g. failures in a burst, events dropped
+    seq: int | None = None  # the audit record at fault (a broken chain)
 
 
 def counted(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:

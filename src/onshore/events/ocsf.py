@@ -51,9 +51,7 @@ _SHAPES: dict[EventType, _Shape] = {
     EventType.AUTH_FAILED: _Shape(AUTHENTICATION, 1, "Logon", LOW, "Authentication failed"),
     EventType.API_KEY_CREATED: _Shape(ACCOUNT_CHANGE, 1, "Create", LOW, "API key created"),
     EventType.API_KEY_REVOKED: _Shape(ACCOUNT_CHANGE, 5, "Disable", LOW, "API key revoked"),
-    EventType.PERSONAL_DATA_BLOCKED: _Shape(
-        DATA_SECURITY_FINDING, 1, "Create", MEDIUM, "Personal data blocked", True
-    ),
+    EventType.PERSONAL_DATA_BLOCKED: _Shape(DATA_SECURITY_FINDING, 1, "Create", MEDIUM, "Personal data blocked", True),
     EventType.PERSONAL_DATA_PSEUDONYMISED: _Shape(
         DATA_SECURITY_FINDING, 1, "Create", INFORMATIONAL, "Personal data pseudonymised before sending", False
     ),
@@ -121,7 +119,7 @@ def _metadata(event: SecurityEvent, product_version: str, event_uid: str | None)
 
 def _facts(event: SecurityEvent) -> dict[str, Any]:
     facts: dict[str, Any] = {"event": event.type.value}
-    for name in ("tenant", "principal", "actor", "backend", "model", "rule", "request_id", "reason", "count"):
+    for name in ("tenant", "principal", "actor", "backend", "model", "rule", "request_id", "reason", "count", "seq"):
         value = getattr(event, name)
         if value is not None:
             facts[name] = value
@@ -140,7 +138,9 @@ def _user(uid: str | None, tenant: str | None) -> dict[str, Any]:
 def _api_activity(document: dict[str, Any], event: SecurityEvent, shape: _Shape) -> None:
     admin = event.actor is not None
     document["actor"] = {"user": _user(event.actor if admin else event.principal, None if admin else event.tenant)}
-    operation = f"backends.{'disable' if event.type is EventType.BACKEND_DISABLED else 'enable'}" if admin else "inference"
+    operation = (
+        f"backends.{'disable' if event.type is EventType.BACKEND_DISABLED else 'enable'}" if admin else "inference"
+    )
     document["api"] = {"operation": operation, "service": {"name": PRODUCT}}
     document.setdefault("src_endpoint", {"name": "admin-api" if admin else "unknown"})
     document["status_id"] = FAILURE if shape.denied else SUCCESS
