@@ -34,12 +34,9 @@ def build_sinks(config: SecurityEventsSettings, settings: Settings) -> list[Sink
         )
     if config.splunk_hec is not None:
         h = config.splunk_hec
-        context = tls_context(h.ca_file, None, None) if h.ca_file else None
-        sinks.append(
-            HecSink(
-                h.url, settings.secrets["#splunk_hec"].value, context=context, index=h.index, sourcetype=h.sourcetype
-            )
-        )
+        hec_context = tls_context(h.ca_file, None, None) if h.ca_file else None
+        token = settings.secrets["#splunk_hec"].value
+        sinks.append(HecSink(h.url, token, context=hec_context, index=h.index, sourcetype=h.sourcetype))
     return sinks
 
 

@@ -103,12 +103,14 @@ class SyslogTlsSink:
         self._writer: asyncio.StreamWriter | None = None
 
     async def _connect(self) -> asyncio.StreamWriter:
-        if self._writer is None or self._writer.is_closing():
-            _, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self._host, self._port, ssl=self._context, server_hostname=self._server_name),
-                self._timeout,
-            )
-        return self._writer
+        if self._writer is not None and not self._writer.is_closing():
+            return self._writer
+        connecting = asyncio.open_connection(
+            self._host, self._port, ssl=self._context, server_hostname=self._server_name
+        )
+        _, writer = await asyncio.wait_for(connecting, self._timeout)
+        self._writer = writer
+        return writer
 
     async def send(self, documents: list[dict[str, Any]]) -> None:
         frames = b"".join(
