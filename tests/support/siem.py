@@ -108,16 +108,17 @@ class Rsyslog:
     def start(self) -> Rsyslog:
         binary = shutil.which("rsyslogd")
         assert binary is not None
+        self._log = (self.directory / "rsyslogd.out").open("wb")
         self._process = subprocess.Popen(
             [binary, "-n", "-f", str(self.conf), "-i", str(self.directory / "rsyslog.pid")],
-            stdout=subprocess.PIPE,
+            stdout=self._log,
             stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                output = self._process.stdout.read().decode() if self._process.stdout else ""
-                raise RuntimeError(f"rsyslogd exited: {output}")
+                self._log.close()
+                raise RuntimeError(f"rsyslogd exited: {(self.directory / 'rsyslogd.out').read_text()}")
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
                     return self
@@ -141,6 +142,7 @@ class Rsyslog:
             except subprocess.TimeoutExpired:
                 self._process.kill()
                 self._process.wait(5)
+        self._log.close()
 
 
 class HecReceiver:
@@ -201,6 +203,7 @@ class HecReceiver:
             asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+        self._loop.close()
 
 
 class DeadSink:
