@@ -25,6 +25,8 @@ from onshore.edge.ports import SwitchView
 from onshore.edge.routes import ROUTES, openai_errors
 from onshore.edge.state import Gateway
 from onshore.edge.wire import REQUEST_KEYS
+from onshore.events.burst import BurstDetector
+from onshore.events.model import NO_EVENTS, SecurityEvents
 from onshore.identify.authenticator import KeyIndex
 from onshore.identify.composite import Authenticator
 from onshore.identify.oidc.claims import PRESETS, ClaimMapping, Requirement, ValueMap, claim_for
@@ -56,6 +58,7 @@ from onshore.service.pipeline import Pipeline
 from onshore.service.ports import Counters
 from onshore.service.steps import Steps
 from onshore.settings import EmbeddedSettings, OidcIssuerSettings, RateLimitSettings, Settings
+from onshore.siem.build import build_emitter
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
 from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
@@ -68,6 +71,7 @@ DB_FILE = "onshore.db"
 SIGNING_KEY_FILE = "signing-key.pem"
 AUDIT_PROBE_SECONDS = 0.5  # how soon /readyz turns green again once the audit store takes writes
 JWKS_STARTUP_SECONDS = 5.0  # the first fetch of every issuer's keys, before serving
+EVENTS_FLUSH_SECONDS = 2.0  # at shutdown, how long queued security events may take to go out
 KEY_WAIT_SECONDS = 1.0  # the longest a request waits for the key fetch its token's unknown key id asked for
 
 
@@ -199,7 +203,7 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.data_dir / DB_FILE, settings.gateway.audit.durability)
 
 
-def build_limits(settings: Settings, controls: Counters) -> Limits:
+def build_limits(settings: Settings, controls: Counters, events: SecurityEvents = NO_EVENTS) -> Limits:
     policies = {}
     for tenant, t in settings.file.tenants.items():
         if t.limits is None:
@@ -210,7 +214,7 @@ def build_limits(settings: Settings, controls: Counters) -> Limits:
             budget=Budget(t.limits.budget.tokens, t.limits.budget.period) if t.limits.budget else None,
         )
     assert settings.gateway.redis is not None
-    return Limits(controls, policies, fail_closed=settings.gateway.redis.limits_when_unreachable == "closed")
+    return Limits(controls, policies, settings.gateway.redis.limits_when_unreachable == "closed", events)
 
 
 def _rate(rate: RateLimitSettings | None) -> RateLimit | None:
@@ -428,6 +432,8 @@ async def _start(
     index = KeyIndex(store.list_keys(), key_roles)
     witness = Witness(settings.data_dir / gw.audit.witness_file)  # closed after the final checkpoint (_seal)
     stack.callback(witness.close)
+    metrics = Metrics()
+    events = _start_events(settings, clock, metrics, stack)
     # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: the store's thread.
     audit = AuditWriter(
         store,
@@ -435,6 +441,8 @@ async def _start(
         store.worker.run,
         inline=gw.storage == "sqlite" and gw.audit.durability == "normal",
         witness=witness,
+        events=events,
+        now=clock.now,
     )
     await audit.start()
     stack.push_async_callback(_seal, audit, clock)
@@ -442,7 +450,6 @@ async def _start(
     connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
     stack.push_async_callback(session.close)
-    metrics = Metrics()
     decisions = DecisionCache(policy)
     controls = open_controls(settings)
     watcher = breakers = limits = None
@@ -451,9 +458,9 @@ async def _start(
         assert gw.redis is not None
         watcher = BackendSwitchWatcher(controls, fail_closed=gw.redis.kill_switch_when_unreachable == "closed")
         await watcher.refresh()  # start with the cluster's kill-switch view, not an empty one
-        breakers = Breakers(controls, list(policy.backends), clock.now)
+        breakers = Breakers(controls, list(policy.backends), clock.now, events)
         stack.push_async_callback(breakers.drain)
-        limits = build_limits(settings, controls)
+        limits = build_limits(settings, controls, events)
         stack.push_async_callback(limits.drain)
     router = Router(
         session,
@@ -484,6 +491,8 @@ async def _start(
         limits,
         breakers,
         await_keys=fetches.wait if oidc is not None else None,
+        events=events,
+        auth_bursts=_auth_bursts(settings),
     )
     chat = ChatService(
         steps,
@@ -521,6 +530,24 @@ async def _start(
     if breakers is not None:
         _background(stack, breakers.run())
     return gateway
+
+
+def _start_events(
+    settings: Settings, clock: Clock, metrics: Metrics, stack: contextlib.AsyncExitStack
+) -> SecurityEvents:
+    """The security-event emitter and its drainer (off the request path), or no events at all."""
+    dropped = metrics.security_events_dropped
+    emitter = build_emitter(settings, clock.now, lambda sink: dropped.labels(sink).inc())
+    if emitter is None:
+        return NO_EVENTS
+    _background(stack, emitter.run())
+    stack.push_async_callback(emitter.flush, EVENTS_FLUSH_SECONDS)  # runs before the drainer stops
+    return emitter
+
+
+def _auth_bursts(settings: Settings) -> BurstDetector | None:
+    config = settings.gateway.security_events
+    return None if config is None else BurstDetector(config.auth_burst.failures, config.auth_burst.window_seconds)
 
 
 def _background(stack: contextlib.AsyncExitStack, coro: Coroutine[Any, Any, None]) -> None:

@@ -132,6 +132,77 @@ class RedisSettings(_Strict, frozen=True, kw_only=True):
     streams_on_kill: Literal["finish", "cut"] = "finish"  # what a disabled backend's open streams do
 
 
+# --- security events (SIEM) -------------------------------------------------------------------------
+class EventsNdjsonSettings(_Strict, frozen=True, kw_only=True):
+    path: str = "-"  # a file (appended to), or "-" for stdout
+
+
+class EventsSyslogSettings(_Strict, frozen=True, kw_only=True):
+    """Syslog RFC 5424 over TCP with TLS, RFC 5425 octet counting."""
+
+    host: str
+    port: int = 6514
+    ca_file: str  # the CA that signed the receiver's certificate
+    client_cert_file: str | None = None  # mutual TLS, if the receiver asks for it
+    client_key_file: str | None = None
+    server_name: str | None = None  # the name in the receiver's certificate, if not `host`
+    facility: int = 13  # log audit
+    app_name: str = "onshore"
+
+
+class EventsHecSettings(_Strict, frozen=True, kw_only=True):
+    """Splunk HTTP Event Collector; the token comes from the environment."""
+
+    url: str  # e.g. https://splunk.example.jp:8088/services/collector/event
+    token_env: str
+    ca_file: str | None = None
+    index: str | None = None
+    sourcetype: str = "ocsf"
+
+
+class AuthBurstSettings(_Strict, frozen=True, kw_only=True):
+    failures: int = 10  # this many failed sign-ins from one source within the window make a burst event
+    window_seconds: float = 60.0
+
+
+class SecurityEventsSettings(_Strict, frozen=True, kw_only=True):
+    queue_size: int = 10_000  # per sink; beyond it events are dropped and counted, never waited for
+    dropped_report_seconds: float = 60.0  # how often drops are reported as an event of their own
+    auth_burst: AuthBurstSettings = AuthBurstSettings()
+    ndjson: EventsNdjsonSettings | None = None
+    syslog: EventsSyslogSettings | None = None
+    splunk_hec: EventsHecSettings | None = None
+
+
+def _check_security_events(events: SecurityEventsSettings, errors: _Errors) -> None:
+    path = "gateway.security_events"
+    if events.queue_size < 1:
+        errors.add(ConfigError(f"{path}.queue_size", "must be positive"))
+    if events.dropped_report_seconds <= 0:
+        errors.add(ConfigError(f"{path}.dropped_report_seconds", "must be positive"))
+    if events.auth_burst.failures < 1 or events.auth_burst.window_seconds <= 0:
+        errors.add(ConfigError(f"{path}.auth_burst", "failures and window_seconds must be positive"))
+    if events.syslog is not None:
+        if not 0 < events.syslog.port < 65536:
+            errors.add(ConfigError(f"{path}.syslog.port", "must be between 1 and 65535"))
+        if (events.syslog.client_cert_file is None) != (events.syslog.client_key_file is None):
+            errors.add(
+                ConfigError(f"{path}.syslog.client_cert_file", "give client_cert_file and client_key_file together")
+            )
+        if not 0 <= events.syslog.facility <= 23:
+            errors.add(ConfigError(f"{path}.syslog.facility", "must be between 0 and 23"))
+    if events.splunk_hec is not None:
+        hec = events.splunk_hec
+        if not _ENV_NAME.match(hec.token_env):
+            errors.add(ConfigError(f"{path}.splunk_hec.token_env", "must be an environment variable name, not a value"))
+        parsed = urlsplit(hec.url)
+        if parsed.scheme != "https" and not (parsed.scheme == "http" and _loopback(parsed.hostname)):
+            errors.add(ConfigError(f"{path}.splunk_hec.url", "must be https:// (plain http only on loopback)"))
+
+
+# --- end of security events -------------------------------------------------------------------------
+
+
 class GatewaySettings(_Strict, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -153,6 +224,7 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     storage_env: str | None = None
     redis: RedisSettings | None = None
     admin_key_env: str | None = None  # bearer token for the admin API (kill switch); unset: no admin API
+    security_events: SecurityEventsSettings | None = None  # unset: no events are sent anywhere
 
 
 class EntraSettings(_Strict, frozen=True, kw_only=True):
@@ -640,6 +712,9 @@ def _read_secrets(file: FileSettings, env: Mapping[str, str], errors: _Errors) -
         ("gateway.admin_key_env", file.gateway.admin_key_env, "#admin"),
         ("gateway.metrics_token_env", file.gateway.metrics_token_env, "#metrics"),
     ]
+    if file.gateway.security_events is not None and file.gateway.security_events.splunk_hec is not None:
+        hec_env = file.gateway.security_events.splunk_hec.token_env
+        refs.append(("gateway.security_events.splunk_hec.token_env", hec_env, "#splunk_hec"))
     for name, backend in file.backends.items():
         refs.append((f"backends.{name}.api_key_env", backend.api_key_env, name))
         if backend.entra is not None:
@@ -1023,6 +1098,8 @@ def _check_gateway(gw: GatewaySettings, errors: _Errors) -> None:
     ):
         if variable is not None and not _ENV_NAME.match(variable):
             errors.add(ConfigError(field_path, "must be an environment variable name, not a value"))
+    if gw.security_events is not None:
+        _check_security_events(gw.security_events, errors)
 
 
 def _check_backend(name: str, backend: BackendSettings) -> None:

@@ -37,7 +37,7 @@ IO_MODULES = {
     "sqlalchemy",
 }
 # Folders whose every module is pure: their ruff contract also bans the I/O modules.
-PURE_FOLDERS = ("decide", "identify", "protect", "translate")
+PURE_FOLDERS = ("decide", "events", "identify", "protect", "translate")
 SERVICE_NO_HTTP = ("aiohttp", "http")
 PURE = [
     *(path for folder in PURE_FOLDERS for path in sorted((SRC / folder).rglob("*.py"))),
@@ -59,17 +59,21 @@ ALLOWED: dict[str, set[str] | str] = {
     "decide": {"refusal"},
     "protect": {"decide", "refusal"},
     "identify": set(),
-    "prove": {"decide"},
+    # events: the security-event vocabulary, a pure leaf every stage may emit through.
+    "prove": {"decide", "events"},
+    "events": set(),
     # Pure: OpenAI <-> other wire dialects, for edge (clients) and route (backends).
     "translate": {"refusal"},
     # Stages that do I/O through what they are given; never HTTP errors, never a concrete store.
-    "route": {"decide", "refusal", "worker", "translate"},
+    "route": {"decide", "refusal", "worker", "translate", "events"},
     "store": {"decide", "identify", "prove", "worker"},
     # The request path: runs the stages in order. It knows no HTTP (that is the edge's job): no edge,
     # no aiohttp (see test_the_service_knows_no_http).
-    "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics"},
+    "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics", "events"},
     # HTTP: reads requests, calls the service, writes answers. Nothing but app and cli imports it.
-    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate"},
+    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate", "events"},
+    # siem: sends events to the configured sinks (I/O); reads its settings, renders events as OCSF.
+    "siem": {"events", "settings", "ids", "__init__"},
     # Leaves and configuration. `refusal` is the refusal vocabulary: stages raise it, edge/errors.py
     # alone maps it to HTTP.
     "refusal": set(),

@@ -16,6 +16,7 @@ from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
 from onshore.edge.errors import ApiError
 from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
+from onshore.events.model import client_source
 from onshore.identify.roles import Action
 from onshore.identify.roles import refusal as role_refusal
 from onshore.prove.writer import AuditUnavailable
@@ -74,6 +75,7 @@ def _client_write(response: web.StreamResponse) -> Write:
 
 async def _chat(request: web.Request, authorization: str | None, dialect: EdgeDialect) -> web.StreamResponse:
     """Run a chat request; the service either returns an answer or writes a stream through us."""
+    client_source.set(request.remote)  # for security events (each request runs in its own task)
     gateway = request.app[GATEWAY]
     raw = await _body_or_refusal(request, dialect.chat_endpoint, authorization, dialect)
     if isinstance(raw, web.Response):
@@ -110,6 +112,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
 
 
 async def embeddings(request: web.Request) -> web.Response:
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     authorization = request.headers.get("Authorization")
     raw = await _body_or_refusal(request, "embeddings", authorization, OPENAI)
@@ -124,6 +127,7 @@ def _model_card(name: str, created: int) -> dict[str, Any]:
 
 
 async def list_models(request: web.Request) -> web.Response:
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     principal = gateway.pipeline.identify(request.headers.get("Authorization"))
     names = gateway.reachable_models(principal, request.headers.get(DATA_CLASS_HEADER))
@@ -132,6 +136,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def retrieve_model(request: web.Request) -> web.Response:
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     principal = gateway.pipeline.identify(request.headers.get("Authorization"))
     name = request.match_info["model"]
@@ -171,6 +176,7 @@ async def jwks(request: web.Request) -> web.Response:
 def _admin(request: web.Request, action: Action) -> tuple[Gateway, str]:
     """The gateway and the actor: the admin key (actor "admin-api"), or, with roles configured, an
     API key or token whose role permits `action` (actor: its principal)."""
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     authorization = request.headers.get("Authorization", "")
     supplied = authorization.removeprefix("Bearer ").strip()
