@@ -20,7 +20,7 @@ from onshore.decide.policy import ModelGroup, Route
 from onshore.events.burst import BurstDetector
 from onshore.events.model import NO_EVENTS, EventType, SecurityEvent, SecurityEvents, counted, source
 from onshore.identify.authenticator import AuthError
-from onshore.identify.composite import Authenticator
+from onshore.identify.composite import Authenticator, KeysUnavailable
 from onshore.identify.keys import PREFIX as KEY_PREFIX
 from onshore.identify.oidc.token import KeySet, TokenRefused
 from onshore.identify.principal import Principal
@@ -157,11 +157,10 @@ class Steps:
         trace.tenant, trace.key_id = principal.tenant, principal.key_id
 
     def _authenticate(self, authorization: str | None) -> Principal:
-        if self._keys.stale:
-            raise Refusal(
-                Kind.KEYS_UNAVAILABLE, "API keys cannot be checked right now (key store unreadable); retry later."
-            )
-        return self._keys.authenticate(authorization)
+        try:
+            return self._keys.authenticate(authorization)
+        except KeysUnavailable as exc:  # not the caller's fault: 503, and no failed sign-in
+            raise Refusal(Kind.KEYS_UNAVAILABLE, exc.message) from None
 
     # --- admit: the request, the model and the caller's limits -----------------------------------
     async def admit(self, trace: RequestTrace, principal: Principal, call: Call, endpoint: Endpoint) -> None:
