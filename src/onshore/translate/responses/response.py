@@ -99,7 +99,7 @@ def response_object(
         "incomplete_details": {"reason": reason} if status == "incomplete" else None,
         "model": model,
         "output": output,
-        "usage": usage,
+        **({"usage": usage} if usage is not None else {}),  # the schema has no null usage: absent until known
         **echo,
     }
 
