@@ -120,6 +120,7 @@ def to_chat_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     Raises Refusal naming the field for anything refused or malformed.
     """
     _check_fields(body)
+    _check_tool_choice(body.get("tool_choice"))
     parsed = _convert(body, wire.CreateResponse, "")
     messages: list[dict[str, Any]] = []
     if parsed.instructions:
@@ -135,7 +136,7 @@ def to_chat_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
     tools = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(parsed.tools or [])]
     if tools:
         request["tools"] = [_chat_tool(tool) for tool in tools]
-    choice = _tool_choice(body.get("tool_choice"), parsed.tool_choice)
+    choice = _tool_choice(parsed.tool_choice)
     if choice is not None:
         request["tool_choice"] = choice
     for ours, theirs in (
@@ -294,11 +295,16 @@ def _echo_tool(tool: wire.FunctionTool) -> dict[str, Any]:
     }
 
 
-def _tool_choice(raw: Any, parsed: str | wire.ToolChoiceFunction | None) -> str | dict[str, Any] | None:
-    if isinstance(raw, dict):
-        kind = raw.get("type")
-        if kind in HOSTED_TOOLS:
-            raise _refused("tool_choice.type", f"tool_choice type '{kind}' is refused: {_RESIDENCY}.")
+def _check_tool_choice(raw: Any) -> None:
+    """A tool_choice naming a hosted tool is refused with the rule, one of another kind by name."""
+    kind = raw.get("type") if isinstance(raw, dict) else "function"
+    if kind in HOSTED_TOOLS:
+        raise _refused("tool_choice.type", f"tool_choice type '{kind}' is refused: {_RESIDENCY}.")
+    if isinstance(kind, str) and kind != "function":
+        raise _refused("tool_choice.type", f"tool_choice type '{kind}' is not supported.")
+
+
+def _tool_choice(parsed: str | wire.ToolChoiceFunction | None) -> str | dict[str, Any] | None:
     if isinstance(parsed, wire.ToolChoiceFunction):
         return {"type": "function", "function": {"name": parsed.name}}
     return parsed
