@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from onshore.refusal import Kind, Refusal
+from onshore.translate.anthropic import to_messages_request
 from onshore.translate.responses import ResponsesStreamEncoder, to_chat_request, to_response
 from onshore.translate.responses.wire import DOCUMENTED_FIELDS
 from tests.openapi import schema_properties, validate
@@ -242,3 +243,22 @@ def test_stream_cut_by_length_ends_incomplete_and_errors_validate() -> None:
     assert final["response"]["incomplete_details"] == {"reason": "max_output_tokens"}
     (error,) = events_of(encoder.error("upstream_error", "Backend error: boom"))
     assert error["type"] == "error" and error["message"] == "Backend error: boom"
+
+
+def test_the_chat_request_also_reaches_anthropic_backends() -> None:
+    """store: false is neutral for the Anthropic adapter, so a Responses request can route there too."""
+    request = chat(
+        {
+            "input": [
+                {"role": "user", "content": "Weather?"},
+                {"type": "function_call", "call_id": "c1", "name": "get", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "sun"},
+            ],
+            "instructions": "Be brief.",
+            "tools": [{"type": "function", "name": "get", "parameters": {"type": "object"}}],
+            "max_output_tokens": 20,
+        }
+    )
+    messages = to_messages_request(request, "claude")
+    assert messages["system"] == "Be brief." and messages["max_tokens"] == 20
+    assert "store" not in messages and messages["tools"][0]["name"] == "get"
