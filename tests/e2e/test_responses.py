@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import httpx2 as httpx
 import openai
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from openai._legacy_response import LegacyAPIResponse
 from openai.types.responses import Response
 
@@ -20,6 +24,8 @@ from tests.e2e.conftest import World
 from tests.e2e.test_chat import receipt_claims
 from tests.e2e.test_protect import PROMPT, VALUES, last_record, sent_to
 from tests.openapi import validate
+from tests.support import fuzz
+from tests.support.upstream import Behaviour
 
 TOOL: dict[str, Any] = {
     "type": "function",
@@ -300,3 +306,98 @@ def test_stream_is_recorded_open_and_closed(w: World) -> None:
     record = last_record(w)
     assert record["endpoint"] == "responses" and record["kind"] == "stream_close" and record["outcome"] == "completed"
     assert record["usage"]["completion_tokens"] == 3
+
+
+# --- fuzz: generated Responses requests are answered or refused in shape, never a 5xx ----------------
+SKIPPED = frozenset(
+    {
+        "background",
+        "context_management",
+        "conversation",
+        "include",
+        "max_tool_calls",
+        "moderation",
+        "previous_response_id",
+        "prompt",
+        "prompt_cache_options",
+        "prompt_cache_retention",
+        "reasoning",
+        "service_tier",
+        "stream_options",
+        "tool_choice",
+        "tools",
+        "top_logprobs",
+        "truncation",
+    }
+)
+
+
+_INPUTS = st.one_of(
+    fuzz.texts(),
+    st.lists(
+        st.fixed_dictionaries(
+            {"role": st.sampled_from(["user", "system", "developer", "assistant"]), "content": fuzz.texts()}
+        ),
+        min_size=1,
+        max_size=3,
+    ),
+)
+
+
+def _documents(served: bool) -> st.SearchStrategy[Any]:
+    """CreateResponse documents: `served` keeps to the fields Onshore translates, with a model and an
+    input (the schema requires neither), so many reach 2xx."""
+    model = st.sampled_from(["chat", "us-only"]) if served else st.sampled_from(["chat", "embed", "nope"])
+    overrides: dict[str, st.SearchStrategy[Any]] = {"model": model, "max_output_tokens": st.integers(1, 64)}
+    walker = fuzz.Walker(fuzz.openai_resolve, overrides, SKIPPED if served else frozenset())
+    documents = walker.of({"$ref": "#/components/schemas/CreateResponse"})
+    if not served:
+        return documents
+    return st.tuples(documents, model, _INPUTS).map(lambda t: {**t[0], "model": t[1], "input": t[2]})
+
+
+def _check_answer(response: httpx.Response) -> None:
+    assert response.status_code < 500, response.text[:500]
+    if response.status_code != 200:
+        assert response.headers["content-type"].startswith("application/json")
+        validate(response.json(), "ErrorResponse")
+        return
+    if not response.headers["content-type"].startswith("text/event-stream"):
+        validate(response.json(), "Response")
+        return
+    events = []
+    for frame in (f for f in response.content.split(b"\n\n") if f and not f.startswith(b":")):
+        event = json.loads(frame.split(b"\n", 1)[1].removeprefix(b"data: "))
+        validate(event, "ResponseStreamEvent")
+        events.append(event)
+    assert events[-1]["type"] in ("response.completed", "response.incomplete"), events[-1]
+
+
+def test_fuzz_responses(w: World) -> None:
+    statuses: Counter[int] = Counter()
+
+    @settings(
+        max_examples=150,
+        deadline=timedelta(seconds=10),
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(
+        document=st.one_of(_documents(True), _documents(True), _documents(False), fuzz.mutated(_documents(True))),
+        key=st.sampled_from([w.public_key, w.globex_key, w.personal_key]),
+        stream=st.booleans(),
+    )
+    def run(document: Any, key: str, stream: bool) -> None:
+        w.us.behaviour = Behaviour(echo=True, chunk_chars=3)
+        if stream and isinstance(document, dict):
+            document["stream"] = True
+        body = fuzz.encode(document, ascii_only=True)
+        headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+        response = httpx.post(w.gateway.url + "/v1/responses", content=body, headers=headers, timeout=20)
+        statuses[response.status_code] += 1
+        _check_answer(response)
+
+    run()
+    print(f"\nresponses fuzz: statuses {dict(statuses)}")
+    assert statuses[200] >= 30, statuses  # the generated requests reach the upstream, not only refusals
