@@ -145,6 +145,9 @@ def test_streamed_answer_has_the_typed_events_in_order(w: World) -> None:
 
 
 def test_the_sdk_reads_the_stream(w: World) -> None:
+    events = list(w.client().responses.create(model="chat", input="Hello", stream=True))
+    assert events[-1].type == "response.completed" and events[-1].response.output_text == "w0 w1 w2 "
+    assert events[-1].response.usage is not None and events[-1].response.usage.output_tokens == 3
     with w.client().responses.stream(model="chat", input="Hello") as stream:
         deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
         final = stream.get_final_response()
