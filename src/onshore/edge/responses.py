@@ -13,6 +13,7 @@ from aiohttp import web
 from onshore.edge import handlers
 from onshore.edge.dialects import ResponsesDialect
 from onshore.edge.errors import ApiError
+from onshore.events.model import client_source
 
 
 async def create(request: web.Request) -> web.StreamResponse:
@@ -21,6 +22,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 
 async def stored(request: web.Request) -> web.Response:
     """Retrieve or delete a stored response: nothing is stored, so nothing is found."""
+    client_source.set(request.remote)  # for the security event of a failed authentication
     request.app[handlers.GATEWAY].pipeline.identify(request.headers.get("Authorization"))  # 401 before 404
     response_id = request.match_info["response_id"]
     raise ApiError(
