@@ -67,6 +67,9 @@ ALLOWED: dict[str, set[str] | str] = {
     "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics"},
     # HTTP: reads requests, calls the service, writes answers. Nothing but app and cli imports it.
     "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate"},
+    # The admin console (HTTP, like edge; only app imports it): reads the stages' state through
+    # console/parts.py, and runs the CLI's own verify/export/report code (cli) rather than a second copy.
+    "console": {"decide", "identify", "prove", "protect", "refusal", "settings", "worker", "ids", "cli"},
     # Leaves and configuration. `refusal` is the refusal vocabulary: stages raise it, edge/errors.py
     # alone maps it to HTTP.
     "refusal": set(),
