@@ -9,7 +9,6 @@ say why, except under CI (.ci/run sets CI=1), where a missing browser is a failu
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import tempfile
 import time
@@ -198,7 +197,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     auditor_id = auditor_key.split("_")[1]
     identity["api_key_roles"] = {auditor_id: ["auditor"]}
     settings = parse_settings({**raw, "identity": identity}, "test", environ)
-    gateway = ConsoleGateway(settings).start()
+    gateway = ConsoleGateway(settings)
+    gateway.start()
     world = World(gateway, settings, upstreams, idp, chat_key, auditor_key)
     try:
         yield world
@@ -229,11 +229,7 @@ def sign_in_with_key(page: Page, world: World, key: str = ADMIN_KEY) -> None:
     page.goto(world.console + "/login")
     page.fill("input[name=key]", key)
     page.click("form[action='/login/key'] button")
-    try:
-        page.wait_for_url("**/residency")
-    except Exception:
-        print(page.url, page.content()[:3000])
-        raise
+    page.wait_for_url("**/residency")
 
 
 def wait_until(check: Any, timeout: float = 5.0) -> None:
@@ -246,7 +242,3 @@ def wait_until(check: Any, timeout: float = 5.0) -> None:
 
 def keep(page: Page, artifacts: Path, name: str) -> None:
     page.screenshot(path=str(artifacts / f"{name}.png"), full_page=True)
-
-
-def node_missing_reason() -> str | None:
-    return None if node_available() and shutil.which("node") else "needs Node.js and npm for oidc-provider"

@@ -229,3 +229,125 @@ def test_key_create_and_revoke_by_an_admin(page: Page, world: World) -> None:
     page.wait_for_url("**/controls?done=*")
     actions = [(r["action"], r.get("key_id")) for r in _admin_records(world)[-2:]]
     assert actions == [("key_create", key_id), ("key_revoke", key_id)]
+
+
+# --- sign-in by OpenID Connect (authorization code + PKCE against the real oidc-provider) -------
+def _oidc_sign_in(page: Page, world: World, user: str) -> None:
+    if world.idp is None:
+        pytest.skip("needs Node.js and npm for oidc-provider")
+    page.goto(world.console + "/login")
+    page.click("[data-testid=oidc-login]")
+    page.wait_for_url(world.idp.base + "/**")  # the provider's own sign-in page
+    page.fill("input[name=login]", user)
+    page.click("button[type=submit]")
+
+
+def test_oidc_sign_in_with_code_and_pkce(page: Page, world: World, artifacts: Path) -> None:
+    _oidc_sign_in(page, world, "alice")
+    page.wait_for_url("**/residency")
+    assert page.get_by_test_id("user").inner_text() == "Alice Admin"
+    assert "admin" in page.locator(".who").inner_text()
+    page.goto(world.console + "/controls")
+    assert page.locator("[data-testid=disable-jp-tokyo]").count() == 1
+    # The session is the console's own: no token in a cookie, and the login cookie is gone.
+    cookies = {c["name"]: c for c in page.context.cookies()}
+    assert "onshore-login" not in cookies
+    assert len(cookies["onshore-console"]["value"]) >= 40 and "." not in cookies["onshore-console"]["value"]
+    page.goto(world.console + "/login")
+    keep(page, artifacts, "login")
+
+
+def test_oidc_auditor_sees_no_kill_switch(page: Page, world: World) -> None:
+    _oidc_sign_in(page, world, "audrey")
+    page.wait_for_url("**/residency")
+    page.goto(world.console + "/controls")
+    assert page.locator("[data-testid^=disable-]").count() == 0
+    page.goto(world.console + "/decisions")  # an auditor reads the chain
+    assert page.get_by_test_id("decisions").is_visible()
+
+
+def test_oidc_operator_may_switch_but_not_read_the_chain(page: Page, world: World) -> None:
+    _oidc_sign_in(page, world, "oscar")
+    page.wait_for_url("**/residency")
+    assert page.locator("nav a[href='/decisions']").count() == 0
+    page.goto(world.console + "/controls")
+    assert page.locator("[data-testid=disable-jp-tokyo]").count() == 1
+    page.goto(world.console + "/decisions")
+    assert page.get_by_test_id("refusal").is_visible()
+
+
+def test_oidc_user_without_a_console_role_is_refused(page: Page, world: World) -> None:
+    _oidc_sign_in(page, world, "nobody")
+    assert "ロール" in page.get_by_test_id("refusal").inner_text()
+    assert "onshore-console" not in {c["name"] for c in page.context.cookies()}
+
+
+def test_a_callback_from_another_browser_is_refused(page: Page, world: World) -> None:
+    """Login CSRF: a callback URL (code and state) only completes in the browser that started it."""
+    if world.idp is None:
+        pytest.skip("needs Node.js and npm for oidc-provider")
+    page.goto(world.console + "/auth/callback?code=stolen&state=whatever")
+    assert page.get_by_test_id("refusal").is_visible()
+    assert "onshore-console" not in {c["name"] for c in page.context.cookies()}
+
+
+# --- what must be refused, and the headers ------------------------------------------------------
+def test_no_session_and_forged_csrf_are_refused(page: Page, world: World) -> None:
+    import httpx2 as httpx
+
+    with httpx.Client(base_url=world.console, follow_redirects=False) as http:
+        answer = http.post("/controls/backends/jp-tokyo/disable", data={"reason": "x", "csrf": "x"})
+        assert answer.status_code == 401
+        assert http.get("/controls").status_code == 303  # pages send you to sign in
+        assert http.get("/controls").headers["Location"].startswith("/login")
+    sign_in_with_key(page, world)
+    page.goto(world.console + "/controls")
+    forged = page.request.post(
+        world.console + "/controls/backends/jp-tokyo/disable", form={"csrf": "forged-token", "reason": "x"}
+    )
+    assert forged.status == 403 and "CSRF" in forged.text()
+    missing = page.request.post(world.console + "/controls/backends/jp-tokyo/disable", form={"reason": "x"})
+    assert missing.status == 403
+    csrf = page.locator("input[name=csrf]").first.get_attribute("value") or ""
+    cross_site = page.request.post(
+        world.console + "/controls/backends/jp-tokyo/disable",
+        form={"csrf": csrf, "reason": "x"},
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert cross_site.status == 403
+    assert all(r.get("reason") != "x" for r in _admin_records(world))
+    page.goto(world.console + "/residency")
+    assert "稼働中" in page.get_by_test_id("state-jp-tokyo").inner_text()
+
+
+def test_security_headers_and_cookies(page: Page, world: World) -> None:
+    sign_in_with_key(page, world)
+    response = page.goto(world.console + "/decisions")
+    assert response is not None
+    headers = response.headers
+    csp = headers["content-security-policy"]
+    assert "default-src 'none'" in csp and "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp and "unsafe-eval" not in csp
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "no-referrer"
+    assert headers["cache-control"] == "no-store"
+    assert headers["x-content-type-options"] == "nosniff"
+    session = next(c for c in page.context.cookies() if c["name"] == "onshore-console")
+    assert session["httpOnly"] is True and session["sameSite"] == "Strict"
+    # No page has inline script or style, and nothing is loaded from another origin.
+    for path in ("/residency", "/decisions", "/audit", "/controls", "/reports", "/login"):
+        page.goto(world.console + path)
+        assert page.locator("script:not([src])").count() == 0
+        assert page.locator("[style]").count() == 0
+        sources = page.eval_on_selector_all("[src], link[href]", "els => els.map(e => e.src || e.href)")
+        assert all(str(s).startswith(world.console) for s in sources), sources
+
+
+def test_the_public_port_does_not_serve_the_console(world: World) -> None:
+    import httpx2 as httpx
+
+    with httpx.Client(base_url=world.gateway.url, follow_redirects=False) as http:
+        for path in ("/", "/login", "/residency", "/controls", "/static/console.css", "/auth/callback"):
+            assert http.get(path).status_code == 404, path
+        assert http.post("/login/key", data={"key": "x"}).status_code in (404, 405)
+    assert world.gateway.url != world.console

@@ -115,7 +115,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
         raise Refused(401, translate(lang, "login.failed", why="no sign-in was started in this browser, or it expired"))
     try:
         signed = await console.oidc.complete(
-            console.http, login, request.query.get("state", ""), request.query.get("code", "")
+            console.http, login, request.query.get("state", ""), request.query.get("code", ""), request.query.get("iss")
         )
     except LoginRefused as exc:
         log.warning("console OIDC sign-in refused: %s", exc)

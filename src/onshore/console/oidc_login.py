@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import quote_plus, urlencode, urlsplit
 
 import aiohttp
 
@@ -104,9 +104,13 @@ class OidcLogin:
         separator = "&" if "?" in endpoints.authorization else "?"
         return endpoints.authorization + separator + urlencode(query)
 
-    async def complete(self, http: aiohttp.ClientSession, login: PendingLogin, state: str, code: str) -> SignedIn:
+    async def complete(
+        self, http: aiohttp.ClientSession, login: PendingLogin, state: str, code: str, iss: str | None
+    ) -> SignedIn:
         if not hmac.compare_digest(state.encode(), login.state.encode()):
             raise LoginRefused("the state does not match this browser's sign-in (check: state)")
+        if iss is not None and iss != self.issuer:  # RFC 9207: an answer from another IdP (mix-up)
+            raise LoginRefused("the answer comes from another issuer (check: iss)")
         endpoints = await self.endpoints(http)
         form = {
             "grant_type": "authorization_code",
@@ -114,14 +118,16 @@ class OidcLogin:
             "redirect_uri": self.redirect_url,
             "code_verifier": login.verifier,
         }
-        auth = None
+        headers = {"Accept": "application/json"}
         if self._secret is not None and self._token_auth == "client_secret_basic":  # noqa: S105 - a method name
-            auth = aiohttp.BasicAuth(self.client_id, self._secret)
+            # RFC 6749 section 2.3.1: each part form-encoded, then Basic.
+            pair = f"{quote_plus(self.client_id)}:{quote_plus(self._secret)}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         else:
             form["client_id"] = self.client_id
             if self._secret is not None:
                 form["client_secret"] = self._secret
-        answer = await _post_form(http, endpoints.token, form, auth)
+        answer = await _post_form(http, endpoints.token, form, headers)
         id_token = answer.get("id_token")
         if not isinstance(id_token, str):
             raise LoginRefused("the token endpoint returned no ID token")
@@ -158,10 +164,10 @@ async def _get_json(http: aiohttp.ClientSession, url: str) -> dict[str, Any]:
 
 
 async def _post_form(
-    http: aiohttp.ClientSession, url: str, form: dict[str, str], auth: aiohttp.BasicAuth | None
+    http: aiohttp.ClientSession, url: str, form: dict[str, str], headers: dict[str, str]
 ) -> dict[str, Any]:
     try:
-        async with http.post(url, data=form, auth=auth, allow_redirects=False) as response:
+        async with http.post(url, data=form, headers=headers, allow_redirects=False) as response:
             return await _document(response)
     except aiohttp.ClientError as exc:
         raise LoginRefused(f"the identity provider is unreachable ({type(exc).__name__})") from None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ SECURITY_HEADERS = {
     "Cross-Origin-Resource-Policy": "same-origin",
     "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
 }
+log = logging.getLogger("onshore.console")
 LANG_COOKIE = "onshore-console-lang"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
@@ -178,6 +180,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             exc.headers.update(SECURITY_HEADERS)
             raise
         response = _refusal(request, exc.status, exc.reason)
+    except Exception:  # a page that failed changed nothing; say so, with the headers (logged)
+        log.exception("console: %s %s failed", request.method, request.path)
+        response = _refusal(request, 500, "The console failed to answer; the gateway's log says why.")
     response.headers.update(SECURITY_HEADERS)
     if not request.path.startswith("/static/"):
         response.headers["Cache-Control"] = "no-store"
