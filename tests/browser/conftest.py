@@ -59,7 +59,8 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture(scope="session")
 def artifacts() -> Path:
-    """Screenshots of every page, kept after the run (the path is printed in the report)."""
+    """Screenshots of every page, kept after the run: in $ONSHORE_CONSOLE_ARTIFACTS, else a temporary
+    directory (onshore-console-*)."""
     path = Path(os.environ.get("ONSHORE_CONSOLE_ARTIFACTS") or tempfile.mkdtemp(prefix="onshore-console-"))
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -206,6 +207,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         for client in world.clients.values():
             client.close()
         gateway.stop()
+        assert gateway.leftover_tasks == [], "the console's listener and jobs stop with the gateway"
         if idp is not None:
             idp.stop()
         for upstream in upstreams.values():

@@ -186,11 +186,13 @@ def test_reports_download(page: Page, world: World, artifacts: Path) -> None:
 def test_language_switch_is_remembered(page: Page, world: World) -> None:
     sign_in_with_key(page, world)
     assert page.locator("h1").inner_text() == "データ所在マップ"
-    page.click("a.lang")
+    with page.expect_navigation():
+        page.click("a.lang")
     assert page.locator("h1").inner_text() == "Residency map"
     page.goto(world.console + "/controls")
     assert page.locator("h1").inner_text() == "Kill switch"
-    page.click("a.lang")
+    with page.expect_navigation():
+        page.click("a.lang")
     assert page.locator("h1").inner_text() == "停止スイッチ"
 
 
@@ -334,9 +336,12 @@ def test_security_headers_and_cookies(page: Page, world: World) -> None:
     assert headers["x-content-type-options"] == "nosniff"
     session = next(c for c in page.context.cookies() if c["name"] == "onshore-console")
     assert session["httpOnly"] is True and session["sameSite"] == "Strict"
-    # No page has inline script or style, and nothing is loaded from another origin.
+    # No page has inline script or style, nothing is loaded from another origin, and no page shows
+    # the prompt or a personal-data value of a request that carried both.
+    _chat(world, "personal", PROMPT)
     for path in ("/residency", "/decisions", "/audit", "/controls", "/reports", "/login"):
         page.goto(world.console + path)
+        assert PHONE not in page.content() and "山田太郎" not in page.content()
         assert page.locator("script:not([src])").count() == 0
         assert page.locator("[style]").count() == 0
         sources = page.eval_on_selector_all("[src], link[href]", "els => els.map(e => e.src || e.href)")
