@@ -15,6 +15,8 @@ import aiohttp
 from aiohttp import web
 
 from onshore.clock import Clock, SystemClock
+from onshore.console.parts import ConsoleParts
+from onshore.console.server import CONSOLE_LISTENER, build_console, console_login, start_console
 from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.decision import DecisionCache
 from onshore.decide.declared import build_policy
@@ -408,7 +410,7 @@ def build_app(
         # step runs even if an earlier one fails. Background tasks stop first, the store closes last,
         # after its worker thread has finished every call (nothing runs inside a closed connection).
         async with contextlib.AsyncExitStack() as stack:
-            app[GATEWAY] = await _start(settings, policy, protector, clock, stack, on_started)
+            app[GATEWAY] = await _start(settings, policy, protector, clock, stack, app, on_started)
             yield
 
     app.cleanup_ctx.append(lifespan)
@@ -421,6 +423,7 @@ async def _start(
     protector: Protector | None,
     clock: Clock,
     stack: contextlib.AsyncExitStack,
+    app: web.Application,
     on_started: Callable[[], None] | None = None,
 ) -> Gateway:
     gw = settings.gateway
@@ -529,6 +532,15 @@ async def _start(
         _background(stack, watcher.run())
     if breakers is not None:
         _background(stack, breakers.run())
+    if gw.console is not None:  # the admin console, on its own listener; stopped before the store closes
+        console = build_console(
+            _console_parts(settings, gateway, store, breakers),
+            gw.console,
+            console_login(settings, oidc, clock.now),
+            clock.now,
+        )
+        app[CONSOLE_LISTENER] = listener = await start_console(console, gw.console)
+        stack.push_async_callback(listener.stop)
     return gateway
 
 
@@ -548,6 +560,25 @@ def _start_events(
 def _auth_bursts(settings: Settings) -> BurstDetector | None:
     config = settings.gateway.security_events
     return None if config is None else BurstDetector(config.auth_burst.failures, config.auth_burst.window_seconds)
+
+
+def _console_parts(settings: Settings, gateway: Gateway, store: Store, breakers: Breakers | None) -> ConsoleParts:
+    """The console's view of the running gateway: the same policy, kill switch, store and chain."""
+    return ConsoleParts(
+        settings=settings,
+        policy=gateway.decisions.policy,
+        store=store,
+        run=store.worker.run,
+        open_reader=lambda: open_store(settings),
+        identify=gateway.pipeline.identify,
+        audit_append=gateway.audit.append,
+        record_admin=gateway.pipeline.record_admin,
+        audit_head=lambda: gateway.audit.head,
+        public_keys={gateway.signer.kid: gateway.signer.public_key},
+        switches=gateway.controls,
+        breaker_open=(lambda name: not breakers.allows(name)) if breakers is not None else (lambda _name: False),
+        admin_key=gateway.admin_key,
+    )
 
 
 def _background(stack: contextlib.AsyncExitStack, coro: Coroutine[Any, Any, None]) -> None:

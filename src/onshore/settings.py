@@ -201,6 +201,27 @@ def _check_security_events(events: SecurityEventsSettings, errors: _Errors) -> N
 
 
 # --- end of security events -------------------------------------------------------------------------
+class ConsoleOidcSettings(_Strict, frozen=True, kw_only=True):
+    """Console sign-in by OpenID Connect (authorization code + PKCE) at one of identity.oidc's issuers."""
+
+    issuer: str  # the name of an identity.oidc entry: its keys and role mapping decide who may sign in
+    client_id: str  # the console's client at the IdP; the ID token's audience
+    client_secret_env: str | None = None  # unset: a public client (PKCE only)
+    redirect_url: str  # the console's callback as the browser reaches it, e.g. https://console.example/auth/callback
+    scopes: list[str] = msgspec.field(default_factory=lambda: ["openid", "profile"])
+    token_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"  # noqa: S105
+
+
+class ConsoleSettings(_Strict, frozen=True, kw_only=True):
+    """The admin console: its own listener, never the public port. Unset: no console."""
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+    # Cookies carry `Secure` (HTTPS only). Off only for a console on loopback (tests, a local look).
+    secure_cookies: bool = True
+    session_idle_seconds: float = 900.0
+    session_max_seconds: float = 8 * 3600.0
+    oidc: ConsoleOidcSettings | None = None
 
 
 class GatewaySettings(_Strict, frozen=True, kw_only=True):
@@ -225,6 +246,7 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     redis: RedisSettings | None = None
     admin_key_env: str | None = None  # bearer token for the admin API (kill switch); unset: no admin API
     security_events: SecurityEventsSettings | None = None  # unset: no events are sent anywhere
+    console: ConsoleSettings | None = None
 
 
 class EntraSettings(_Strict, frozen=True, kw_only=True):
@@ -458,6 +480,48 @@ def _check_issuer(file: FileSettings, name: str, path: str, oidc: OidcIssuerSett
     for index, requirement in enumerate(oidc.require):
         if not requirement.any_of:
             raise ConfigError(f"{path}.require[{index}].any_of", "list at least one value")
+
+
+def _console_secret_env(file: FileSettings) -> str | None:
+    console = file.gateway.console
+    return console.oidc.client_secret_env if console is not None and console.oidc is not None else None
+
+
+def _check_console(file: FileSettings) -> None:
+    """The console listens apart from the API, and someone must be able to sign in to it."""
+    gw, console = file.gateway, file.gateway.console
+    if console is None:
+        return
+    if not 0 <= console.port < 65536:  # 0: any free port (tests)
+        raise ConfigError("gateway.console.port", "must be between 0 and 65535")
+    if console.port == gw.port and console.port != 0:
+        raise ConfigError(
+            "gateway.console.port", "must differ from gateway.port: the console never shares the API's port"
+        )
+    if not console.secure_cookies and not _loopback(console.host):
+        raise ConfigError("gateway.console.secure_cookies", "may be false only for a console on loopback")
+    if not 0 < console.session_idle_seconds <= console.session_max_seconds:
+        raise ConfigError("gateway.console.session_idle_seconds", "must be positive and at most session_max_seconds")
+    oidc = console.oidc
+    if oidc is not None:
+        if oidc.issuer not in file.identity.oidc:
+            raise ConfigError("gateway.console.oidc.issuer", f"no identity.oidc issuer named {oidc.issuer!r}")
+        url = urlsplit(oidc.redirect_url)
+        if url.scheme != "https" and not (url.scheme == "http" and _loopback(url.hostname)):
+            raise ConfigError("gateway.console.oidc.redirect_url", "must be https:// (plain http only on loopback)")
+        if "openid" not in oidc.scopes:
+            raise ConfigError("gateway.console.oidc.scopes", "must include openid")
+        if oidc.client_secret_env is not None and not _ENV_NAME.match(oidc.client_secret_env):
+            raise ConfigError("gateway.console.oidc.client_secret_env", "must be an environment variable name")
+        if file.identity.oidc[oidc.issuer].roles is None:
+            raise ConfigError(
+                f"identity.oidc.{oidc.issuer}.roles",
+                "the console's issuer needs a roles mapping (admin, operator, auditor)",
+            )
+    elif gw.admin_key_env is None and not file.identity.api_key_roles:
+        raise ConfigError(
+            "gateway.console", "nobody could sign in: set gateway.admin_key_env, identity.api_key_roles or console.oidc"
+        )
 
 
 class FileSettings(_Strict, frozen=True, kw_only=True):
@@ -711,6 +775,7 @@ def _read_secrets(file: FileSettings, env: Mapping[str, str], errors: _Errors) -
         ("gateway.redis.url_env", file.gateway.redis.url_env if file.gateway.redis else None, "#redis"),
         ("gateway.admin_key_env", file.gateway.admin_key_env, "#admin"),
         ("gateway.metrics_token_env", file.gateway.metrics_token_env, "#metrics"),
+        ("gateway.console.oidc.client_secret_env", _console_secret_env(file), "#console-oidc"),
     ]
     if file.gateway.security_events is not None and file.gateway.security_events.splunk_hec is not None:
         hec_env = file.gateway.security_events.splunk_hec.token_env
@@ -755,6 +820,9 @@ def parse_settings(
         _check(file, errors)
         if "identity" not in errors.failed and not errors.failed_under("identity"):
             _check_identity(file, errors)
+            if "gateway" not in errors.failed:
+                with errors.entry("gateway.console"):
+                    _check_console(file)
         with errors.entry():
             _check_installed(file)
         if require_secrets:

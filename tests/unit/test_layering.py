@@ -74,6 +74,9 @@ ALLOWED: dict[str, set[str] | str] = {
     "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate", "events"},
     # siem: sends events to the configured sinks (I/O); reads its settings, renders events as OCSF.
     "siem": {"events", "settings", "ids", "__init__"},
+    # The admin console (HTTP, like edge; only app imports it): reads the stages' state through
+    # console/parts.py, and runs the CLI's own verify/export/report code (cli) rather than a second copy.
+    "console": {"decide", "identify", "prove", "protect", "refusal", "settings", "worker", "ids", "cli"},
     # Leaves and configuration. `refusal` is the refusal vocabulary: stages raise it, edge/errors.py
     # alone maps it to HTTP.
     "refusal": set(),
