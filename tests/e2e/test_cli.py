@@ -327,18 +327,22 @@ def deep_merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_every_readme_config_block_passes_check_config(tmp_path: Path) -> None:
-    """Whole configs are checked as printed; fragments (no `backends:`) on top of the first whole one."""
+    """Whole configs are checked as printed; fragments (no `backends:`) on top of the first whole one
+    and every fragment before them: the README builds one configuration as it is read (the console's
+    sign-in names the issuer the identity section configured)."""
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```yaml\n(.*?)```", readme, re.S)
     documents = [yaml.safe_load(block) for block in blocks]
     whole = [d for d in documents if "backends" in d]
     assert whole and len(documents) >= 3
+    so_far = whole[0]
     for index, document in enumerate(documents):
         config = tmp_path / f"readme-{index}.yaml"
         if "backends" in document:
             config.write_text(blocks[index], encoding="utf-8")
         else:
-            config.write_text(yaml.safe_dump(deep_merge(whole[0], document)), encoding="utf-8")
+            so_far = deep_merge(so_far, document)
+            config.write_text(yaml.safe_dump(so_far), encoding="utf-8")
         result = run("check-config", "--no-secrets", str(config), cwd=tmp_path)
         assert result.returncode == 0, f"README yaml block {index + 1}:\n{blocks[index]}\n{result.stderr}"
         assert "warning" not in result.stderr, result.stderr
