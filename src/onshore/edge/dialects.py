@@ -11,8 +11,10 @@ from typing import Any
 
 import msgspec
 
+from onshore.decide.limits import Quota
 from onshore.edge import sse
 from onshore.edge.errors import api_error, status_of
+from onshore.edge.headers import anthropic_headers, openai_headers
 from onshore.edge.wire import decode_json_object
 from onshore.refusal import Kind, Refusal
 from onshore.service.ports import Reply, StreamEncoder
@@ -69,6 +71,9 @@ class OpenAIDialect:
     def stream_encoder(self, model: str) -> StreamEncoder:
         return _OPENAI_STREAM
 
+    def standard_headers(self, request_id: str, quota: Quota | None, now: float) -> dict[str, str]:
+        return openai_headers(request_id, quota, now)
+
 
 class _AnthropicStream:
     def __init__(self, model: str) -> None:
@@ -113,6 +118,9 @@ class AnthropicDialect:
 
     def stream_encoder(self, model: str) -> StreamEncoder:
         return _AnthropicStream(model)
+
+    def standard_headers(self, request_id: str, quota: Quota | None, now: float) -> dict[str, str]:
+        return anthropic_headers(request_id, quota, now)
 
 
 EdgeDialect = OpenAIDialect | AnthropicDialect

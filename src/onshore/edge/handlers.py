@@ -13,7 +13,7 @@ from aiohttp import web
 from onshore.decide.data_class import DATA_CLASS_HEADER
 from onshore.edge.calls import chat_call, embeddings_call
 from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
-from onshore.edge.errors import ApiError
+from onshore.edge.errors import DEFAULT_RETRY_AFTER, RETRY_AFTER, ApiError
 from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
 from onshore.identify.roles import Action
@@ -147,7 +147,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     problems = request.app[GATEWAY].readiness_problems()
     if problems:
-        return web.json_response({"status": "not ready", "problems": problems}, status=503)
+        return web.json_response(
+            {"status": "not ready", "problems": problems}, status=503, headers={RETRY_AFTER: DEFAULT_RETRY_AFTER}
+        )
     return web.json_response({"status": "ready"})
 
 

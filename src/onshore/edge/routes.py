@@ -8,6 +8,7 @@ from aiohttp import web
 
 from onshore.edge import handlers
 from onshore.edge.errors import ApiError, api_error
+from onshore.edge.headers import X_REQUEST_ID
 from onshore.refusal import Refusal
 
 ROUTES = [
@@ -29,7 +30,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves in OpenAI's format, including aiohttp's own 404 and 405."""
+    """Every error leaves in OpenAI's format, including aiohttp's own 404 and 405; and every response
+    carries an x-request-id (a model request's is its audit id, set by the service)."""
+    response = await _served(request, handler)
+    if not response.prepared and X_REQUEST_ID not in response.headers:
+        response.headers[X_REQUEST_ID] = request.app[handlers.GATEWAY].pipeline.new_id()
+    return response
+
+
+async def _served(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as error:

@@ -78,6 +78,7 @@ class ChatService:
             headers = {
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
+                **call.dialect.standard_headers(trace.id, trace.quota, trace.ts),
                 REQUEST_ID_HEADER: trace.id,
                 RECEIPT_HEADER: steps.receipt(trace, decision, opened, stream=True),
             }

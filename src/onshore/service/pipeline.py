@@ -25,6 +25,10 @@ class Pipeline:
     async def embeddings(self, call: EmbeddingsCall) -> Reply:
         return await self._embeddings.serve(call)
 
+    def new_id(self) -> str:
+        """A fresh request id, for a response that is not a model request's (those use their audit id)."""
+        return self._steps.new_id(self._steps.clock.now())
+
     def identify(self, authorization: str | None) -> Principal:
         """The caller, for endpoints that only list what it may use (a Refusal if it is not a valid key)."""
         return self._steps.identify(authorization)

@@ -37,7 +37,7 @@ from onshore.route.backends.usage import ESTIMATE, estimate_completion, estimate
 from onshore.route.breakers import Breakers
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
 from onshore.service.calls import Call
-from onshore.service.limits import Limits
+from onshore.service.limits import LimitReached, Limits
 from onshore.service.ports import Dialect, Reply
 
 log = logging.getLogger("onshore.pipeline")
@@ -150,7 +150,11 @@ class Steps:
             raise call.invalid
         trace.request_sha256 = call.sha256
         if self._limits is not None:
-            await self._limits.admit(principal, self.clock.now())
+            try:
+                trace.quota = await self._limits.admit(principal, self.clock.now())
+            except LimitReached as reached:
+                trace.quota = reached.quota
+                raise
 
     def _model_for(self, principal: Principal, model: str, endpoint: Endpoint) -> ModelGroup:
         group = self._decisions.policy.models.get(model)
@@ -290,6 +294,7 @@ class Steps:
         self._metrics.overhead.observe(max(0.0, trace.total_ms - (trace.upstream_ms or 0.0)) / 1000)
         headers = {
             "Content-Type": "application/json",
+            **dialect.standard_headers(trace.id, trace.quota, trace.ts),
             REQUEST_ID_HEADER: trace.id,
             RECEIPT_HEADER: self.receipt(trace, decision, opened, stream=False),
         }
@@ -303,13 +308,15 @@ class Steps:
             await self.record(trace, started)
         except AuditUnavailable:
             return self.audit_failed(trace, dialect)
-        return Reply(reply.status, reply.body, {**reply.headers, REQUEST_ID_HEADER: trace.id})
+        standard = dialect.standard_headers(trace.id, trace.quota, trace.ts)
+        return Reply(reply.status, reply.body, {**reply.headers, **standard, REQUEST_ID_HEADER: trace.id})
 
     def audit_failed(self, trace: RequestTrace, dialect: Dialect) -> Reply:
         refusal = Refusal(Kind.AUDIT_UNAVAILABLE, "The audit log could not record this request, so it was not served.")
         reply = dialect.render_refusal(refusal)
         self._metrics.requests.labels(trace.endpoint, str(reply.status)).inc()
-        return Reply(reply.status, reply.body, {REQUEST_ID_HEADER: trace.id})
+        standard = dialect.standard_headers(trace.id, trace.quota, trace.ts)
+        return Reply(reply.status, reply.body, {**reply.headers, **standard, REQUEST_ID_HEADER: trace.id})
 
     @staticmethod
     def as_refusal(trace: RequestTrace, exc: Exception) -> Refusal:
