@@ -208,6 +208,9 @@ class ModelSettings(_Strict, frozen=True, kw_only=True):
     endpoint: Literal["chat", "embeddings"] = "chat"
     # Request fields beyond OpenAI's documented set that may be forwarded for this model.
     allow_extra_fields: list[str] = []
+    # Embeddings: whether every route's model honours `dimensions` (true), or the sizes it offers (a
+    # list); otherwise a request that sets it is refused (never forwarded to be silently ignored).
+    dimensions: bool | list[int] = False
 
 
 Action = Literal["allow", "pseudonymise", "block"]

@@ -55,7 +55,17 @@ def embeddings_call(raw: bytes, authorization: str | None, data_class: str | Non
         return EmbeddingsCall(*head, {}, "", unreadable=refusal)
     beyond, undocumented = fields_to_opt_in(body, EMBEDDING_FIELDS)
     try:
-        validate(body, EmbeddingRequest)
+        request = validate(body, EmbeddingRequest)
     except Refusal as refusal:
         return EmbeddingsCall(*head, body, model, invalid=refusal, beyond_facts=beyond, undocumented=undocumented)
-    return EmbeddingsCall(*head, body, model, beyond_facts=beyond, undocumented=undocumented)
+    if "encoding_format" in body:  # the gateway encodes: every backend is asked for floats
+        body = {k: v for k, v in body.items() if k != "encoding_format"}
+    return EmbeddingsCall(
+        *head,
+        body,
+        model,
+        beyond_facts=beyond,
+        undocumented=undocumented,
+        dimensions=request.dimensions,
+        base64=request.encoding_format == "base64",
+    )

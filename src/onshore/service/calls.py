@@ -36,4 +36,6 @@ class ChatCall(Call, frozen=True):
     wants_usage: bool = False  # the stream ends with a usage chunk (asked for, or the dialect needs it)
 
 
-EmbeddingsCall = Call
+class EmbeddingsCall(Call, frozen=True):
+    dimensions: int | None = None  # as asked: honoured only where the model's config says it can be
+    base64: bool = False  # encoding_format "base64": the gateway encodes (the upstream is asked for floats)

@@ -36,7 +36,7 @@ from onshore.route.backends.base import Endpoint
 from onshore.route.backends.usage import ESTIMATE, estimate_completion, estimate_prompt, usage_of
 from onshore.route.breakers import Breakers
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
-from onshore.service.calls import Call
+from onshore.service.calls import Call, EmbeddingsCall
 from onshore.service.limits import LimitReached, Limits
 from onshore.service.ports import Dialect, Reply
 
@@ -148,6 +148,8 @@ class Steps:
         _check_fields(call, group.extra_fields)
         if call.invalid is not None:
             raise call.invalid
+        if isinstance(call, EmbeddingsCall) and call.dimensions is not None:
+            _check_dimensions(call.dimensions, group)
         trace.request_sha256 = call.sha256
         if self._limits is not None:
             try:
@@ -359,6 +361,22 @@ def _check_fields(call: Call, extra: frozenset[str]) -> None:
                 "OpenAI fields unless the model's allow_extra_fields lists it.",
                 param=key,
             )
+
+
+def _check_dimensions(dimensions: int, group: ModelGroup) -> None:
+    """`dimensions` passes only where the model's config says its backends honour it."""
+    offered = group.dimensions
+    if offered is True or (isinstance(offered, frozenset) and dimensions in offered):
+        return
+    if isinstance(offered, frozenset):
+        sizes = ", ".join(str(size) for size in sorted(offered))
+        detail = f"'dimensions' must be one of {sizes} for the model '{group.name}'."
+    else:
+        detail = (
+            f"'dimensions' is not supported by the model '{group.name}' (its config does not say its backends "
+            "honour it; set models.<name>.dimensions)."
+        )
+    raise Refusal(Kind.UNSUPPORTED_PARAMETER, detail, param="dimensions")
 
 
 def _sha256(data: bytes) -> str:
