@@ -145,6 +145,19 @@ def test_embeddings(served: Served) -> None:
     assert result.usage.prompt_tokens > 0
 
 
+def test_count_tokens_uses_the_models_own_tokenizer(served: Served) -> None:
+    counted = httpx.post(
+        f"http://127.0.0.1:{served.port}/v1/messages/count_tokens",
+        json={"model": "local", "messages": QUESTION},
+        headers={"x-api-key": served.key, "anthropic-version": "2023-06-01"},
+    )
+    assert counted.status_code == 200, counted.text
+    assert counted.headers["Onshore-Token-Count"] == "tokenizer"
+    completion = served.client.chat.completions.create(model="local", messages=QUESTION, max_tokens=1)  # type: ignore[arg-type]
+    assert completion.usage is not None
+    assert counted.json() == {"input_tokens": completion.usage.prompt_tokens}  # exactly what generation reads
+
+
 def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from onshore.edge.dialects import OPENAI, EdgeDialect
+from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
 from onshore.edge.wire import (
     CHAT_FIELDS,
     EMBEDDING_FIELDS,
@@ -44,6 +44,21 @@ def chat_call(raw: bytes, dialect: EdgeDialect, authorization: str | None, data_
         stream=bool(request.stream),
         wants_usage=asked_usage or dialect.streams_usage,
     )
+
+
+def count_tokens_call(raw: bytes, authorization: str | None, data_class: str | None) -> ChatCall:
+    """An Anthropic token-count request: its prompt as an OpenAI chat body, checked like a chat request."""
+    head = ("count_tokens", ANTHROPIC, authorization, data_class, len(raw), hashlib.sha256(raw).hexdigest())
+    try:
+        body = ANTHROPIC.parse_count(raw)
+        model = requested_model(body)
+    except Refusal as refusal:
+        return ChatCall(*head, {}, "", unreadable=refusal)
+    try:
+        validate(body, ChatRequest)
+    except Refusal as refusal:
+        return ChatCall(*head, body, model, invalid=refusal)
+    return ChatCall(*head, body, model)
 
 
 def embeddings_call(raw: bytes, authorization: str | None, data_class: str | None) -> EmbeddingsCall:

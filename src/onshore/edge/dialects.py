@@ -109,6 +109,13 @@ class AnthropicDialect:
         except anthropic.InboundError as exc:
             raise Refusal(Kind.INVALID_VALUE, exc.message, param=exc.param) from None
 
+    def parse_count(self, raw: bytes) -> dict[str, Any]:
+        """A token-count request as the OpenAI chat request whose prompt it counts."""
+        try:
+            return anthropic.to_openai_count_request(decode_json_object(raw))
+        except anthropic.InboundError as exc:
+            raise Refusal(Kind.INVALID_VALUE, exc.message, param=exc.param) from None
+
     def encode_response(self, document: dict[str, Any], model: str) -> bytes:
         return _encoder.encode(anthropic.to_anthropic_response(document, model))
 

@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from onshore.decide.data_class import DATA_CLASS_HEADER
-from onshore.edge.calls import chat_call, embeddings_call
+from onshore.edge.calls import chat_call, count_tokens_call, embeddings_call
 from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
 from onshore.edge.errors import DEFAULT_RETRY_AFTER, RETRY_AFTER, ApiError
 from onshore.edge.state import Gateway
@@ -103,10 +103,25 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 async def messages(request: web.Request) -> web.StreamResponse:
     """Anthropic's Messages API, for Claude-style clients: same path, same policy, same proof."""
+    return await _chat(request, _anthropic_authorization(request), ANTHROPIC)
+
+
+def _anthropic_authorization(request: web.Request) -> str | None:
     authorization = request.headers.get("Authorization")
     if authorization is None and "x-api-key" in request.headers:
         authorization = f"Bearer {request.headers['x-api-key']}"
-    return await _chat(request, authorization, ANTHROPIC)
+    return authorization
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    """Anthropic's token count: the same identity, decision and protection as /v1/messages."""
+    gateway = request.app[GATEWAY]
+    authorization = _anthropic_authorization(request)
+    raw = await _body_or_refusal(request, "count_tokens", authorization, ANTHROPIC)
+    if isinstance(raw, web.Response):
+        return raw
+    call = count_tokens_call(raw, authorization, request.headers.get(DATA_CLASS_HEADER))
+    return _answer(await gateway.pipeline.count_tokens(call))
 
 
 async def embeddings(request: web.Request) -> web.Response:

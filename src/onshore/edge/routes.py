@@ -15,6 +15,7 @@ ROUTES = [
     web.post("/v1/chat/completions", handlers.chat_completions),
     web.post("/v1/embeddings", handlers.embeddings),
     web.post("/v1/messages", handlers.messages),
+    web.post("/v1/messages/count_tokens", handlers.count_tokens),
     web.get("/v1/models", handlers.list_models, allow_head=False),
     web.get("/v1/models/{model:.+}", handlers.retrieve_model, allow_head=False),
     web.get("/healthz", handlers.healthz),

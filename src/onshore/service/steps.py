@@ -282,9 +282,16 @@ class Steps:
         return self._signer.receipt(claims)
 
     async def answer(
-        self, trace: RequestTrace, started: float, decision: Decision, opened: Opened, payload: bytes, dialect: Dialect
+        self,
+        trace: RequestTrace,
+        started: float,
+        decision: Decision,
+        opened: Opened | None,
+        payload: bytes,
+        dialect: Dialect,
     ) -> Reply:
-        """Record a whole answer, then hand it out with its receipt (an audit failure refuses it)."""
+        """Record a whole answer, then hand it out with its receipt (an audit failure refuses it). An
+        answer the gateway made itself (`opened` None: no backend saw the request) has no receipt."""
         trace.response_sha256 = _sha256(payload)
         trace.status, trace.outcome = 200, "ok"
         self.count_tokens(trace.usage, trace)
@@ -298,8 +305,9 @@ class Steps:
             "Content-Type": "application/json",
             **dialect.standard_headers(trace.id, trace.quota, trace.ts),
             REQUEST_ID_HEADER: trace.id,
-            RECEIPT_HEADER: self.receipt(trace, decision, opened, stream=False),
         }
+        if opened is not None:
+            headers[RECEIPT_HEADER] = self.receipt(trace, decision, opened, stream=False)
         return Reply(200, payload, headers)
 
     async def refuse(self, trace: RequestTrace, started: float, refusal: Refusal, dialect: Dialect) -> Reply:

@@ -8,7 +8,8 @@ import msgspec
 
 from onshore.route.backends.base import Endpoint, UpstreamRequest
 
-_PATHS: dict[Endpoint, str] = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+# OpenAI-compatible servers (vLLM, llama.cpp, Ollama) serve legacy completions too; none counts tokens.
+_PATHS: dict[Endpoint, str] = {"chat": "/chat/completions", "embeddings": "/embeddings", "completions": "/completions"}
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 
@@ -16,16 +17,22 @@ _decoder = msgspec.json.Decoder()
 class OpenAIAdapter:
     __slots__ = ("_headers", "_urls")
 
-    def __init__(self, base_url: str, api_key: str | None) -> None:
+    def __init__(self, base_url: str, api_key: str | None, extra_paths: dict[Endpoint, str] | None = None) -> None:
         base = base_url.rstrip("/")
-        self._urls = {endpoint: base + path for endpoint, path in _PATHS.items()}
+        self._urls = {endpoint: base + path for endpoint, path in {**_PATHS, **(extra_paths or {})}.items()}
         headers = {"Content-Type": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._headers = headers
 
+    def serves(self, endpoint: Endpoint) -> bool:
+        return endpoint in self._urls
+
     def build(self, endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
-        return UpstreamRequest(self._urls[endpoint], self._headers, _encoder.encode({**body, "model": upstream_model}))
+        url = self._urls.get(endpoint)
+        if url is None:
+            raise ValueError(f"OpenAI-compatible backends have no '{endpoint}' endpoint")
+        return UpstreamRequest(url, self._headers, _encoder.encode({**body, "model": upstream_model}))
 
     def parse_response(self, endpoint: Endpoint, raw: bytes) -> dict[str, Any]:
         try:
@@ -34,11 +41,17 @@ class OpenAIAdapter:
             raise ValueError("the backend's response is not JSON") from None
         if not isinstance(document, dict):
             raise ValueError("the backend's response is not a JSON object")
-        expected = "choices" if endpoint == "chat" else "data"
+        if endpoint == "count_tokens":
+            if not isinstance(document.get("input_tokens"), int):
+                raise ValueError("the backend's token count has no integer 'input_tokens'")
+            return document
+        expected = "data" if endpoint == "embeddings" else "choices"
         if not isinstance(document.get(expected), list):
             raise ValueError(f"the backend's response has no '{expected}' list")
         if endpoint == "chat":
             _complete_chat(document)
+        elif endpoint == "completions":
+            _complete_text(document)
         else:
             _complete_embeddings(document)
         return document
@@ -109,6 +122,20 @@ def _complete_chat(document: dict[str, Any]) -> None:
         message.setdefault("role", "assistant")
         message.setdefault("content", None)
         message.setdefault("refusal", None)
+
+
+def _complete_text(document: dict[str, Any]) -> None:
+    """A legacy text completion (and each of its stream chunks, which have the same shape)."""
+    document.setdefault("object", "text_completion")
+    document.setdefault("id", "cmpl-onshore")
+    document.setdefault("created", 0)
+    for index, choice in enumerate(document["choices"]):
+        if not isinstance(choice, dict):
+            raise ValueError("the backend's response has a choice that is not an object")
+        choice.setdefault("index", index)
+        choice.setdefault("text", "")
+        choice.setdefault("finish_reason", "stop")
+        choice.setdefault("logprobs", None)
 
 
 def _complete_chunk(document: dict[str, Any]) -> None:

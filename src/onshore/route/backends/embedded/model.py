@@ -198,6 +198,13 @@ class EmbeddedModel:
         result.completion_tokens = count
         result.finish_reason = finish
 
+    def count_prompt(self, messages: list[dict[str, str]]) -> int:
+        """The prompt's tokens, exactly as `generate` would feed them to the model (model thread)."""
+        if self._closing.is_set():
+            raise ModelUnavailable("the embedded model is shutting down")
+        formatted = self._formatter(messages=messages)
+        return len(self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True))
+
     def _end_tokens(self, template_stop: object) -> frozenset[int]:
         ends = {self._llm.token_eos()}
         stops = [template_stop] if isinstance(template_stop, str) else list(template_stop or [])  # type: ignore[call-overload]

@@ -22,10 +22,13 @@ from typing import Any
 
 from aiohttp import web
 
+from onshore.route.backends.base import Endpoint
 from onshore.route.backends.embedded.model import EmbeddedModel, Generated, GenerationParams
 
 _UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "logprobs", "audio")
 MODEL_KEY = web.AppKey("embedded_model", EmbeddedModel)
+# What the embedded backend serves beyond OpenAI's paths: a prompt's token count, by its own tokenizer.
+EMBEDDED_PATHS: dict[Endpoint, str] = {"count_tokens": "/count_tokens"}
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -85,7 +88,13 @@ class EmbeddedServer:
     def app(self) -> web.Application:
         app = web.Application()
         app[MODEL_KEY] = self._model
-        app.add_routes([web.post("/v1/chat/completions", self.chat), web.post("/v1/embeddings", self.embeddings)])
+        app.add_routes(
+            [
+                web.post("/v1/chat/completions", self.chat),
+                web.post("/v1/embeddings", self.embeddings),
+                web.post("/v1" + EMBEDDED_PATHS["count_tokens"], self.count_tokens),
+            ]
+        )
         return app
 
     @contextlib.asynccontextmanager
@@ -121,6 +130,13 @@ class EmbeddedServer:
                 return await self._complete(messages, params)
         except _Busy as busy:
             return busy.response()
+
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        """{"input_tokens": n}: the chat prompt as the model would read it (its chat template), counted."""
+        body = await request.json()
+        messages = [{"role": str(m.get("role")), "content": _text_of(m.get("content"))} for m in body["messages"]]
+        count = await self._model.worker.run(self._model.count_prompt, messages)
+        return web.json_response({"input_tokens": count})
 
     def _start(
         self, messages: list[dict[str, str]], params: GenerationParams, queue: asyncio.Queue[str | None]
