@@ -11,8 +11,10 @@ import hashlib
 from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
 from onshore.edge.wire import (
     CHAT_FIELDS,
+    COMPLETION_FIELDS,
     EMBEDDING_FIELDS,
     ChatRequest,
+    CompletionRequest,
     EmbeddingRequest,
     fields_to_opt_in,
     requested_model,
@@ -43,6 +45,31 @@ def chat_call(raw: bytes, dialect: EdgeDialect, authorization: str | None, data_
         undocumented=undocumented,
         stream=bool(request.stream),
         wants_usage=asked_usage or dialect.streams_usage,
+    )
+
+
+def completion_call(raw: bytes, authorization: str | None, data_class: str | None) -> ChatCall:
+    """A legacy text completion (/v1/completions): checked against CreateCompletionRequest."""
+    head = ("completions", OPENAI, authorization, data_class, len(raw), hashlib.sha256(raw).hexdigest())
+    try:
+        body = OPENAI.parse(raw)
+        model = requested_model(body)
+    except Refusal as refusal:
+        return ChatCall(*head, {}, "", unreadable=refusal)
+    beyond, undocumented = fields_to_opt_in(body, COMPLETION_FIELDS)
+    try:
+        request = validate(body, CompletionRequest)
+    except Refusal as refusal:
+        return ChatCall(*head, body, model, invalid=refusal, beyond_facts=beyond, undocumented=undocumented)
+    asked_usage = bool(request.stream_options and request.stream_options.include_usage)
+    return ChatCall(
+        *head,
+        body,
+        model,
+        beyond_facts=beyond,
+        undocumented=undocumented,
+        stream=bool(request.stream),
+        wants_usage=asked_usage,
     )
 
 

@@ -11,7 +11,7 @@ import msgspec
 from aiohttp import web
 
 from onshore.decide.data_class import DATA_CLASS_HEADER
-from onshore.edge.calls import chat_call, count_tokens_call, embeddings_call
+from onshore.edge.calls import chat_call, completion_call, count_tokens_call, embeddings_call
 from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
 from onshore.edge.errors import DEFAULT_RETRY_AFTER, RETRY_AFTER, ApiError
 from onshore.edge.state import Gateway
@@ -72,10 +72,14 @@ def _client_write(response: web.StreamResponse) -> Write:
     return write
 
 
-async def _chat(request: web.Request, authorization: str | None, dialect: EdgeDialect) -> web.StreamResponse:
-    """Run a chat request; the service either returns an answer or writes a stream through us."""
+async def _chat(
+    request: web.Request, authorization: str | None, dialect: EdgeDialect, completions: bool = False
+) -> web.StreamResponse:
+    """Run a chat (or text completion) request; the service either returns an answer or writes a
+    stream through us."""
     gateway = request.app[GATEWAY]
-    raw = await _body_or_refusal(request, dialect.chat_endpoint, authorization, dialect)
+    endpoint = "completions" if completions else dialect.chat_endpoint
+    raw = await _body_or_refusal(request, endpoint, authorization, dialect)
     if isinstance(raw, web.Response):
         return raw
     stream_response: web.StreamResponse | None = None
@@ -89,8 +93,11 @@ async def _chat(request: web.Request, authorization: str | None, dialect: EdgeDi
             raise ClientGone from None
         return _client_write(stream_response)
 
-    call = chat_call(raw, dialect, authorization, request.headers.get(DATA_CLASS_HEADER))
-    result = await gateway.pipeline.chat(call, open_stream)
+    data_class = request.headers.get(DATA_CLASS_HEADER)
+    if completions:
+        result = await gateway.pipeline.completions(completion_call(raw, authorization, data_class), open_stream)
+    else:
+        result = await gateway.pipeline.chat(chat_call(raw, dialect, authorization, data_class), open_stream)
     if result is not None:
         return _answer(result)
     assert stream_response is not None
@@ -99,6 +106,11 @@ async def _chat(request: web.Request, authorization: str | None, dialect: EdgeDi
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _chat(request, request.headers.get("Authorization"), OPENAI)
+
+
+async def completions(request: web.Request) -> web.StreamResponse:
+    """Legacy text completions, for the tools that still use them: the same path as chat."""
+    return await _chat(request, request.headers.get("Authorization"), OPENAI, completions=True)
 
 
 async def messages(request: web.Request) -> web.StreamResponse:

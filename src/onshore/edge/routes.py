@@ -13,6 +13,7 @@ from onshore.refusal import Refusal
 
 ROUTES = [
     web.post("/v1/chat/completions", handlers.chat_completions),
+    web.post("/v1/completions", handlers.completions),
     web.post("/v1/embeddings", handlers.embeddings),
     web.post("/v1/messages", handlers.messages),
     web.post("/v1/messages/count_tokens", handlers.count_tokens),

@@ -7,6 +7,7 @@ from onshore.identify.principal import Principal
 from onshore.refusal import Refusal
 from onshore.service.calls import ChatCall, EmbeddingsCall
 from onshore.service.chat import ChatService
+from onshore.service.completions import CompletionsService
 from onshore.service.count_tokens import CountTokensService
 from onshore.service.embeddings import EmbeddingsService
 from onshore.service.ports import Dialect, OpenStream, Reply
@@ -25,10 +26,15 @@ class Pipeline:
         self._chat = chat
         self._embeddings = embeddings
         self._count_tokens = CountTokensService(steps, tokenizer_backends)
+        self._completions = CompletionsService(steps, **chat.stream_settings)
 
     async def chat(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:
         """The answer, or None once a stream has been written through `open_stream`."""
         return await self._chat.serve(call, open_stream)
+
+    async def completions(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:
+        """A legacy text completion: the answer, or None once a stream has been written."""
+        return await self._completions.serve(call, open_stream)
 
     async def embeddings(self, call: EmbeddingsCall) -> Reply:
         return await self._embeddings.serve(call)

@@ -171,7 +171,7 @@ class Steps:
     async def scan(self, call: Call, endpoint: Endpoint) -> Scan | None:
         if self._protector is None:
             return None
-        if endpoint == "embeddings" and has_token_input(call.body):
+        if endpoint in ("embeddings", "completions") and has_token_input(call.body):
             return None  # token ids cannot be scanned: treated like "protection off" (fail closed)
         if call.size > _INLINE_SCAN_BYTES:
             # A large body takes milliseconds to seconds to scan: do it off the event loop, so other
@@ -241,7 +241,7 @@ class Steps:
         the body sent and the answer, and the record says so."""
         trace.usage, trace.usage_source = usage_in(document), UPSTREAM
         if not trace.usage:
-            completion = estimate_completion(document) if endpoint == "chat" else 0
+            completion = estimate_completion(document) if endpoint != "embeddings" else 0
             trace.usage, trace.usage_source = usage_of(estimate_prompt(sent), completion), ESTIMATE
 
     def count_tokens(self, usage: dict[str, int] | None, trace: RequestTrace) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
@@ -17,9 +18,10 @@ _decoder = msgspec.json.Decoder()
 class OpenAIAdapter:
     __slots__ = ("_headers", "_urls")
 
-    def __init__(self, base_url: str, api_key: str | None, extra_paths: dict[Endpoint, str] | None = None) -> None:
+    def __init__(self, base_url: str, api_key: str | None, paths: Mapping[Endpoint, str] | None = None) -> None:
+        """`paths`: the endpoints this server has, if not OpenAI's (e.g. the embedded backend's)."""
         base = base_url.rstrip("/")
-        self._urls = {endpoint: base + path for endpoint, path in {**_PATHS, **(extra_paths or {})}.items()}
+        self._urls = {endpoint: base + path for endpoint, path in (_PATHS if paths is None else paths).items()}
         headers = {"Content-Type": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
@@ -124,8 +126,9 @@ def _complete_chat(document: dict[str, Any]) -> None:
         message.setdefault("refusal", None)
 
 
-def _complete_text(document: dict[str, Any]) -> None:
-    """A legacy text completion (and each of its stream chunks, which have the same shape)."""
+def _complete_text(document: dict[str, Any], *, chunk: bool = False) -> None:
+    """A legacy text completion, or one of its stream chunks (the same shape; a chunk's finish_reason
+    stays null until its last)."""
     document.setdefault("object", "text_completion")
     document.setdefault("id", "cmpl-onshore")
     document.setdefault("created", 0)
@@ -134,7 +137,7 @@ def _complete_text(document: dict[str, Any]) -> None:
             raise ValueError("the backend's response has a choice that is not an object")
         choice.setdefault("index", index)
         choice.setdefault("text", "")
-        choice.setdefault("finish_reason", "stop")
+        choice.setdefault("finish_reason", None if chunk else "stop")
         choice.setdefault("logprobs", None)
 
 
@@ -142,12 +145,15 @@ def _complete_chunk(document: dict[str, Any]) -> None:
     groq = document.get("x_groq")
     if document.get("usage") is None and isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
         document["usage"] = groq.pop("usage")  # Groq reports stream usage there, not in `usage`
-    document.setdefault("object", "chat.completion.chunk")
-    document.setdefault("id", "chatcmpl-onshore")
-    document.setdefault("created", 0)
     choices = document.setdefault("choices", [])
     if not isinstance(choices, list):
         raise ValueError("the backend sent a chunk whose choices are not a list")
+    if document.get("object") == "text_completion" or any(isinstance(c, dict) and "text" in c for c in choices):
+        _complete_text(document, chunk=True)  # a legacy text completion streams chunks shaped like its answer
+        return
+    document.setdefault("object", "chat.completion.chunk")
+    document.setdefault("id", "chatcmpl-onshore")
+    document.setdefault("created", 0)
     for index, choice in enumerate(choices):
         if not isinstance(choice, dict):
             raise ValueError("the backend sent a chunk with a choice that is not an object")

@@ -27,8 +27,13 @@ from onshore.route.backends.embedded.model import EmbeddedModel, Generated, Gene
 
 _UNSUPPORTED = ("tools", "tool_choice", "functions", "function_call", "response_format", "logprobs", "audio")
 MODEL_KEY = web.AppKey("embedded_model", EmbeddedModel)
-# What the embedded backend serves beyond OpenAI's paths: a prompt's token count, by its own tokenizer.
-EMBEDDED_PATHS: dict[Endpoint, str] = {"count_tokens": "/count_tokens"}
+# What the embedded backend serves, under /v1: OpenAI's chat and embeddings, and a prompt's token count
+# by its own tokenizer (no legacy completions: those go to a backend that has them).
+EMBEDDED_PATHS: dict[Endpoint, str] = {
+    "chat": "/chat/completions",
+    "embeddings": "/embeddings",
+    "count_tokens": "/count_tokens",
+}
 
 
 def _error(status: int, message: str, code: str, headers: dict[str, str] | None = None) -> web.Response:
@@ -90,8 +95,8 @@ class EmbeddedServer:
         app[MODEL_KEY] = self._model
         app.add_routes(
             [
-                web.post("/v1/chat/completions", self.chat),
-                web.post("/v1/embeddings", self.embeddings),
+                web.post("/v1" + EMBEDDED_PATHS["chat"], self.chat),
+                web.post("/v1" + EMBEDDED_PATHS["embeddings"], self.embeddings),
                 web.post("/v1" + EMBEDDED_PATHS["count_tokens"], self.count_tokens),
             ]
         )
