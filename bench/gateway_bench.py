@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import ctypes
 import http.client
+import http.server
 import json
 import os
 import platform
@@ -33,6 +34,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -481,7 +483,9 @@ def pin(cpu: int | None) -> list[str]:
     return ["taskset", "-c", str(cpu)] if cpu is not None else []
 
 
-def write_config(path: Path, data_dir: Path, port: int, upstream_port: int, durability: str) -> None:
+def write_config(
+    path: Path, data_dir: Path, port: int, upstream_port: int, durability: str, jwks_port: int | None = None
+) -> None:
     q = json.dumps  # JSON strings are valid YAML double-quoted scalars
     classes = "\n".join(
         f"      {name}: {{jurisdictions: [JP]{', audit_content: digest' if digest else ''}}}"
@@ -503,9 +507,57 @@ def write_config(path: Path, data_dir: Path, port: int, upstream_port: int, dura
         "tenants:\n"
         "  bench:\n"
         "    classes:\n"
-        f"{classes}\n",
+        f"{classes}\n" + ("" if jwks_port is None else jwt_identity(jwks_port)),
         encoding="utf-8",
     )
+
+
+# --- bearer JWTs: an issuer of our own, its JWKS served from this process (one fetch at start-up) -----
+JWT_ISSUER = "https://idp.bench.example/"
+JWT_AUDIENCE = "api://onshore-bench"
+
+
+def jwt_identity(jwks_port: int) -> str:
+    return (
+        "identity:\n"
+        "  oidc:\n"
+        f"    bench-idp: {{issuer: {json.dumps(JWT_ISSUER)}, audience: {json.dumps(JWT_AUDIENCE)}, "
+        f"jwks_url: {json.dumps(f'http://{HOST}:{jwks_port}/jwks.json')}, algorithms: [RS256], "
+        "tenant: {fixed: bench}}\n"
+    )
+
+
+class JwtIssuer:
+    """An RS256 key, a token signed with it (valid for the whole run), and its JWKS on a loopback port."""
+
+    def __init__(self) -> None:
+        from joserfc import jws
+        from joserfc.jwk import RSAKey
+
+        key = RSAKey.generate_key(2048, parameters={"kid": "bench-1", "use": "sig", "alg": "RS256"})
+        now = int(time.time())
+        claims = {"iss": JWT_ISSUER, "aud": JWT_AUDIENCE, "sub": "bench-app", "iat": now, "exp": now + 6 * 3600}
+        self.token = jws.serialize_compact({"alg": "RS256", "kid": "bench-1"}, json.dumps(claims), key)
+        body = json.dumps({"keys": [key.as_dict(private=False)]}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+        self._server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
+        self.port = int(self._server.server_address[1])
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
 
 
 def http_get_ok(port: int, path: str) -> bool:
@@ -662,6 +714,7 @@ class Options:
     rounds: int
     keep: bool
     prompt: str
+    jwt: bool = True
 
 
 def source_revision() -> str:
@@ -706,7 +759,8 @@ def machine_facts() -> dict[str, Any]:
 
 
 async def measure(opts: Options, direct: Endpoint, gateway: Endpoint, sdirect: Endpoint, sgateway: Endpoint,
-                  pids: dict[str, int], log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+                  pids: dict[str, int], log: Callable[[str], None],
+                  jwt: Endpoint | None = None) -> dict[str, Any]:  # fmt: skip
     res: dict[str, Any] = {}
 
     async def bounded(coro: Any) -> Any:
@@ -750,6 +804,25 @@ async def measure(opts: Options, direct: Endpoint, gateway: Endpoint, sdirect: E
     gateway_cpu = usage["cpu_seconds"]["gateway"]
     res["latency_c1"]["gateway"]["gateway_cpu_us_per_request"] = 1e6 * gateway_cpu / answered if answered else None
     res["latency_c1"]["usage"] = usage
+
+    # 1b. The same request with a bearer JWT (RS256, key cached) instead of the API key, alternating
+    #     with the API-key path in blocks: what token verification adds.
+    if jwt is not None:
+        check = await bounded(sequential(jwt, 1))
+        if check.errors or RECEIPT_HEADER not in check.replies[0].head.lower():
+            raise BenchError(f"gateway JWT sanity request failed: {check.error_samples or check.replies[0].head!r}")
+        log(f"latency c=1, API key vs bearer JWT: {opts.latency_n} requests per credential")
+        await bounded(sequential(jwt, opts.latency_warmup))
+        by_credential = {"api_key": PhaseResult(), "jwt": PhaseResult()}
+        for b in range(blocks):
+            n = opts.latency_n // blocks + (1 if b < opts.latency_n % blocks else 0)
+            pair = ((gateway, "api_key"), (jwt, "jwt"))
+            for ep, name in pair if b % 2 == 0 else pair[::-1]:
+                await bounded(sequential(ep, n, by_credential[name]))
+        res["latency_c1_jwt"] = {
+            k: {"ms": summary_ms([r.latency for r in v.replies]), "errors": v.errors, "error_samples": v.error_samples}
+            for k, v in by_credential.items()
+        }
 
     # 2. Streaming: time to the first SSE data event, and to the end of the stream, concurrency 1.
     log(f"streaming c=1: {opts.stream_n} streams per path")
@@ -967,6 +1040,7 @@ def start_stack(
     durability: str,
     log: Callable[[str], None],
     edit_config: Callable[[Path], None] | None = None,
+    jwks_port: int | None = None,
 ) -> Stack:
     """Start the upstream, write the bench config (then `edit_config` it, if given), create a key
     and start `onshore serve` pinned to `gateway_cpu`. Children are appended as they start, so the
@@ -982,7 +1056,7 @@ def start_stack(
     data_dir.mkdir()
     config = tmp / "onshore.yaml"
     port = free_port()
-    write_config(config, data_dir, port, upstream_port, durability)
+    write_config(config, data_dir, port, upstream_port, durability, jwks_port)
     if edit_config is not None:
         edit_config(config)
     onshore = onshore_command()
@@ -1025,8 +1099,11 @@ def run(opts: Options, argv: list[str]) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="onshore-bench-"))
     children: list[Child] = []
     gateway_child: Child | None = None
+    issuer = JwtIssuer() if opts.jwt else None
     try:
-        stack = start_stack(tmp, children, opts.gateway_cpu, opts.durability, log)
+        stack = start_stack(
+            tmp, children, opts.gateway_cpu, opts.durability, log, jwks_port=issuer.port if issuer else None
+        )
         gateway_child, upstream = stack.gateway, stack.upstream
         upstream_port, port, api_key = stack.upstream_port, stack.port, stack.api_key
         config, onshore = stack.config, stack.onshore
@@ -1042,7 +1119,8 @@ def run(opts: Options, argv: list[str]) -> int:
         sgateway = Endpoint("gateway", port, build_request(port, {**body, **stream_extra}, api_key))
         pids = {"gateway": gateway_child.pid, "upstream": upstream.pid}
 
-        results = _run_loop(measure(opts, direct, gateway, sdirect, sgateway, pids, log))
+        jwt = Endpoint("gateway", port, build_request(port, body, issuer.token)) if issuer else None
+        results = _run_loop(measure(opts, direct, gateway, sdirect, sgateway, pids, log, jwt))
         if opts.wrk:
             wrk = shutil.which("wrk")
             if wrk is None:
@@ -1097,6 +1175,8 @@ def run(opts: Options, argv: list[str]) -> int:
     finally:
         for child in reversed(children):
             child.stop()
+        if issuer is not None:
+            issuer.close()
         if opts.keep:
             log(f"kept {tmp}")
         else:
@@ -1143,6 +1223,13 @@ def print_report(report: dict[str, Any], opts: Options) -> None:
         print(f"Machine during {title}: {cores}; outside this run: {100 * other:.0f}% of a core")
         if disturbed(usage):
             print(f"  WARNING: other load or VM steal during {title}; its numbers are not clean, rerun")
+    if "latency_c1_jwt" in r:
+        k, j = r["latency_c1_jwt"]["api_key"]["ms"], r["latency_c1_jwt"]["jwt"]["ms"]
+        print(
+            f"Bearer JWT (RS256, cached key) instead of an API key, c=1: p50 {fmt_ms(k['p50'])} → "
+            f"{fmt_ms(j['p50'])} ({fmt_delta(j['p50'] - k['p50'])}), p99 {fmt_ms(k['p99'])} → {fmt_ms(j['p99'])} "
+            f"({fmt_delta(j['p99'] - k['p99'])}); errors {r['latency_c1_jwt']['jwt']['errors']}"
+        )
     answered = r["gateway_answered"]
     print(
         f"Audit after the run: {r['audit_verify']} (gateway answered {answered['non_streaming']:,} "
@@ -1216,6 +1303,9 @@ def parse_args(argv: list[str]) -> Options:
         default="plain",
         help="plain English, or Japanese with personal data (exercises detection on every request)",
     )
+    parser.add_argument(
+        "--no-jwt", action="store_true", help="skip the bearer-JWT phase (c=1, RS256, cached key, vs the API key)"
+    )
     a = parser.parse_args(argv)
     sizes = QUICK if a.quick else FULL
     return Options(
@@ -1238,6 +1328,7 @@ def parse_args(argv: list[str]) -> Options:
         rounds=min(20, max(1, a.rounds or int(sizes["rounds"]))),
         keep=a.keep,
         prompt=a.prompt,
+        jwt=not a.no_jwt,
     )
 
 

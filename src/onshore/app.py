@@ -15,6 +15,8 @@ import aiohttp
 from aiohttp import web
 
 from onshore.clock import Clock, SystemClock
+from onshore.console.parts import ConsoleParts
+from onshore.console.server import CONSOLE_LISTENER, build_console, console_login, start_console
 from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.decision import DecisionCache
 from onshore.decide.declared import build_policy
@@ -25,6 +27,8 @@ from onshore.edge.ports import SwitchView
 from onshore.edge.routes import ROUTES, openai_errors
 from onshore.edge.state import Gateway
 from onshore.edge.wire import REQUEST_KEYS
+from onshore.events.burst import BurstDetector
+from onshore.events.model import NO_EVENTS, SecurityEvents
 from onshore.identify.authenticator import KeyIndex
 from onshore.identify.composite import Authenticator
 from onshore.identify.oidc.claims import PRESETS, ClaimMapping, Requirement, ValueMap, claim_for
@@ -56,6 +60,7 @@ from onshore.service.pipeline import Pipeline
 from onshore.service.ports import Counters
 from onshore.service.steps import Steps
 from onshore.settings import EmbeddedSettings, OidcIssuerSettings, RateLimitSettings, Settings
+from onshore.siem.build import build_emitter
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
 from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
@@ -68,6 +73,7 @@ DB_FILE = "onshore.db"
 SIGNING_KEY_FILE = "signing-key.pem"
 AUDIT_PROBE_SECONDS = 0.5  # how soon /readyz turns green again once the audit store takes writes
 JWKS_STARTUP_SECONDS = 5.0  # the first fetch of every issuer's keys, before serving
+EVENTS_FLUSH_SECONDS = 2.0  # at shutdown, how long queued security events may take to go out
 KEY_WAIT_SECONDS = 1.0  # the longest a request waits for the key fetch its token's unknown key id asked for
 
 
@@ -199,7 +205,7 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.data_dir / DB_FILE, settings.gateway.audit.durability)
 
 
-def build_limits(settings: Settings, controls: Counters) -> Limits:
+def build_limits(settings: Settings, controls: Counters, events: SecurityEvents = NO_EVENTS) -> Limits:
     policies = {}
     for tenant, t in settings.file.tenants.items():
         if t.limits is None:
@@ -210,7 +216,7 @@ def build_limits(settings: Settings, controls: Counters) -> Limits:
             budget=Budget(t.limits.budget.tokens, t.limits.budget.period) if t.limits.budget else None,
         )
     assert settings.gateway.redis is not None
-    return Limits(controls, policies, fail_closed=settings.gateway.redis.limits_when_unreachable == "closed")
+    return Limits(controls, policies, settings.gateway.redis.limits_when_unreachable == "closed", events)
 
 
 def _rate(rate: RateLimitSettings | None) -> RateLimit | None:
@@ -404,7 +410,7 @@ def build_app(
         # step runs even if an earlier one fails. Background tasks stop first, the store closes last,
         # after its worker thread has finished every call (nothing runs inside a closed connection).
         async with contextlib.AsyncExitStack() as stack:
-            app[GATEWAY] = await _start(settings, policy, protector, clock, stack, on_started)
+            app[GATEWAY] = await _start(settings, policy, protector, clock, stack, app, on_started)
             yield
 
     app.cleanup_ctx.append(lifespan)
@@ -417,6 +423,7 @@ async def _start(
     protector: Protector | None,
     clock: Clock,
     stack: contextlib.AsyncExitStack,
+    app: web.Application,
     on_started: Callable[[], None] | None = None,
 ) -> Gateway:
     gw = settings.gateway
@@ -428,6 +435,8 @@ async def _start(
     index = KeyIndex(store.list_keys(), key_roles)
     witness = Witness(settings.data_dir / gw.audit.witness_file)  # closed after the final checkpoint (_seal)
     stack.callback(witness.close)
+    metrics = Metrics()
+    events = _start_events(settings, clock, metrics, stack)
     # SQLite without fsync commits in microseconds: write on the loop. PostgreSQL and fsync: the store's thread.
     audit = AuditWriter(
         store,
@@ -435,6 +444,8 @@ async def _start(
         store.worker.run,
         inline=gw.storage == "sqlite" and gw.audit.durability == "normal",
         witness=witness,
+        events=events,
+        now=clock.now,
     )
     await audit.start()
     stack.push_async_callback(_seal, audit, clock)
@@ -442,7 +453,6 @@ async def _start(
     connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
     stack.push_async_callback(session.close)
-    metrics = Metrics()
     decisions = DecisionCache(policy)
     controls = open_controls(settings)
     watcher = breakers = limits = None
@@ -451,9 +461,9 @@ async def _start(
         assert gw.redis is not None
         watcher = BackendSwitchWatcher(controls, fail_closed=gw.redis.kill_switch_when_unreachable == "closed")
         await watcher.refresh()  # start with the cluster's kill-switch view, not an empty one
-        breakers = Breakers(controls, list(policy.backends), clock.now)
+        breakers = Breakers(controls, list(policy.backends), clock.now, events)
         stack.push_async_callback(breakers.drain)
-        limits = build_limits(settings, controls)
+        limits = build_limits(settings, controls, events)
         stack.push_async_callback(limits.drain)
     router = Router(
         session,
@@ -484,6 +494,8 @@ async def _start(
         limits,
         breakers,
         await_keys=fetches.wait if oidc is not None else None,
+        events=events,
+        auth_bursts=_auth_bursts(settings),
     )
     chat = ChatService(
         steps,
@@ -521,7 +533,53 @@ async def _start(
         _background(stack, watcher.run())
     if breakers is not None:
         _background(stack, breakers.run())
+    if gw.console is not None:  # the admin console, on its own listener; stopped before the store closes
+        console = build_console(
+            _console_parts(settings, gateway, store, breakers),
+            gw.console,
+            console_login(settings, oidc, clock.now),
+            clock.now,
+        )
+        app[CONSOLE_LISTENER] = listener = await start_console(console, gw.console)
+        stack.push_async_callback(listener.stop)
     return gateway
+
+
+def _start_events(
+    settings: Settings, clock: Clock, metrics: Metrics, stack: contextlib.AsyncExitStack
+) -> SecurityEvents:
+    """The security-event emitter and its drainer (off the request path), or no events at all."""
+    dropped = metrics.security_events_dropped
+    emitter = build_emitter(settings, clock.now, lambda sink: dropped.labels(sink).inc())
+    if emitter is None:
+        return NO_EVENTS
+    _background(stack, emitter.run())
+    stack.push_async_callback(emitter.flush, EVENTS_FLUSH_SECONDS)  # runs before the drainer stops
+    return emitter
+
+
+def _auth_bursts(settings: Settings) -> BurstDetector | None:
+    config = settings.gateway.security_events
+    return None if config is None else BurstDetector(config.auth_burst.failures, config.auth_burst.window_seconds)
+
+
+def _console_parts(settings: Settings, gateway: Gateway, store: Store, breakers: Breakers | None) -> ConsoleParts:
+    """The console's view of the running gateway: the same policy, kill switch, store and chain."""
+    return ConsoleParts(
+        settings=settings,
+        policy=gateway.decisions.policy,
+        store=store,
+        run=store.worker.run,
+        open_reader=lambda: open_store(settings),
+        identify=gateway.pipeline.identify,
+        audit_append=gateway.audit.append,
+        record_admin=gateway.pipeline.record_admin,
+        audit_head=lambda: gateway.audit.head,
+        public_keys={gateway.signer.kid: gateway.signer.public_key},
+        switches=gateway.controls,
+        breaker_open=(lambda name: not breakers.allows(name)) if breakers is not None else (lambda _name: False),
+        admin_key=gateway.admin_key,
+    )
 
 
 def _background(stack: contextlib.AsyncExitStack, coro: Coroutine[Any, Any, None]) -> None:

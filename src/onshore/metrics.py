@@ -73,6 +73,12 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.security_events_dropped = Counter(
+            "onshore_security_events_dropped",
+            "Security events a sink could not take (its queue was full), by sink.",
+            ["sink"],
+            registry=self.registry,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

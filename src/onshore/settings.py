@@ -132,6 +132,98 @@ class RedisSettings(_Strict, frozen=True, kw_only=True):
     streams_on_kill: Literal["finish", "cut"] = "finish"  # what a disabled backend's open streams do
 
 
+# --- security events (SIEM) -------------------------------------------------------------------------
+class EventsNdjsonSettings(_Strict, frozen=True, kw_only=True):
+    path: str = "-"  # a file (appended to), or "-" for stdout
+
+
+class EventsSyslogSettings(_Strict, frozen=True, kw_only=True):
+    """Syslog RFC 5424 over TCP with TLS, RFC 5425 octet counting."""
+
+    host: str
+    port: int = 6514
+    ca_file: str  # the CA that signed the receiver's certificate
+    client_cert_file: str | None = None  # mutual TLS, if the receiver asks for it
+    client_key_file: str | None = None
+    server_name: str | None = None  # the name in the receiver's certificate, if not `host`
+    facility: int = 13  # log audit
+    app_name: str = "onshore"
+
+
+class EventsHecSettings(_Strict, frozen=True, kw_only=True):
+    """Splunk HTTP Event Collector; the token comes from the environment."""
+
+    url: str  # e.g. https://splunk.example.jp:8088/services/collector/event
+    token_env: str
+    ca_file: str | None = None
+    index: str | None = None
+    sourcetype: str = "ocsf"
+
+
+class AuthBurstSettings(_Strict, frozen=True, kw_only=True):
+    failures: int = 10  # this many failed sign-ins from one source within the window make a burst event
+    window_seconds: float = 60.0
+
+
+class SecurityEventsSettings(_Strict, frozen=True, kw_only=True):
+    queue_size: int = 10_000  # per sink; beyond it events are dropped and counted, never waited for
+    dropped_report_seconds: float = 60.0  # how often drops are reported as an event of their own
+    auth_burst: AuthBurstSettings = AuthBurstSettings()
+    ndjson: EventsNdjsonSettings | None = None
+    syslog: EventsSyslogSettings | None = None
+    splunk_hec: EventsHecSettings | None = None
+
+
+def _check_security_events(events: SecurityEventsSettings, errors: _Errors) -> None:
+    path = "gateway.security_events"
+    if events.queue_size < 1:
+        errors.add(ConfigError(f"{path}.queue_size", "must be positive"))
+    if events.dropped_report_seconds <= 0:
+        errors.add(ConfigError(f"{path}.dropped_report_seconds", "must be positive"))
+    if events.auth_burst.failures < 1 or events.auth_burst.window_seconds <= 0:
+        errors.add(ConfigError(f"{path}.auth_burst", "failures and window_seconds must be positive"))
+    if events.syslog is not None:
+        if not 0 < events.syslog.port < 65536:
+            errors.add(ConfigError(f"{path}.syslog.port", "must be between 1 and 65535"))
+        if (events.syslog.client_cert_file is None) != (events.syslog.client_key_file is None):
+            errors.add(
+                ConfigError(f"{path}.syslog.client_cert_file", "give client_cert_file and client_key_file together")
+            )
+        if not 0 <= events.syslog.facility <= 23:
+            errors.add(ConfigError(f"{path}.syslog.facility", "must be between 0 and 23"))
+    if events.splunk_hec is not None:
+        hec = events.splunk_hec
+        if not _ENV_NAME.match(hec.token_env):
+            errors.add(ConfigError(f"{path}.splunk_hec.token_env", "must be an environment variable name, not a value"))
+        parsed = urlsplit(hec.url)
+        if parsed.scheme != "https" and not (parsed.scheme == "http" and _loopback(parsed.hostname)):
+            errors.add(ConfigError(f"{path}.splunk_hec.url", "must be https:// (plain http only on loopback)"))
+
+
+# --- end of security events -------------------------------------------------------------------------
+class ConsoleOidcSettings(_Strict, frozen=True, kw_only=True):
+    """Console sign-in by OpenID Connect (authorization code + PKCE) at one of identity.oidc's issuers."""
+
+    issuer: str  # the name of an identity.oidc entry: its keys and role mapping decide who may sign in
+    client_id: str  # the console's client at the IdP; the ID token's audience
+    client_secret_env: str | None = None  # unset: a public client (PKCE only)
+    redirect_url: str  # the console's callback as the browser reaches it, e.g. https://console.example/auth/callback
+    scopes: list[str] = msgspec.field(default_factory=lambda: ["openid", "profile"])
+    token_auth: Literal["client_secret_basic", "client_secret_post"] = "client_secret_basic"  # noqa: S105
+
+
+class ConsoleSettings(_Strict, frozen=True, kw_only=True):
+    """The admin console: its own listener, never the public port. Unset: no console."""
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+    # Cookies carry `Secure` (HTTPS only). Off only for a console on loopback (tests, a local look).
+    secure_cookies: bool = True
+    session_idle_seconds: float = 900.0
+    session_max_seconds: float = 8 * 3600.0
+    oidc: ConsoleOidcSettings | None = None
+
+
 class GatewaySettings(_Strict, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
@@ -153,6 +245,8 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     storage_env: str | None = None
     redis: RedisSettings | None = None
     admin_key_env: str | None = None  # bearer token for the admin API (kill switch); unset: no admin API
+    security_events: SecurityEventsSettings | None = None  # unset: no events are sent anywhere
+    console: ConsoleSettings | None = None
 
 
 class EntraSettings(_Strict, frozen=True, kw_only=True):
@@ -389,6 +483,48 @@ def _check_issuer(file: FileSettings, name: str, path: str, oidc: OidcIssuerSett
     for index, requirement in enumerate(oidc.require):
         if not requirement.any_of:
             raise ConfigError(f"{path}.require[{index}].any_of", "list at least one value")
+
+
+def _console_secret_env(file: FileSettings) -> str | None:
+    console = file.gateway.console
+    return console.oidc.client_secret_env if console is not None and console.oidc is not None else None
+
+
+def _check_console(file: FileSettings) -> None:
+    """The console listens apart from the API, and someone must be able to sign in to it."""
+    gw, console = file.gateway, file.gateway.console
+    if console is None:
+        return
+    if not 0 <= console.port < 65536:  # 0: any free port (tests)
+        raise ConfigError("gateway.console.port", "must be between 0 and 65535")
+    if console.port == gw.port and console.port != 0:
+        raise ConfigError(
+            "gateway.console.port", "must differ from gateway.port: the console never shares the API's port"
+        )
+    if not console.secure_cookies and not _loopback(console.host):
+        raise ConfigError("gateway.console.secure_cookies", "may be false only for a console on loopback")
+    if not 0 < console.session_idle_seconds <= console.session_max_seconds:
+        raise ConfigError("gateway.console.session_idle_seconds", "must be positive and at most session_max_seconds")
+    oidc = console.oidc
+    if oidc is not None:
+        if oidc.issuer not in file.identity.oidc:
+            raise ConfigError("gateway.console.oidc.issuer", f"no identity.oidc issuer named {oidc.issuer!r}")
+        url = urlsplit(oidc.redirect_url)
+        if url.scheme != "https" and not (url.scheme == "http" and _loopback(url.hostname)):
+            raise ConfigError("gateway.console.oidc.redirect_url", "must be https:// (plain http only on loopback)")
+        if "openid" not in oidc.scopes:
+            raise ConfigError("gateway.console.oidc.scopes", "must include openid")
+        if oidc.client_secret_env is not None and not _ENV_NAME.match(oidc.client_secret_env):
+            raise ConfigError("gateway.console.oidc.client_secret_env", "must be an environment variable name")
+        if file.identity.oidc[oidc.issuer].roles is None:
+            raise ConfigError(
+                f"identity.oidc.{oidc.issuer}.roles",
+                "the console's issuer needs a roles mapping (admin, operator, auditor)",
+            )
+    elif gw.admin_key_env is None and not file.identity.api_key_roles:
+        raise ConfigError(
+            "gateway.console", "nobody could sign in: set gateway.admin_key_env, identity.api_key_roles or console.oidc"
+        )
 
 
 class FileSettings(_Strict, frozen=True, kw_only=True):
@@ -642,7 +778,11 @@ def _read_secrets(file: FileSettings, env: Mapping[str, str], errors: _Errors) -
         ("gateway.redis.url_env", file.gateway.redis.url_env if file.gateway.redis else None, "#redis"),
         ("gateway.admin_key_env", file.gateway.admin_key_env, "#admin"),
         ("gateway.metrics_token_env", file.gateway.metrics_token_env, "#metrics"),
+        ("gateway.console.oidc.client_secret_env", _console_secret_env(file), "#console-oidc"),
     ]
+    if file.gateway.security_events is not None and file.gateway.security_events.splunk_hec is not None:
+        hec_env = file.gateway.security_events.splunk_hec.token_env
+        refs.append(("gateway.security_events.splunk_hec.token_env", hec_env, "#splunk_hec"))
     for name, backend in file.backends.items():
         refs.append((f"backends.{name}.api_key_env", backend.api_key_env, name))
         if backend.entra is not None:
@@ -683,6 +823,9 @@ def parse_settings(
         _check(file, errors)
         if "identity" not in errors.failed and not errors.failed_under("identity"):
             _check_identity(file, errors)
+            if "gateway" not in errors.failed:
+                with errors.entry("gateway.console"):
+                    _check_console(file)
         with errors.entry():
             _check_installed(file)
         if require_secrets:
@@ -1026,6 +1169,8 @@ def _check_gateway(gw: GatewaySettings, errors: _Errors) -> None:
     ):
         if variable is not None and not _ENV_NAME.match(variable):
             errors.add(ConfigError(field_path, "must be an environment variable name, not a value"))
+    if gw.security_events is not None:
+        _check_security_events(gw.security_events, errors)
 
 
 def _check_backend(name: str, backend: BackendSettings) -> None:

@@ -21,13 +21,16 @@ from typing import Any
 import httpx2 as httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.support.gateway import RunningGateway, add_key, backend, make_settings, rules
 from tests.support.upstream import Behaviour, FakeUpstream
 
 KINDS = ["openai", "azure_openai", "azure_entra", "anthropic", "embedded"]
-MESSAGES = [{"role": "user", "content": "Hello there"}]
-QUESTION = [{"role": "user", "content": "What is the capital of Japan? Answer in one word."}]
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hello there"}]
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What is the capital of Japan? Answer in one word."}
+]
 EMBEDDED = {"kind": "embedded", "embedded": {"embeddings": False}}
 
 
@@ -156,7 +159,7 @@ def test_streaming(r: Rig) -> None:
 def test_upstream_errors_are_mapped(r: Rig) -> None:
     if r.kind == "embedded":
         # What the model can fail at: a prompt longer than its context (2048 tokens) is the client's error.
-        long = [{"role": "user", "content": "alpha beta gamma delta " * 1500}]
+        long: list[ChatCompletionMessageParam] = [{"role": "user", "content": "alpha beta gamma delta " * 1500}]
         with pytest.raises(openai.BadRequestError) as refused:
             r.client.chat.completions.create(model="m", messages=long, max_tokens=5)
         assert "context" in refused.value.message
@@ -191,7 +194,7 @@ def test_tool_calls(r: Rig) -> None:
 
 def test_client_disconnect_mid_stream(r: Rig) -> None:
     if r.kind == "embedded":
-        messages = [{"role": "user", "content": "Count from 1 to 1000."}]
+        messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Count from 1 to 1000."}]
         body: dict[str, Any] = {"model": "m", "messages": messages, "max_tokens": 1900, "stream": True}
     else:
         r.fake.behaviour.chunks = 60

@@ -22,14 +22,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2 as httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.support.gateway import RunningGateway, add_key, make_settings, rules
 
-QUESTION = [{"role": "user", "content": "What is the capital of Japan? Answer in one word."}]
+QUESTION: list[ChatCompletionMessageParam] = [
+    {"role": "user", "content": "What is the capital of Japan? Answer in one word."}
+]
 
 
 def free_port() -> int:
@@ -84,7 +88,7 @@ class Served:
             time.sleep(0.1)
         raise AssertionError("gateway did not become ready:\n" + "".join(self.output))
 
-    def records(self) -> list[dict]:
+    def records(self) -> list[dict[str, Any]]:
         with sqlite3.connect(self.data_dir / "onshore.db") as conn:
             return [json.loads(b) for (b,) in conn.execute("SELECT body FROM audit_records ORDER BY seq")]
 
@@ -124,7 +128,7 @@ def test_first_run_defaults_route_to_the_local_model(served: Served) -> None:
 
 
 def test_max_tokens_stop_and_seed(served: Served) -> None:
-    story = [{"role": "user", "content": "Write a long story about a cat."}]
+    story: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Write a long story about a cat."}]
     short = served.client.chat.completions.create(model="local", messages=story, max_tokens=5)
     assert short.choices[0].finish_reason == "length" and short.usage and short.usage.completion_tokens == 5
     a = served.client.chat.completions.create(model="local", messages=story, max_tokens=15, temperature=1.0, seed=7)
@@ -153,7 +157,7 @@ def test_count_tokens_uses_the_models_own_tokenizer(served: Served) -> None:
     )
     assert counted.status_code == 200, counted.text
     assert counted.headers["Onshore-Token-Count"] == "tokenizer"
-    completion = served.client.chat.completions.create(model="local", messages=QUESTION, max_tokens=1)  # type: ignore[arg-type]
+    completion = served.client.chat.completions.create(model="local", messages=QUESTION, max_tokens=1)
     assert completion.usage is not None
     assert counted.json() == {"input_tokens": completion.usage.prompt_tokens}  # exactly what generation reads
 
@@ -226,7 +230,7 @@ def test_closing_the_model_stops_generation_before_freeing_it() -> None:
         model = EmbeddedModel(default_model_path(), threads=2, context_tokens=2048, embeddings=False)
         await model.load()
         params = GenerationParams(max_tokens=1900, temperature=0.0, top_p=1.0, stop=(), seed=1)
-        story = [{"role": "user", "content": "Count from 1 to 1000."}]
+        story: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Count from 1 to 1000."}]
         running, queued = Generated(), Generated()
         emitted: list[str] = []
         first = model.worker.submit(model.generate, story, params, threading.Event(), emitted.append, running)

@@ -403,7 +403,7 @@ def test_backend_terminated_while_holding_the_chain_lock(pg_dsn: str, monkeypatc
     try:
         victim.append_entries([entry(i, writer="v") for i in range(3)])
         locked, resume = threading.Event(), threading.Event()
-        real_link = postgres.link
+        real_link = link  # the chain function the store links with (patched in postgres below)
 
         def pausing_link(entries: Any, head: ChainHead) -> Any:
             if threading.current_thread().name == "victim":

@@ -3,7 +3,8 @@
 `npm ci` installs the locked version into tests/support/oidc/node_modules the first time. Each
 issuer is described by an `IssuerSpec` (its path, token audience, signing algorithm and clients with
 the extra claims their tokens carry), so one provider process can imitate Entra ID, Okta and
-Keycloak side by side. Tokens come from the client-credentials grant, as a real client gets them.
+Keycloak side by side. Tokens come from the client-credentials grant, as a real client gets them;
+an issuer with `users` also signs people in by the authorization code flow with PKCE (a browser).
 """
 
 from __future__ import annotations
@@ -29,6 +30,15 @@ class ClientSpec:
     client_secret: str
     claims: dict[str, Any] = field(default_factory=dict)  # merged into the access token
     remove: list[str] = field(default_factory=list)  # standard claims this IdP does not send
+    redirect_uris: list[str] = field(default_factory=list)  # set: an authorization-code client (PKCE)
+
+
+@dataclass
+class UserSpec:
+    """A person who signs in through the provider's login page (the code flow)."""
+
+    sub: str
+    claims: dict[str, Any] = field(default_factory=dict)  # in the ID token (name, roles, ...)
 
 
 @dataclass
@@ -39,6 +49,7 @@ class IssuerSpec:
     clients: list[ClientSpec]
     alg: str = "RS256"
     ttl: int = 300
+    users: list[UserSpec] = field(default_factory=list)
 
 
 def node_available() -> bool:
@@ -144,4 +155,5 @@ def _spec_json(spec: IssuerSpec) -> dict[str, Any]:
         "alg": spec.alg,
         "ttl": spec.ttl,
         "clients": [vars(c) for c in spec.clients],
+        "users": [vars(u) for u in spec.users],
     }

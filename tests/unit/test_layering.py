@@ -10,6 +10,8 @@ occurs (so a fix removes its entry).
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
@@ -34,9 +36,11 @@ IO_MODULES = {
     "alembic",
     "sqlalchemy",
 }
+# Folders whose every module is pure: their ruff contract also bans the I/O modules.
+PURE_FOLDERS = ("decide", "events", "identify", "protect", "translate")
+SERVICE_NO_HTTP = ("aiohttp", "http")
 PURE = [
-    *sorted((SRC / "decide").glob("*.py")),
-    *sorted((SRC / "protect").glob("*.py")),
+    *(path for folder in PURE_FOLDERS for path in sorted((SRC / folder).rglob("*.py"))),
     SRC / "prove" / "chain.py",
     SRC / "prove" / "signer.py",
     SRC / "prove" / "record.py",
@@ -46,7 +50,6 @@ PURE = [
     SRC / "prove" / "report" / "signed.py",
     SRC / "prove" / "report" / "sovereignty.py",
     SRC / "prove" / "report" / "view.py",
-    *sorted((SRC / "translate").rglob("*.py")),
 ]
 EVERYTHING = "*"
 # Which other onshore components each component may import. Stages are folders; the rest are
@@ -56,17 +59,24 @@ ALLOWED: dict[str, set[str] | str] = {
     "decide": {"refusal"},
     "protect": {"decide", "refusal"},
     "identify": set(),
-    "prove": {"decide"},
+    # events: the security-event vocabulary, a pure leaf every stage may emit through.
+    "prove": {"decide", "events"},
+    "events": set(),
     # Pure: OpenAI <-> other wire dialects, for edge (clients) and route (backends).
     "translate": {"refusal"},
     # Stages that do I/O through what they are given; never HTTP errors, never a concrete store.
-    "route": {"decide", "refusal", "worker", "translate"},
+    "route": {"decide", "refusal", "worker", "translate", "events"},
     "store": {"decide", "identify", "prove", "worker"},
     # The request path: runs the stages in order. It knows no HTTP (that is the edge's job): no edge,
     # no aiohttp (see test_the_service_knows_no_http).
-    "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics"},
+    "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics", "events"},
     # HTTP: reads requests, calls the service, writes answers. Nothing but app and cli imports it.
-    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate"},
+    "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate", "events"},
+    # siem: sends events to the configured sinks (I/O); reads its settings, renders events as OCSF.
+    "siem": {"events", "settings", "ids", "__init__"},
+    # The admin console (HTTP, like edge; only app imports it): reads the stages' state through
+    # console/parts.py, and runs the CLI's own verify/export/report code (cli) rather than a second copy.
+    "console": {"decide", "identify", "prove", "protect", "refusal", "settings", "worker", "ids", "cli"},
     # Leaves and configuration. `refusal` is the refusal vocabulary: stages raise it, edge/errors.py
     # alone maps it to HTTP.
     "refusal": set(),
@@ -215,3 +225,69 @@ def test_known_debt_is_still_owed() -> None:
         allowed = ALLOWED[module.split("/")[0].removesuffix(".py")]
         assert allowed != EVERYTHING and other not in allowed, f"{module} -> {other} needs no debt entry"
         assert reason.startswith("known debt, issue 9"), reason
+
+
+# --- the same contracts, per folder, for ruff (TID251: banned-api) ---------------------------------
+# Each stage folder carries a ruff.toml generated from ALLOWED, so an editor (and `ruff check` in
+# `make test`) flags a forbidden import on the line it is written. This test keeps them in step;
+# `python -m tests.unit.test_layering` rewrites them after ALLOWED changes.
+RUFF_HEADER = """\
+# Layering contract of {folder}/: the onshore components it may not import (ruff TID251, run by
+# `make test`). Generated from ALLOWED in tests/unit/test_layering.py; do not edit by hand: change
+# ALLOWED and run `python -m tests.unit.test_layering`.
+extend = "../../../pyproject.toml"
+
+[lint.flake8-tidy-imports.banned-api]
+"""
+
+
+def ruff_contract(folder: str) -> str:
+    allowed = ALLOWED[folder]
+    assert allowed != EVERYTHING
+    may = ", ".join(sorted(allowed)) or "no other component"
+    banned = [
+        (f"onshore.{other}", f"{folder}/ may import only {may} (tests/unit/test_layering.py)")
+        for other in sorted(ALLOWED)
+        if other not in allowed and other not in {folder, "__init__"}
+    ]
+    if folder in PURE_FOLDERS:
+        banned += [(name, f"{folder}/ is pure: no I/O") for name in sorted(IO_MODULES)]
+    elif folder == "service":
+        banned += [(name, "service/ knows no HTTP: the edge and route translate") for name in SERVICE_NO_HTTP]
+    body = "".join(f'"{name}".msg = "{why}"\n' for name, why in banned)
+    return RUFF_HEADER.format(folder=folder) + body
+
+
+def contract_folders() -> list[str]:
+    return [c for c in sorted(ALLOWED) if (SRC / c).is_dir() and ALLOWED[c] != EVERYTHING]
+
+
+@pytest.mark.parametrize("folder", contract_folders())
+def test_every_stage_folder_carries_its_ruff_contract(folder: str) -> None:
+    path = SRC / folder / "ruff.toml"
+    assert path.is_file() and path.read_text(encoding="utf-8") == ruff_contract(folder), (
+        f"{path.relative_to(SRC.parents[1])} is missing or out of date: run `python -m tests.unit.test_layering`"
+    )
+
+
+def test_ruff_enforces_the_banned_imports() -> None:
+    """The contract really bites: ruff on a probe file in decide/ importing edge reports TID251."""
+    ruff = Path(sys.executable).parent / "ruff"
+    probe = SRC / "decide" / "_layering_probe.py"
+    probe.write_text("from onshore.edge import errors\n", encoding="utf-8")
+    try:
+        found = subprocess.run(
+            [str(ruff), "check", "--no-cache", "--select", "TID251", "--output-format", "concise", str(probe)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        probe.unlink()
+    assert found.returncode == 1 and "TID251" in found.stdout and "onshore.edge" in found.stdout, found.stdout
+
+
+if __name__ == "__main__":
+    for name in contract_folders():
+        (SRC / name / "ruff.toml").write_text(ruff_contract(name), encoding="utf-8")
+        print(f"wrote src/onshore/{name}/ruff.toml")

@@ -77,6 +77,22 @@ class AuditVerification:
         return None
 
 
+def report_broken_chain(settings: Settings, result: AuditVerification, reason: str) -> None:
+    """A broken chain is a security event: tell the SIEM (if configured), naming the first bad record."""
+    from onshore.events.model import EventType, SecurityEvent
+    from onshore.siem.build import deliver_now
+
+    broken = result.report.first_break
+    event = SecurityEvent(
+        type=EventType.AUDIT_VERIFICATION_FAILED,
+        time=time.time(),
+        reason=reason,
+        seq=broken.seq if broken is not None else (result.stale[0] if result.stale else None),
+    )
+    for sink in deliver_now(settings, [event]):
+        print(f"warning: the security event was not sent to {sink}", file=sys.stderr)
+
+
 def signature_checker(keys: dict[str, Any]) -> Callable[[Checkpoint], bool]:
     """Does a checkpoint's signature verify under the key its kid names (in any form it was signed)?"""
     from cryptography.exceptions import InvalidSignature
@@ -165,6 +181,7 @@ def _audit_verify(args: argparse.Namespace, settings: Settings, store: AuditStor
     problem = result.problem()
     if problem is not None:
         print(f"BROKEN: {problem}", file=sys.stderr)
+        report_broken_chain(settings, result, "audit_verify")
         return 1
     report, paths = result.report, result.witness_paths
     witness_note = (

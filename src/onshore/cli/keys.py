@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from onshore.cli.common import choose, note, open_existing_store, settings_from, where
 from onshore.cli.table import render
+from onshore.settings import Settings
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
@@ -44,6 +45,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             print(new.plaintext)
+            _key_event(settings, "created", new.key_id, args.tenant)
         elif args.keys_command == "list":
             rows = [["KEY_ID", "TENANT", "FLOOR", "MODELS", "CREATED", "STATUS", "NAME"]]
             for k in store.list_keys():
@@ -56,6 +58,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
             if not store.revoke_key(args.key_id, time.time()):
                 print(f"No active key {args.key_id}.", file=sys.stderr)
                 return 1
+            _key_event(settings, "revoked", args.key_id, None)
             print(
                 f"Revoked {args.key_id}; running gateways stop accepting it within "
                 f"{settings.gateway.key_refresh_seconds} s."
@@ -63,6 +66,27 @@ def cmd_keys(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _key_event(settings: Settings, what: str, key_id: str, tenant: str | None) -> None:
+    """Tell the SIEM (if configured) who changed which key; a sink that fails is named, not fatal."""
+    from onshore.events.model import EventType, SecurityEvent
+    from onshore.siem.build import deliver_now
+
+    kind = EventType.API_KEY_CREATED if what == "created" else EventType.API_KEY_REVOKED
+    event = SecurityEvent(type=kind, time=time.time(), principal=key_id, tenant=tenant, actor=cli_actor())
+    for sink in deliver_now(settings, [event]):
+        print(f"warning: the security event for this key was not sent to {sink}", file=sys.stderr)
+
+
+def cli_actor() -> str:
+    """Who ran the command, as the operating system names them."""
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
 
 
 def _iso(ts: float) -> str:

@@ -57,7 +57,7 @@ def load_verified_records(
     ChainBroken naming the record if the chain does not verify."""
     import msgspec
 
-    from onshore.cli.audit import verify_audit
+    from onshore.cli.audit import report_broken_chain, verify_audit
     from onshore.cli.common import open_existing_store
     from onshore.prove.chain import ChainedRecord
     from onshore.prove.report.evidence import chain_evidence
@@ -75,6 +75,8 @@ def load_verified_records(
         store.close()
     for warning in result.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if result.problem() is not None:  # the report refuses (chain_evidence raises); the SIEM hears of it
+        report_broken_chain(settings, result, "report_refused")
     evidence = chain_evidence(result.report, result.checkpoints, len(result.witness_paths), result.problem())
     decoder = msgspec.json.Decoder(dict[str, Any])
     return [(seq, decoder.decode(body)) for seq, body in kept], evidence

@@ -1,4 +1,5 @@
-"""Wire dialects a client may speak to Onshore: OpenAI's (native) and Anthropic's Messages API.
+"""Wire dialects a client may speak to Onshore: OpenAI's (native), Anthropic's Messages API, and
+OpenAI's Responses API.
 
 Internally every request is an OpenAI chat request; a dialect parses the client's body into one and
 encodes answers and refusals back (the service's `Dialect` port), so receipts and audit digests
@@ -7,6 +8,7 @@ cover the exact bytes the client received.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -18,7 +20,7 @@ from onshore.edge.headers import anthropic_headers, openai_headers
 from onshore.edge.wire import decode_json_object
 from onshore.refusal import Kind, Refusal
 from onshore.service.ports import Reply, StreamEncoder
-from onshore.translate import anthropic
+from onshore.translate import anthropic, responses
 
 _encoder = msgspec.json.Encoder()
 
@@ -130,6 +132,61 @@ class AnthropicDialect:
         return anthropic_headers(request_id, quota, now)
 
 
-EdgeDialect = OpenAIDialect | AnthropicDialect
+class _ResponsesStream:
+    def __init__(self, encoder: responses.ResponsesStreamEncoder) -> None:
+        self._encoder = encoder
+
+    def start(self, request_id: str) -> bytes:
+        return self._encoder.start(request_id)
+
+    def chunk(self, document: dict[str, Any]) -> bytes:
+        return self._encoder.chunk(document)
+
+    def finish(self) -> bytes:
+        return self._encoder.finish()
+
+    def receipt(self, receipt: str) -> bytes:
+        return _receipt(receipt)
+
+    def done(self) -> bytes:
+        return b""  # the Responses stream ends with response.completed, no [DONE]
+
+    def error(self, refusal: Refusal) -> bytes:
+        return self._encoder.error(refusal.kind.code or "api_error", refusal.detail)
+
+
+class ResponsesDialect:
+    """OpenAI's Responses API, served by the chat service. One per request: parsing keeps the
+    request's fields the Response object echoes (instructions, tools, metadata, ...)."""
+
+    name = "responses"
+    chat_endpoint = "responses"
+    streams_usage = True  # response.completed always carries usage
+
+    def __init__(self) -> None:
+        self._echo: dict[str, Any] = {}
+        self._created_at = 0
+
+    def parse(self, raw: bytes) -> dict[str, Any]:
+        self._created_at = int(time.time())
+        request, self._echo = responses.to_chat_request(decode_json_object(raw))
+        return request
+
+    def encode_response(self, document: dict[str, Any], model: str) -> bytes:
+        answer = responses.to_response(document, model, self._echo, self._created_at, int(time.time()))
+        return _encoder.encode(answer)
+
+    def render_refusal(self, refusal: Refusal) -> Reply:
+        error = api_error(refusal)
+        return Reply(error.status, error.body(), error.headers)
+
+    def stream_encoder(self, model: str) -> StreamEncoder:
+        return _ResponsesStream(responses.ResponsesStreamEncoder(model, self._echo, self._created_at, time.time))
+
+    def standard_headers(self, request_id: str, quota: Quota | None, now: float) -> dict[str, str]:
+        return openai_headers(request_id, quota, now)
+
+
+EdgeDialect = OpenAIDialect | AnthropicDialect | ResponsesDialect
 OPENAI = OpenAIDialect()
 ANTHROPIC = AnthropicDialect()

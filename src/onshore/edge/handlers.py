@@ -16,6 +16,7 @@ from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
 from onshore.edge.errors import DEFAULT_RETRY_AFTER, RETRY_AFTER, ApiError
 from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
+from onshore.events.model import client_source
 from onshore.identify.roles import Action
 from onshore.identify.roles import refusal as role_refusal
 from onshore.prove.writer import AuditUnavailable
@@ -77,6 +78,7 @@ async def _chat(
 ) -> web.StreamResponse:
     """Run a chat (or text completion) request; the service either returns an answer or writes a
     stream through us."""
+    client_source.set(request.remote)  # for security events (each request runs in its own task)
     gateway = request.app[GATEWAY]
     endpoint = "completions" if completions else dialect.chat_endpoint
     raw = await _body_or_refusal(request, endpoint, authorization, dialect)
@@ -127,6 +129,7 @@ def _anthropic_authorization(request: web.Request) -> str | None:
 
 async def count_tokens(request: web.Request) -> web.Response:
     """Anthropic's token count: the same identity, decision and protection as /v1/messages."""
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     authorization = _anthropic_authorization(request)
     raw = await _body_or_refusal(request, "count_tokens", authorization, ANTHROPIC)
@@ -137,6 +140,7 @@ async def count_tokens(request: web.Request) -> web.Response:
 
 
 async def embeddings(request: web.Request) -> web.Response:
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     authorization = request.headers.get("Authorization")
     raw = await _body_or_refusal(request, "embeddings", authorization, OPENAI)
@@ -151,6 +155,7 @@ def _model_card(name: str, created: int) -> dict[str, Any]:
 
 
 async def list_models(request: web.Request) -> web.Response:
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     principal = gateway.pipeline.identify(request.headers.get("Authorization"))
     names = gateway.reachable_models(principal, request.headers.get(DATA_CLASS_HEADER))
@@ -159,6 +164,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 
 async def retrieve_model(request: web.Request) -> web.Response:
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     principal = gateway.pipeline.identify(request.headers.get("Authorization"))
     name = request.match_info["model"]
@@ -200,6 +206,7 @@ async def jwks(request: web.Request) -> web.Response:
 def _admin(request: web.Request, action: Action) -> tuple[Gateway, str]:
     """The gateway and the actor: the admin key (actor "admin-api"), or, with roles configured, an
     API key or token whose role permits `action` (actor: its principal)."""
+    client_source.set(request.remote)
     gateway = request.app[GATEWAY]
     authorization = request.headers.get("Authorization", "")
     supplied = authorization.removeprefix("Bearer ").strip()

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from onshore.edge import handlers
+from onshore.edge import handlers, responses
 from onshore.edge.errors import ApiError, api_error
 from onshore.edge.headers import X_REQUEST_ID
 from onshore.refusal import Refusal
@@ -17,6 +17,9 @@ ROUTES = [
     web.post("/v1/embeddings", handlers.embeddings),
     web.post("/v1/messages", handlers.messages),
     web.post("/v1/messages/count_tokens", handlers.count_tokens),
+    web.post("/v1/responses", responses.create),
+    web.get("/v1/responses/{response_id}", responses.stored, allow_head=False),
+    web.delete("/v1/responses/{response_id}", responses.stored),
     web.get("/v1/models", handlers.list_models, allow_head=False),
     web.get("/v1/models/{model:.+}", handlers.retrieve_model, allow_head=False),
     web.get("/healthz", handlers.healthz),

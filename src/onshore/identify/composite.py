@@ -19,10 +19,6 @@ class Authenticator:
         self._keys = keys
         self._tokens = tokens
 
-    @property
-    def stale(self) -> bool:
-        return self._keys.stale
-
     def authenticate(self, authorization: str | None) -> Principal:
         if authorization:
             scheme, _, credential = authorization.partition(" ")
@@ -30,5 +26,11 @@ class Authenticator:
             if scheme.lower() == "bearer" and looks_like_jwt(credential):
                 if self._tokens is None:
                     raise AuthError("Bearer tokens (JWT) are not enabled here (identity.oidc): use an API key.")
-                return self._tokens.verify(credential)
+                return self._tokens.verify(credential)  # the key store's health does not matter to a JWT
+        if self._keys.stale:
+            raise KeysUnavailable("API keys cannot be checked right now (key store unreadable); retry later.")
         return self._keys.authenticate(authorization)
+
+
+class KeysUnavailable(AuthError):
+    """The key index is too old to trust (the key store has been unreadable too long): fail closed."""

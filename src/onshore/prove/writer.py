@@ -10,9 +10,11 @@ not record) and the head stays where the store says it is.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from onshore.events.model import NO_EVENTS, EventType, SecurityEvent, SecurityEvents
 from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, checkpoint_message
 from onshore.prove.ports import AuditStore, Runner, WitnessLog
 from onshore.prove.signer import Signer
@@ -38,6 +40,8 @@ class AuditWriter:
         inline: bool = False,
         max_batch: int = 512,
         witness: WitnessLog | None = None,
+        events: SecurityEvents = NO_EVENTS,
+        now: Callable[[], float] = time.time,
     ) -> None:
         """`run`: the store's own worker thread, which keeps writes ordered and off the event loop and
         which the store drains before it closes. `inline`: write on the event loop thread instead,
@@ -45,6 +49,7 @@ class AuditWriter:
         per batch would cost more than the write. `witness`: gets a copy of every checkpoint, always
         on `run` (it fsyncs), never on the event loop."""
         self._inline = inline
+        self._events, self._now = events, now
         self._store = store
         self._signer = signer
         self._max_batch = max_batch
@@ -121,6 +126,11 @@ class AuditWriter:
 
     def _fail(self, batch: list[tuple[dict[str, Any], asyncio.Future[ChainedRecord]]], exc: Exception) -> None:
         self._healthy = False
+        self._events.emit(
+            SecurityEvent(
+                type=EventType.AUDIT_WRITE_FAILED, time=self._now(), reason=type(exc).__name__, count=len(batch)
+            )
+        )
         error = AuditUnavailable(f"audit store write failed: {type(exc).__name__}")
         for _, future in batch:
             if not future.done():

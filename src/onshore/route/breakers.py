@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from onshore.decide.controls import ControlsUnavailable
+from onshore.events.model import NO_EVENTS, EventType, SecurityEvent, SecurityEvents
 from onshore.route.ports import BreakerStore
 from onshore.route.router import Attempt
 
@@ -28,8 +29,15 @@ def is_failure(outcome: str) -> bool:
 
 
 class Breakers:
-    def __init__(self, controls: BreakerStore, backends: Iterable[str], now: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        controls: BreakerStore,
+        backends: Iterable[str],
+        now: Callable[[], float],
+        events: SecurityEvents = NO_EVENTS,
+    ) -> None:
         self._controls = controls
+        self._events = events
         self._backends = tuple(backends)
         self._now = now
         self._open: frozenset[str] = frozenset()
@@ -58,6 +66,7 @@ class Breakers:
         try:
             if await self._controls.record_failure(backend, self._now()):
                 log.warning("circuit breaker opened for backend %s", backend)
+                self._events.emit(SecurityEvent(type=EventType.BREAKER_OPENED, time=self._now(), backend=backend))
                 self._open = self._open | {backend}
         except ControlsUnavailable:
             pass  # counting is best effort; the kill switch is the control that fails closed

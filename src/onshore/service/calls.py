@@ -17,7 +17,7 @@ from onshore.service.ports import Dialect
 class Call(msgspec.Struct, frozen=True):
     """A msgspec Struct, not a dataclass: built once per request, and a frozen dataclass costs ~8x to build."""
 
-    endpoint: str  # as recorded: "chat", "anthropic" (chat in Anthropic's dialect) or "embeddings"
+    endpoint: str  # as recorded: "chat", "anthropic"/"responses" (chat in those dialects) or "embeddings"
     dialect: Dialect
     authorization: str | None
     data_class: str | None  # the Onshore-Data-Class header as sent, if it was

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from onshore.decide.controls import ControlsUnavailable
 from onshore.decide.limits import LimitPolicy, Quota
+from onshore.events.model import NO_EVENTS, EventType, SecurityEvent, SecurityEvents, source
 from onshore.identify.principal import Principal
 from onshore.refusal import Kind, Refusal
 from onshore.service.ports import Counters
@@ -30,8 +31,15 @@ class LimitReached(Refusal):
 
 
 class Limits:
-    def __init__(self, controls: Counters, policies: Mapping[str, LimitPolicy], fail_closed: bool) -> None:
+    def __init__(
+        self,
+        controls: Counters,
+        policies: Mapping[str, LimitPolicy],
+        fail_closed: bool,
+        events: SecurityEvents = NO_EVENTS,
+    ) -> None:
         self._controls = controls
+        self._events = events
         self._policies = {tenant: policy for tenant, policy in policies.items() if not policy.empty}
         self._fail_closed = fail_closed
         self._pending: set[asyncio.Task[None]] = set()
@@ -54,6 +62,17 @@ class Limits:
             return None
         if not admission.allowed:
             budget = admission.rule is not None and admission.rule.endswith("budget")
+            kind = EventType.BUDGET_EXHAUSTED if budget else EventType.RATE_LIMITED
+            self._events.emit(
+                SecurityEvent(
+                    type=kind,
+                    time=now,
+                    tenant=principal.tenant,
+                    principal=principal.key_id,
+                    source=source(),
+                    rule=admission.rule,
+                )
+            )
             raise LimitReached(
                 Kind.BUDGET_EXCEEDED if budget else Kind.RATE_LIMIT_EXCEEDED,
                 admission.message or "Limit reached.",

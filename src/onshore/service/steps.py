@@ -17,8 +17,11 @@ from onshore.clock import Clock
 from onshore.decide.data_class import data_class_of
 from onshore.decide.decision import Decision, DecisionCache, RequestFacts
 from onshore.decide.policy import ModelGroup, Route
+from onshore.events.burst import BurstDetector
+from onshore.events.model import NO_EVENTS, EventType, SecurityEvent, SecurityEvents, counted, source
 from onshore.identify.authenticator import AuthError
-from onshore.identify.composite import Authenticator
+from onshore.identify.composite import Authenticator, KeysUnavailable
+from onshore.identify.keys import PREFIX as KEY_PREFIX
 from onshore.identify.oidc.token import KeySet, TokenRefused
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
@@ -84,8 +87,12 @@ class Steps:
         limits: Limits | None = None,
         breakers: Breakers | None = None,
         await_keys: KeyWaiter | None = None,
+        events: SecurityEvents = NO_EVENTS,
+        auth_bursts: BurstDetector | None = None,
     ) -> None:
         self._await_keys = await_keys
+        self._events = events
+        self._bursts = auth_bursts
         self.router = router
         self.clock = clock
         self._keys = keys
@@ -110,6 +117,7 @@ class Steps:
         try:
             return self._authenticate(authorization)
         except AuthError as exc:
+            self._auth_failed(authorization)
             raise Refusal(Kind.INVALID_API_KEY, exc.message) from None
 
     async def caller(self, trace: RequestTrace, authorization: str | None) -> Principal:
@@ -117,26 +125,42 @@ class Steps:
             principal = self._authenticate(authorization)
         except TokenRefused as exc:
             if exc.refreshing is None or self._await_keys is None:
+                self._auth_failed(authorization)
                 raise Refusal(Kind.INVALID_API_KEY, exc.message) from None
             # A key id not fetched yet (one the IdP has just rotated in): wait briefly for the fetch
             # the token asked for, then try once more, so the first such token is not refused.
             await self._await_keys(exc.refreshing)
             principal = self.identify(authorization)
         except AuthError as exc:
+            self._auth_failed(authorization)
             raise Refusal(Kind.INVALID_API_KEY, exc.message) from None
         self.name_caller(trace, principal)
         return principal
+
+    def _auth_failed(self, authorization: str | None) -> None:
+        """A failed sign-in, and a burst of them from one source (or for one key id)."""
+        now, src, key_id = self.clock.now(), source(), presented_key_id(authorization)
+        self._events.emit(
+            SecurityEvent(type=EventType.AUTH_FAILED, time=now, principal=key_id, source=src, reason="invalid_api_key")
+        )
+        if self._bursts is not None:
+            burst = self._bursts.failed(f"source:{src}" if src else f"key:{key_id}", now)
+            if burst is not None:
+                self._events.emit(
+                    SecurityEvent(
+                        type=EventType.AUTH_FAILURE_BURST, time=now, principal=key_id, source=src, count=burst
+                    )
+                )
 
     @staticmethod
     def name_caller(trace: RequestTrace, principal: Principal) -> None:
         trace.tenant, trace.key_id = principal.tenant, principal.key_id
 
     def _authenticate(self, authorization: str | None) -> Principal:
-        if self._keys.stale:
-            raise Refusal(
-                Kind.KEYS_UNAVAILABLE, "API keys cannot be checked right now (key store unreadable); retry later."
-            )
-        return self._keys.authenticate(authorization)
+        try:
+            return self._keys.authenticate(authorization)
+        except KeysUnavailable as exc:  # not the caller's fault: 503, and no failed sign-in
+            raise Refusal(Kind.KEYS_UNAVAILABLE, exc.message) from None
 
     # --- admit: the request, the model and the caller's limits -----------------------------------
     async def admit(self, trace: RequestTrace, principal: Principal, call: Call, endpoint: Endpoint) -> None:
@@ -187,6 +211,7 @@ class Steps:
         decision = self._decisions.decide(RequestFacts(principal.tenant, data_class, call.model), now, self.new_id(now))
         trace.decision = decision
         if decision.denied:
+            self._emit(EventType.RESIDENCY_DENIED, trace, rule=decision.verdict.rule_id)
             self._metrics.decisions.labels("denied").inc()
             self._metrics.denials.labels(decision.verdict.rule_id).inc()
             raise Refusal(
@@ -197,10 +222,32 @@ class Steps:
         self._metrics.decisions.labels("allowed").inc()
         return decision
 
+    def _emit(
+        self, kind: EventType, trace: RequestTrace, *, rule: str | None, counts: tuple[tuple[str, int], ...] = ()
+    ) -> None:
+        self._events.emit(
+            SecurityEvent(
+                type=kind,
+                time=trace.ts,
+                tenant=trace.tenant,
+                principal=trace.key_id,
+                source=source(),
+                model=trace.model,
+                rule=rule,
+                request_id=trace.id,
+                counts=counts,
+            )
+        )
+
     # --- protect: plan -------------------------------------------------------------------------
     def plan(self, trace: RequestTrace, decision: Decision, call: Call, scan: Scan | None) -> Plan:
         planned = plan(decision, call.body, scan, self._protector, trace.id)
         trace.personal_data = planned.personal_data
+        found = counted(planned.personal_data.get("found") or {})
+        if planned.refusal is not None:
+            self._emit(EventType.PERSONAL_DATA_BLOCKED, trace, rule=planned.refusal.rule, counts=found)
+        elif planned.pseudonymised_for and found:
+            self._emit(EventType.PERSONAL_DATA_PSEUDONYMISED, trace, rule=decision.verdict.rule_id, counts=found)
         if planned.refusal is not None:
             self._metrics.denials.labels(planned.refusal.rule or "").inc()
             raise planned.refusal
@@ -349,6 +396,17 @@ class Steps:
     async def record_admin(self, action: str, backend: str, actor: str, reason: str | None, outcome: str) -> None:
         now = self.clock.now()
         await self._audit.append(admin_entry(self.new_id(now), now, action, backend, actor, reason, outcome))
+        kind = EventType.BACKEND_DISABLED if action == "disable" else EventType.BACKEND_ENABLED
+        self._events.emit(SecurityEvent(type=kind, time=now, actor=actor, backend=backend, source=source()))
+
+
+def presented_key_id(authorization: str | None) -> str | None:
+    """The key id an Onshore API key names (public, in every key), never any other part of a credential."""
+    token = (authorization or "").removeprefix("Bearer ").strip()
+    if not token.startswith(KEY_PREFIX):
+        return None
+    key_id = token[len(KEY_PREFIX) :].split("_", 1)[0]
+    return key_id if len(key_id) == 12 and all(c in "0123456789abcdef" for c in key_id) else None
 
 
 def _check_fields(call: Call, extra: frozenset[str]) -> None:

@@ -5,6 +5,11 @@
 // from the client-credentials grant as JWTs; each client's extra claims (tid, oid, roles, ...) are
 // merged into its tokens by the JWT customizer. Usage: node server.js CONFIG.json
 //
+// An issuer with `users` also runs the authorization code flow with PKCE (the admin console's sign-in):
+// clients with `redirect_uris` are code-flow clients, and the provider's login page
+// (GET <issuer path>/interaction/<uid>) signs in the user whose name is submitted, granting the
+// requested scopes. ID tokens carry the user's claims (their roles, name).
+//
 // Test controls under /_control (never part of a real IdP):
 //   POST /_control/rotate {issuer, keep_old}   new signing key (the old one stays published if keep_old)
 //   POST /_control/sign   {issuer, header, payload}  sign anything with the issuer's current key (forgeries)
@@ -28,20 +33,54 @@ async function newKey(alg) {
   return jwk;
 }
 
+function clientMetadata(c, alg) {
+  if (c.redirect_uris?.length) {
+    return {
+      client_id: c.client_id,
+      client_secret: c.client_secret,
+      grant_types: ['authorization_code'],
+      redirect_uris: c.redirect_uris,
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: alg,
+    };
+  }
+  return {
+    client_id: c.client_id,
+    client_secret: c.client_secret,
+    grant_types: ['client_credentials'],
+    redirect_uris: [],
+    response_types: [],
+    token_endpoint_auth_method: 'client_secret_post',
+    id_token_signed_response_alg: alg,
+  };
+}
+
+// The code flow's users: accounts, their claims in the ID token, the login page's address, PKCE always.
+function codeFlow(spec) {
+  if (!spec.users?.length) return {};
+  const users = new Map(spec.users.map((u) => [u.sub, u]));
+  const names = [...new Set(spec.users.flatMap((u) => Object.keys(u.claims)))];
+  return {
+    findAccount: (ctx, id) => {
+      const user = users.get(id);
+      return user && { accountId: id, claims: () => ({ sub: id, ...user.claims }) };
+    },
+    claims: { openid: ['sub', ...names] },
+    conformIdTokenClaims: false,
+    interactions: { url: (ctx, interaction) => `${spec.path}/interaction/${interaction.uid}` },
+    pkce: { required: () => true },
+    cookies: { keys: ['onshore-test-oidc-cookies'] },
+  };
+}
+
 function buildProvider(spec, keys, base) {
   const issuer = `${base}${spec.path}`;
   const clientClaims = new Map(spec.clients.map((c) => [c.client_id, c]));
   const provider = new Provider(issuer, {
+    ...codeFlow(spec),
     jwks: { keys },
-    clients: spec.clients.map((c) => ({
-      client_id: c.client_id,
-      client_secret: c.client_secret,
-      grant_types: ['client_credentials'],
-      redirect_uris: [],
-      response_types: [],
-      token_endpoint_auth_method: 'client_secret_post',
-      id_token_signed_response_alg: keys[0].alg,
-    })),
+    clients: spec.clients.map((c) => clientMetadata(c, keys[0].alg)),
     features: {
       clientCredentials: { enabled: true },
       devInteractions: { enabled: false },
@@ -119,6 +158,36 @@ async function control(req, res, url) {
   return send(res, 404, { error: 'unknown control' });
 }
 
+function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// The provider's login page: a user name, submitted; no password (a test IdP), no consent screen.
+async function interaction(entry, req, res, url) {
+  const base = url.pathname.replace(/\/login$/, '');
+  const details = await entry.provider.interactionDetails(req, res);
+  if (req.method === 'POST') {
+    const form = new URLSearchParams(Buffer.concat(await readAll(req)).toString('utf8'));
+    const user = (entry.spec.users ?? []).find((u) => u.sub === form.get('login'));
+    if (user) {
+      const grant = new entry.provider.Grant({ accountId: user.sub, clientId: details.params.client_id });
+      grant.addOIDCScope(String(details.params.scope));
+      const grantId = await grant.save();
+      return entry.provider.interactionFinished(req, res, { login: { accountId: user.sub }, consent: { grantId } });
+    }
+  }
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  return res.end(`<!doctype html><title>Test IdP sign-in</title><h1>Sign in to ${escapeHtml(entry.spec.name)}</h1>
+<form method="post" action="${escapeHtml(base)}/login"><label>User <input name="login" autofocus></label>
+<button type="submit">Sign in</button></form>`);
+}
+
+async function readAll(req) {
+  const chunks = [];
+  for await (const chunk of req) chunks.push(chunk);
+  return chunks;
+}
+
 let baseUrl = '';
 
 const server = http.createServer(async (req, res) => {
@@ -127,6 +196,7 @@ const server = http.createServer(async (req, res) => {
     if (url.pathname.startsWith('/_control/')) return await control(req, res, url);
     for (const entry of state.values()) {
       if (!url.pathname.startsWith(`${entry.spec.path}/`)) continue;
+      if (url.pathname.startsWith(`${entry.spec.path}/interaction/`)) return await interaction(entry, req, res, url);
       if (url.pathname === `${entry.spec.path}/jwks`) {
         entry.fetches += 1;
         if (entry.mode === 'down') return send(res, 503, { error: 'down' });

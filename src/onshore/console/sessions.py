@@ -1,0 +1,109 @@
+"""Server-side console sessions and pending OIDC sign-ins, in this process's memory.
+
+The cookie holds only a random token; the store keys sessions by its SHA-256, so nothing in memory
+can be replayed as a cookie. One process: with several replicas behind a load balancer, route the
+console to one replica (or pin sessions), since another replica does not know the session.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_SESSIONS = 10_000  # beyond this the oldest is dropped: memory stays bounded under a login flood
+LOGIN_TTL_SECONDS = 600.0
+MAX_PENDING = 1_000
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(slots=True)
+class Session:
+    actor: str  # how audit records name the user: "console:admin-key", an API key id, oidc:<iss>#<sub>
+    display: str  # what the page shows as the user's name
+    roles: frozenset[str]
+    csrf: str  # synchronizer token: every change must carry it
+    created: float
+    seen: float
+
+
+class Sessions:
+    def __init__(self, idle_seconds: float, max_seconds: float, now: Callable[[], float]) -> None:
+        self.idle = idle_seconds
+        self.maximum = max_seconds
+        self._now = now
+        self._by_digest: OrderedDict[str, Session] = OrderedDict()
+
+    def create(self, actor: str, display: str, roles: frozenset[str]) -> tuple[str, Session]:
+        """A new session and its cookie token (a fresh token on every sign-in: no session fixation)."""
+        token = secrets.token_urlsafe(32)
+        now = self._now()
+        session = Session(actor, display, roles, secrets.token_urlsafe(32), now, now)
+        self._by_digest[_digest(token)] = session
+        while len(self._by_digest) > MAX_SESSIONS:
+            self._by_digest.popitem(last=False)
+        return token, session
+
+    def get(self, token: str | None) -> Session | None:
+        """The live session for `token`, its idle clock restarted; None if unknown or expired."""
+        if not token:
+            return None
+        key = _digest(token)
+        session = self._by_digest.get(key)
+        if session is None:
+            return None
+        now = self._now()
+        if now - session.seen > self.idle or now - session.created > self.maximum:
+            del self._by_digest[key]
+            return None
+        session.seen = now
+        return session
+
+    def drop(self, token: str | None) -> None:
+        if token:
+            self._by_digest.pop(_digest(token), None)
+
+    def __len__(self) -> int:
+        return len(self._by_digest)
+
+
+@dataclass(frozen=True, slots=True)
+class PendingLogin:
+    state: str
+    nonce: str
+    verifier: str  # the PKCE code verifier (RFC 7636): only its S256 challenge went to the IdP
+    created: float
+    next_path: str
+
+
+class PendingLogins:
+    """Sign-ins sent to the IdP and not yet back, keyed by a token in a short-lived browser cookie
+    (so a callback only completes in the browser that started it: no login CSRF). One use each."""
+
+    def __init__(self, now: Callable[[], float]) -> None:
+        self._now = now
+        self._pending: OrderedDict[str, PendingLogin] = OrderedDict()
+
+    def start(self, next_path: str) -> tuple[str, PendingLogin]:
+        token = secrets.token_urlsafe(32)
+        login = PendingLogin(
+            secrets.token_urlsafe(32), secrets.token_urlsafe(32), secrets.token_urlsafe(64), self._now(), next_path
+        )
+        self._pending[_digest(token)] = login
+        while len(self._pending) > MAX_PENDING:
+            self._pending.popitem(last=False)
+        return token, login
+
+    def take(self, token: str | None) -> PendingLogin | None:
+        """The pending sign-in for `token`, removed (a callback cannot be replayed); None if unknown or old."""
+        if not token:
+            return None
+        login = self._pending.pop(_digest(token), None)
+        if login is None or self._now() - login.created > LOGIN_TTL_SECONDS:
+            return None
+        return login

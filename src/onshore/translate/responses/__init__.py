@@ -1,0 +1,13 @@
+"""OpenAI's Responses API (`POST /v1/responses`) onto chat-completions backends.
+
+- inbound: Responses requests -> OpenAI chat requests, with the residency rules (store forced false;
+  hosted tools, background and provider-kept state refused by name) and what the Response echoes.
+- response: chat answers -> Response objects; stream: chat chunks -> the typed Responses events.
+- wire: the request's formats as msgspec structs.
+"""
+
+from onshore.translate.responses.inbound import HOSTED_TOOLS, to_chat_request
+from onshore.translate.responses.response import response_id, to_response
+from onshore.translate.responses.stream import ResponsesStreamEncoder
+
+__all__ = ["HOSTED_TOOLS", "ResponsesStreamEncoder", "response_id", "to_chat_request", "to_response"]
