@@ -11,20 +11,25 @@ from onshore.translate.anthropic import InboundError, to_openai_count_request, t
 from onshore.translate.anthropic.tables import INBOUND_ACCEPTED_FIELDS, INBOUND_REFUSED_FIELDS
 from onshore.translate.anthropic.wire import COUNT_FIELDS, REQUEST_FIELDS
 
-# Anthropic's documented top-level fields of POST /v1/messages and /v1/messages/count_tokens.
+# Anthropic's documented top-level body fields of POST /v1/messages and /v1/messages/count_tokens (the
+# anthropic SDK 2.16's MessageCreateParams and MessageCountTokensParams, and their beta variants'
+# context_management, mcp_servers and compaction; temperature, top_p and top_k from earlier versions).
 DOCUMENTED_MESSAGES = frozenset(
     {
         "model",
         "max_tokens",
         "messages",
         "cache_control",
+        "compaction",
         "container",
         "context_management",
+        "diagnostics",
         "inference_geo",
         "mcp_servers",
         "metadata",
         "output_config",
         "service_tier",
+        "speed",
         "stop_sequences",
         "stream",
         "system",
@@ -41,9 +46,11 @@ DOCUMENTED_COUNT = frozenset(
         "model",
         "messages",
         "cache_control",
+        "compaction",
         "context_management",
         "mcp_servers",
         "output_config",
+        "speed",
         "system",
         "thinking",
         "tool_choice",
@@ -87,7 +94,9 @@ def test_a_malformed_cache_control_is_refused_at_its_field() -> None:
     assert info.value.param == "cache_control.type"
 
 
-@pytest.mark.parametrize(("field", "value"), [("thinking", {"type": "disabled"}), ("service_tier", "auto")])
+@pytest.mark.parametrize(
+    ("field", "value"), [("thinking", {"type": "disabled"}), ("service_tier", "auto"), ("speed", "standard")]
+)
 def test_neutral_values_pass_and_are_left_out(field: str, value: Any) -> None:
     assert field not in to_openai_request(body(**{field: value}))
 

@@ -81,10 +81,14 @@ INBOUND_REFUSED_FIELDS: dict[str, str] = {
     "context_management": "context editing happens at the provider and is not translated",
     "output_config": "output configuration (structured output, effort) is not translated",
     "inference_geo": "where a request is processed is decided by the gateway's residency policy, not per request",
+    "speed": "fast-mode inference is a provider capacity option not offered by this gateway",
+    "diagnostics": "prompt-cache diagnostics need a provider-side cache, and Onshore asks no backend to cache",
+    "compaction": "context compaction happens at the provider and is not translated",
 }
 INBOUND_NEUTRAL_VALUES: dict[str, tuple[Any, ...]] = {
     "thinking": ({"type": "disabled"},),
     "service_tier": ("auto", "standard_only"),
+    "speed": ("standard",),
 }
 
 # --- outbound: what happens to every top-level OpenAI chat field ----------------------------------
