@@ -17,7 +17,9 @@ from onshore.service.ports import Dialect
 class Call(msgspec.Struct, frozen=True):
     """A msgspec Struct, not a dataclass: built once per request, and a frozen dataclass costs ~8x to build."""
 
-    endpoint: str  # as recorded: "chat", "anthropic"/"responses" (chat in those dialects) or "embeddings"
+    # As recorded: "chat", "anthropic"/"responses" (chat in those dialects), "completions" (legacy text),
+    # "count_tokens" (Anthropic's token count) or "embeddings".
+    endpoint: str
     dialect: Dialect
     authorization: str | None
     data_class: str | None  # the Onshore-Data-Class header as sent, if it was
