@@ -305,6 +305,8 @@ class EmbeddedServer:
         if not self._model.serves_embeddings:
             return _error(404, "This embedded backend does not serve embeddings.", "not_found")
         body = await request.json()
+        if body.get("dimensions") is not None:  # never silently ignored: its vectors have one size
+            return _error(400, "The embedded model does not support 'dimensions'.", "unsupported_parameter")
         value = body["input"]
         texts = [value] if isinstance(value, str) else value
         if not all(isinstance(t, str) for t in texts):
