@@ -47,7 +47,7 @@ from onshore.route.backends.anthropic import AnthropicAdapter
 from onshore.route.backends.azure import AzureOpenAIAdapter
 from onshore.route.backends.base import Adapter
 from onshore.route.backends.embedded.model import EmbeddedModel, default_model_path
-from onshore.route.backends.embedded.server import EmbeddedServer
+from onshore.route.backends.embedded.server import EMBEDDED_PATHS, EmbeddedServer
 from onshore.route.backends.openai import OpenAIAdapter
 from onshore.route.breakers import Breakers
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
@@ -97,7 +97,7 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
             adapters[name] = AnthropicAdapter(backend.base_url, key, backend.anthropic_version)
         elif backend.kind == "embedded":
             # Reached over its Unix socket (see _start_embedded); the host name is never resolved.
-            adapters[name] = OpenAIAdapter("http://embedded.onshore/v1", None)
+            adapters[name] = OpenAIAdapter("http://embedded.onshore/v1", None, EMBEDDED_PATHS)
     return adapters
 
 
@@ -502,7 +502,8 @@ async def _start(
         cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
         max_stream_seconds=gw.upstream.max_stream_seconds,
     )
-    pipeline = Pipeline(steps, chat, EmbeddingsService(steps))
+    embedded = frozenset(name for name, backend in settings.file.backends.items() if backend.kind == "embedded")
+    pipeline = Pipeline(steps, chat, EmbeddingsService(steps), tokenizer_backends=embedded)
     gateway = Gateway(
         pipeline,
         decisions,

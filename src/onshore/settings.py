@@ -302,6 +302,9 @@ class ModelSettings(_Strict, frozen=True, kw_only=True):
     endpoint: Literal["chat", "embeddings"] = "chat"
     # Request fields beyond OpenAI's documented set that may be forwarded for this model.
     allow_extra_fields: list[str] = []
+    # Embeddings: whether every route's model honours `dimensions` (true), or the sizes it offers (a
+    # list); otherwise a request that sets it is refused (never forwarded to be silently ignored).
+    dimensions: bool | list[int] = False
 
 
 Action = Literal["allow", "pseudonymise", "block"]
@@ -1215,6 +1218,10 @@ def _check_model(name: str, model: ModelSettings, file: FileSettings, failed: se
         raise ConfigError(path, "model names use letters, digits and . _ : / -")
     if not model.routes:
         raise ConfigError(f"{path}.routes", "at least one route is required")
+    if model.dimensions not in (False, []) and model.endpoint != "embeddings":
+        raise ConfigError(f"{path}.dimensions", "only embeddings models have dimensions")
+    if isinstance(model.dimensions, list) and any(size < 1 for size in model.dimensions):
+        raise ConfigError(f"{path}.dimensions", "sizes must be positive integers")
     seen: set[tuple[str, str]] = set()
     for index, route in enumerate(model.routes):
         rpath = f"{path}.routes[{index}]"
@@ -1236,6 +1243,8 @@ def _check_model(name: str, model: ModelSettings, file: FileSettings, failed: se
             )
         if model.endpoint == "embeddings" and backend_settings.kind == "anthropic":
             raise ConfigError(f"{rpath}.backend", "Anthropic has no embeddings API")
+        if model.dimensions not in (False, []) and backend_settings.kind == "embedded":
+            raise ConfigError(f"{path}.dimensions", "the embedded model's vectors have one size (it has no dimensions)")
         if (route.backend, route.model) in seen:
             raise ConfigError(rpath, "the same backend and model appear twice")
         seen.add((route.backend, route.model))

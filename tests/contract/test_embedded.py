@@ -149,6 +149,35 @@ def test_embeddings(served: Served) -> None:
     assert result.usage.prompt_tokens > 0
 
 
+def test_count_tokens_uses_the_models_own_tokenizer(served: Served) -> None:
+    counted = httpx.post(
+        f"http://127.0.0.1:{served.port}/v1/messages/count_tokens",
+        json={"model": "local", "messages": QUESTION},
+        headers={"x-api-key": served.key, "anthropic-version": "2023-06-01"},
+    )
+    assert counted.status_code == 200, counted.text
+    assert counted.headers["Onshore-Token-Count"] == "tokenizer"
+    completion = served.client.chat.completions.create(model="local", messages=QUESTION, max_tokens=1)
+    assert completion.usage is not None
+    assert counted.json() == {"input_tokens": completion.usage.prompt_tokens}  # exactly what generation reads
+
+
+def test_legacy_text_completions_continue_the_prompt(served: Served) -> None:
+    prompt = "The capital of Japan is"
+    completion = served.client.completions.create(model="local", prompt=prompt, max_tokens=6, temperature=0)
+    assert completion.object == "text_completion" and completion.model == "local"
+    assert completion.choices[0].text.strip()
+    assert completion.usage is not None and 0 < completion.usage.prompt_tokens < 12
+    assert completion.usage.completion_tokens <= 6
+    streamed = served.client.completions.create(
+        model="local", prompt=prompt, max_tokens=6, temperature=0, stream=True, stream_options={"include_usage": True}
+    )
+    chunks = list(streamed)
+    assert "Tokyo" in completion.choices[0].text
+    assert "Tokyo" in "".join(c.choices[0].text for c in chunks if c.choices)
+    assert chunks[-1].usage is not None and chunks[-1].usage.prompt_tokens == completion.usage.prompt_tokens
+
+
 def test_full_queue_answers_429_with_retry_after(tmp_path: Path) -> None:
     settings = make_settings(
         tmp_path,

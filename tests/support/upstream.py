@@ -86,6 +86,9 @@ class FakeUpstream:
                 web.post("/{tenant}/oauth2/v2.0/token", self._token),
                 # Anthropic Messages API.
                 web.post("/v1/messages", self._anthropic),
+                web.post("/v1/messages/count_tokens", self._count_tokens),
+                # Legacy text completions (vLLM, llama.cpp and Ollama serve them).
+                web.post("/v1/completions", self._completions),
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)
@@ -325,6 +328,40 @@ class FakeUpstream:
             return self.behaviour.reply
         text = " ".join(str(m.get("content")) for m in body["messages"] if m.get("role") == "user")
         return text if self.behaviour.transform is None else self.behaviour.transform(text)
+
+    async def _count_tokens(self, request: web.Request) -> web.Response:
+        """Anthropic's token count: one per word of every string in the messages and system prompt."""
+        body, failed = await self._common(request)
+        if failed is not None:
+            return failed
+        words = len(json.dumps([body.get("system"), body["messages"]], ensure_ascii=False).split())
+        return web.json_response({"input_tokens": words})
+
+    async def _completions(self, request: web.Request) -> web.StreamResponse:
+        body, failed = await self._common(request)
+        if failed is not None:
+            return failed
+        prompt = body["prompt"] if isinstance(body["prompt"], str) else " ".join(map(str, body["prompt"]))
+        text = prompt if self.behaviour.echo else self.behaviour.reply
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        base = {"id": "cmpl-fake", "object": "text_completion", "created": int(time.time()), "model": body["model"]}
+        if not body.get("stream"):
+            choice = {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}
+            return web.json_response({**base, "choices": [choice], "usage": usage})
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        pieces = [f"{word} " for word in text.split()]
+        for n, piece in enumerate(pieces):
+            finish = "stop" if n == len(pieces) - 1 else None
+            chunk = {**base, "choices": [{"index": 0, "text": piece, "finish_reason": finish, "logprobs": None}]}
+            await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        if (body.get("stream_options") or {}).get("include_usage"):
+            await response.write(f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n".encode())
+        await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        self.streams_finished += 1
+        return response
 
     async def _embeddings(self, request: web.Request) -> web.Response:
         body, failed = await self._common(request)

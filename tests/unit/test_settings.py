@@ -470,3 +470,28 @@ def test_model_files_are_checked_by_load_not_without_secrets(tmp_path: Path) -> 
     assert info.value.path == "backends.local.embedded.model_path" and info.value.line == 4
     assert "model file not found: /nonexistent/m.gguf" in str(info.value)
     assert load_settings(path, require_secrets=False).file.backends["local"].kind == "embedded"
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ({"dimensions": True}, "only embeddings models have dimensions"),
+        ({"endpoint": "embeddings", "dimensions": [256, 0]}, "sizes must be positive integers"),
+    ],
+)
+def test_dimensions_are_checked_where_they_are_declared(model: dict[str, Any], message: str) -> None:
+    raw = minimal()
+    raw["models"]["chat"].update(model)
+    error = error_of(raw)
+    assert "models.chat.dimensions" in str(error) and message in str(error)
+
+
+def test_the_embedded_model_has_no_dimensions() -> None:
+    raw = minimal()
+    raw["backends"]["local"] = {"kind": "embedded"}
+    raw["models"]["vec"] = {
+        "endpoint": "embeddings",
+        "routes": [{"backend": "local", "model": "m"}],
+        "dimensions": True,
+    }
+    assert "models.vec.dimensions" in str(error_of(raw))

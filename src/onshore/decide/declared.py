@@ -65,6 +65,8 @@ class ModelDecl(Protocol):
     def routes(self) -> Sequence[RouteDecl]: ...
     @property
     def allow_extra_fields(self) -> Sequence[str]: ...
+    @property
+    def dimensions(self) -> bool | Sequence[int]: ...
 
 
 class RuleDecl(Protocol):
@@ -132,6 +134,7 @@ def build_policy(file: ConfigDecl) -> Policy:
             endpoint=m.endpoint,
             routes=tuple(Route(backends[r.backend], r.model) for r in m.routes),
             extra_fields=frozenset(m.allow_extra_fields),
+            dimensions=m.dimensions if isinstance(m.dimensions, bool) else frozenset(m.dimensions),
         )
         for name, m in file.models.items()
     }

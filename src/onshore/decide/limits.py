@@ -72,11 +72,29 @@ class LimitPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class Standing:
+    """Where the caller stands against one limit after this request: for the x-ratelimit-* headers."""
+
+    limit: int
+    remaining: int
+    reset_in: int  # seconds until the counter resets
+
+
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """The tightest request limit and the tightest token limit (a window or the budget) that apply."""
+
+    requests: Standing | None = None
+    tokens: Standing | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
     allowed: bool
     rule: str | None  # the rule that refused, e.g. "tenants.acme.requests_per_minute"
     retry_after: int | None  # seconds, for a Retry-After header
     message: str | None  # for the client and the audit record
+    quota: Quota | None = None  # known when the store read the counters (not for "nothing limited")
 
 
 ADMITTED = Admission(True, None, None, None)
@@ -289,4 +307,23 @@ def admission(counters: Sequence[Counter], values: Sequence[int], now: float) ->
 
 
 def refused(counter: Counter, now: float) -> Admission:
-    return Admission(False, counter.rule, counter.retry_after, refusal_message(counter, now))
+    standing = Standing(counter.limit, 0, counter.retry_after)
+    quota = Quota(requests=standing) if counter.kind == "requests" else Quota(tokens=standing)
+    return Admission(False, counter.rule, counter.retry_after, refusal_message(counter, now), quota)
+
+
+def admitted(counters: Sequence[Counter], values: Sequence[int]) -> Admission:
+    """An admission, with the quota the counters at `values` (read before this request) leave."""
+    return Admission(True, None, None, None, quota_of(counters, values))
+
+
+def quota_of(counters: Sequence[Counter], values: Sequence[int]) -> Quota:
+    """The tightest limit of each kind once this admitted request is counted (its cost added)."""
+    tightest: dict[str, Standing] = {}
+    for counter, value in zip(counters, values, strict=True):
+        standing = Standing(counter.limit, max(0, counter.limit - value - counter.cost), counter.retry_after)
+        kind = "requests" if counter.kind == "requests" else "tokens"
+        held = tightest.get(kind)
+        if held is None or standing.remaining < held.remaining:
+            tightest[kind] = standing
+    return Quota(tightest.get("requests"), tightest.get("tokens"))

@@ -46,6 +46,7 @@ class ModelGroup:
     endpoint: Endpoint
     routes: tuple[Route, ...]
     extra_fields: frozenset[str]
+    dimensions: bool | frozenset[int] = False  # embeddings: any `dimensions`, none, or these sizes
 
 
 @dataclass(frozen=True, slots=True)

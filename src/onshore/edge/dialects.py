@@ -13,8 +13,10 @@ from typing import Any
 
 import msgspec
 
+from onshore.decide.limits import Quota
 from onshore.edge import sse
 from onshore.edge.errors import api_error, status_of
+from onshore.edge.headers import anthropic_headers, openai_headers
 from onshore.edge.wire import decode_json_object
 from onshore.refusal import Kind, Refusal
 from onshore.service.ports import Reply, StreamEncoder
@@ -71,6 +73,9 @@ class OpenAIDialect:
     def stream_encoder(self, model: str) -> StreamEncoder:
         return _OPENAI_STREAM
 
+    def standard_headers(self, request_id: str, quota: Quota | None, now: float) -> dict[str, str]:
+        return openai_headers(request_id, quota, now)
+
 
 class _AnthropicStream:
     def __init__(self, model: str) -> None:
@@ -106,6 +111,13 @@ class AnthropicDialect:
         except anthropic.InboundError as exc:
             raise Refusal(Kind.INVALID_VALUE, exc.message, param=exc.param) from None
 
+    def parse_count(self, raw: bytes) -> dict[str, Any]:
+        """A token-count request as the OpenAI chat request whose prompt it counts."""
+        try:
+            return anthropic.to_openai_count_request(decode_json_object(raw))
+        except anthropic.InboundError as exc:
+            raise Refusal(Kind.INVALID_VALUE, exc.message, param=exc.param) from None
+
     def encode_response(self, document: dict[str, Any], model: str) -> bytes:
         return _encoder.encode(anthropic.to_anthropic_response(document, model))
 
@@ -115,6 +127,9 @@ class AnthropicDialect:
 
     def stream_encoder(self, model: str) -> StreamEncoder:
         return _AnthropicStream(model)
+
+    def standard_headers(self, request_id: str, quota: Quota | None, now: float) -> dict[str, str]:
+        return anthropic_headers(request_id, quota, now)
 
 
 class _ResponsesStream:
@@ -167,6 +182,9 @@ class ResponsesDialect:
 
     def stream_encoder(self, model: str) -> StreamEncoder:
         return _ResponsesStream(responses.ResponsesStreamEncoder(model, self._echo, self._created_at, time.time))
+
+    def standard_headers(self, request_id: str, quota: Quota | None, now: float) -> dict[str, str]:
+        return openai_headers(request_id, quota, now)
 
 
 EdgeDialect = OpenAIDialect | AnthropicDialect | ResponsesDialect

@@ -33,6 +33,8 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.headers = headers or {}
+        if status in (429, 503) and RETRY_AFTER not in self.headers:
+            self.headers[RETRY_AFTER] = DEFAULT_RETRY_AFTER
 
     def body(self) -> bytes:
         return _encoder.encode(
@@ -76,6 +78,20 @@ _STATUS: dict[Kind, tuple[int, str]] = {
     Kind.INTERNAL_ERROR: (500, _SERVER),
 }
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}  # a 401 names the scheme it wants
+RETRY_AFTER = "Retry-After"
+# Seconds a client should wait, for every 429 and 503 whose refusal does not say (a limit's refusal and
+# an upstream's 429 carry their own): SDKs retry on these, and without the header they guess.
+_RETRY_AFTER: dict[Kind, str] = {
+    Kind.KEYS_UNAVAILABLE: "5",
+    Kind.BACKENDS_DISABLED: "30",
+    Kind.BACKEND_DISABLED: "30",
+    Kind.UPSTREAM_RATE_LIMITED: "1",
+    Kind.RATE_LIMIT_EXCEEDED: "1",
+    Kind.BUDGET_EXCEEDED: "60",
+    Kind.LIMITS_UNAVAILABLE: "1",
+    Kind.AUDIT_UNAVAILABLE: "5",
+}
+DEFAULT_RETRY_AFTER = "1"  # the edge's own 503s and 429s (admin API, readiness)
 
 
 def status_of(kind: Kind) -> int:
@@ -86,6 +102,7 @@ def api_error(refusal: Refusal) -> ApiError:
     """A refusal as the HTTP error the edge sends."""
     status, type = _STATUS[refusal.kind]
     headers = dict(_CHALLENGE) if status == 401 else {}
-    if refusal.retry_after:
-        headers["Retry-After"] = refusal.retry_after
+    retry_after = refusal.retry_after or _RETRY_AFTER.get(refusal.kind)
+    if retry_after:
+        headers[RETRY_AFTER] = retry_after
     return ApiError(status, refusal.detail, type=type, code=refusal.kind.code, param=refusal.param, headers=headers)

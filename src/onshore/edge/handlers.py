@@ -11,9 +11,9 @@ import msgspec
 from aiohttp import web
 
 from onshore.decide.data_class import DATA_CLASS_HEADER
-from onshore.edge.calls import chat_call, embeddings_call
+from onshore.edge.calls import chat_call, completion_call, count_tokens_call, embeddings_call
 from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
-from onshore.edge.errors import ApiError
+from onshore.edge.errors import DEFAULT_RETRY_AFTER, RETRY_AFTER, ApiError
 from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
 from onshore.events.model import client_source
@@ -73,11 +73,15 @@ def _client_write(response: web.StreamResponse) -> Write:
     return write
 
 
-async def _chat(request: web.Request, authorization: str | None, dialect: EdgeDialect) -> web.StreamResponse:
-    """Run a chat request; the service either returns an answer or writes a stream through us."""
+async def _chat(
+    request: web.Request, authorization: str | None, dialect: EdgeDialect, completions: bool = False
+) -> web.StreamResponse:
+    """Run a chat (or text completion) request; the service either returns an answer or writes a
+    stream through us."""
     client_source.set(request.remote)  # for security events (each request runs in its own task)
     gateway = request.app[GATEWAY]
-    raw = await _body_or_refusal(request, dialect.chat_endpoint, authorization, dialect)
+    endpoint = "completions" if completions else dialect.chat_endpoint
+    raw = await _body_or_refusal(request, endpoint, authorization, dialect)
     if isinstance(raw, web.Response):
         return raw
     stream_response: web.StreamResponse | None = None
@@ -91,8 +95,11 @@ async def _chat(request: web.Request, authorization: str | None, dialect: EdgeDi
             raise ClientGone from None
         return _client_write(stream_response)
 
-    call = chat_call(raw, dialect, authorization, request.headers.get(DATA_CLASS_HEADER))
-    result = await gateway.pipeline.chat(call, open_stream)
+    data_class = request.headers.get(DATA_CLASS_HEADER)
+    if completions:
+        result = await gateway.pipeline.completions(completion_call(raw, authorization, data_class), open_stream)
+    else:
+        result = await gateway.pipeline.chat(chat_call(raw, dialect, authorization, data_class), open_stream)
     if result is not None:
         return _answer(result)
     assert stream_response is not None
@@ -103,12 +110,33 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     return await _chat(request, request.headers.get("Authorization"), OPENAI)
 
 
+async def completions(request: web.Request) -> web.StreamResponse:
+    """Legacy text completions, for the tools that still use them: the same path as chat."""
+    return await _chat(request, request.headers.get("Authorization"), OPENAI, completions=True)
+
+
 async def messages(request: web.Request) -> web.StreamResponse:
     """Anthropic's Messages API, for Claude-style clients: same path, same policy, same proof."""
+    return await _chat(request, _anthropic_authorization(request), ANTHROPIC)
+
+
+def _anthropic_authorization(request: web.Request) -> str | None:
     authorization = request.headers.get("Authorization")
     if authorization is None and "x-api-key" in request.headers:
         authorization = f"Bearer {request.headers['x-api-key']}"
-    return await _chat(request, authorization, ANTHROPIC)
+    return authorization
+
+
+async def count_tokens(request: web.Request) -> web.Response:
+    """Anthropic's token count: the same identity, decision and protection as /v1/messages."""
+    client_source.set(request.remote)
+    gateway = request.app[GATEWAY]
+    authorization = _anthropic_authorization(request)
+    raw = await _body_or_refusal(request, "count_tokens", authorization, ANTHROPIC)
+    if isinstance(raw, web.Response):
+        return raw
+    call = count_tokens_call(raw, authorization, request.headers.get(DATA_CLASS_HEADER))
+    return _answer(await gateway.pipeline.count_tokens(call))
 
 
 async def embeddings(request: web.Request) -> web.Response:
@@ -152,7 +180,9 @@ async def healthz(request: web.Request) -> web.Response:
 async def readyz(request: web.Request) -> web.Response:
     problems = request.app[GATEWAY].readiness_problems()
     if problems:
-        return web.json_response({"status": "not ready", "problems": problems}, status=503)
+        return web.json_response(
+            {"status": "not ready", "problems": problems}, status=503, headers={RETRY_AFTER: DEFAULT_RETRY_AFTER}
+        )
     return web.json_response({"status": "ready"})
 
 

@@ -8,12 +8,15 @@ from aiohttp import web
 
 from onshore.edge import handlers, responses
 from onshore.edge.errors import ApiError, api_error
+from onshore.edge.headers import X_REQUEST_ID
 from onshore.refusal import Refusal
 
 ROUTES = [
     web.post("/v1/chat/completions", handlers.chat_completions),
+    web.post("/v1/completions", handlers.completions),
     web.post("/v1/embeddings", handlers.embeddings),
     web.post("/v1/messages", handlers.messages),
+    web.post("/v1/messages/count_tokens", handlers.count_tokens),
     web.post("/v1/responses", responses.create),
     web.get("/v1/responses/{response_id}", responses.stored, allow_head=False),
     web.delete("/v1/responses/{response_id}", responses.stored),
@@ -32,7 +35,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves in OpenAI's format, including aiohttp's own 404 and 405."""
+    """Every error leaves in OpenAI's format, including aiohttp's own 404 and 405; and every response
+    carries an x-request-id (a model request's is its audit id, set by the service)."""
+    response = await _served(request, handler)
+    if not response.prepared and X_REQUEST_ID not in response.headers:
+        response.headers[X_REQUEST_ID] = request.app[handlers.GATEWAY].pipeline.new_id()
+    return response
+
+
+async def _served(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as error:

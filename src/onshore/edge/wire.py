@@ -59,6 +59,29 @@ CHAT_FIELDS = frozenset(
     }
 )
 EMBEDDING_FIELDS = frozenset({"dimensions", "encoding_format", "input", "model", "user"})
+# CreateCompletionRequest (legacy text completions).
+COMPLETION_FIELDS = frozenset(
+    {
+        "best_of",
+        "echo",
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "max_tokens",
+        "model",
+        "n",
+        "presence_penalty",
+        "prompt",
+        "seed",
+        "stop",
+        "stream",
+        "stream_options",
+        "suffix",
+        "temperature",
+        "top_p",
+        "user",
+    }
+)
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
@@ -205,6 +228,31 @@ class EmbeddingRequest(msgspec.Struct):
     user: str | None = None
 
 
+class CompletionRequest(msgspec.Struct, omit_defaults=True):
+    """CreateCompletionRequest's types and ranges (legacy text completions)."""
+
+    model: Annotated[str, msgspec.Meta(min_length=1, max_length=256)]
+    # Required, yet nullable: a string, strings, token ids or lists of token ids (one array type per
+    # union in msgspec, so the list's items carry the alternatives).
+    prompt: str | list[str | int | Annotated[list[int], msgspec.Meta(min_length=1)]] | None
+    best_of: Annotated[int, msgspec.Meta(ge=0, le=20)] | None = None
+    echo: bool | None = None
+    frequency_penalty: Penalty | None = None
+    logit_bias: dict[str, int] | None = None
+    logprobs: Annotated[int, msgspec.Meta(ge=0, le=5)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    n: Annotated[int, msgspec.Meta(ge=1, le=128)] | None = None
+    presence_penalty: Penalty | None = None
+    seed: int | None = None
+    stop: str | Annotated[list[str], msgspec.Meta(min_length=1, max_length=4)] | None = None
+    stream: bool | None = None
+    stream_options: StreamOptions | None = None
+    suffix: str | None = None
+    temperature: Temperature | None = None
+    top_p: Probability | None = None
+    user: str | None = None
+
+
 _decoder = msgspec.json.Decoder()
 S = TypeVar("S", bound=msgspec.Struct)
 
@@ -315,4 +363,6 @@ def _types_in(annotation: Any) -> list[Any]:
 
 
 # The request format's own keys: structure the protect stage must not treat as text.
-REQUEST_KEYS = CHAT_FIELDS | EMBEDDING_FIELDS | _struct_keys(ChatRequest, EmbeddingRequest)
+REQUEST_KEYS = (
+    CHAT_FIELDS | EMBEDDING_FIELDS | COMPLETION_FIELDS | _struct_keys(ChatRequest, EmbeddingRequest, CompletionRequest)
+)

@@ -22,12 +22,17 @@ class Restored:
 
 
 def restore_completion(document: dict[str, Any], vault: Vault, sent: str = "") -> Restored:
-    """Restore a chat completion in place; ``sent`` is what the backend received (see `Matcher`)."""
+    """Restore a chat (or text) completion in place; ``sent`` is what the backend received (see `Matcher`)."""
     matcher = Matcher(vault, sent)
     unmatched: list[str] = []
     mangled = 0
     for choice in document.get("choices") or []:
         message = choice.get("message") if isinstance(choice, dict) else None
+        if isinstance(choice, dict) and isinstance(choice.get("text"), str):  # a legacy text completion
+            result = matcher.restore(choice["text"])
+            choice["text"] = result.text
+            unmatched += result.unmatched
+            mangled += result.mangled
         if not isinstance(message, dict):
             continue
         for key in ("content", "refusal"):
@@ -72,6 +77,10 @@ class ChunkRestorer:
             index = choice.get("index", 0) if isinstance(choice.get("index"), int) else 0
             delta = choice.get("delta")
             finishing = choice.get("finish_reason") is not None
+            if delta is None and isinstance(choice.get("text"), str):  # a legacy text completion's chunk
+                restorer = self._restorer((index, "content", 0))
+                choice["text"] = restorer.feed(choice["text"]) + (restorer.finish() if finishing else "")
+                continue
             if not isinstance(delta, dict):
                 continue
             if isinstance(delta.get("content"), str) or (finishing and (index, "content", 0) in self._restorers):

@@ -69,8 +69,8 @@ def collect(body: dict[str, Any], field_names: frozenset[str]) -> list[str]:
 
 
 def has_token_input(body: dict[str, Any]) -> bool:
-    """Token-id embeddings input cannot be scanned for personal data."""
-    value = body.get("input")
+    """Token-id input (embeddings' input, a text completion's prompt) cannot be scanned for personal data."""
+    value = body.get("input", body.get("prompt"))
     return isinstance(value, list) and any(not isinstance(item, str) for item in value)
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from onshore.decide.decision import Decision
+from onshore.decide.limits import Quota
 from onshore.decide.policy import BackendFacts
 
 
@@ -55,6 +56,7 @@ class RequestTrace:
     stream_of: str | None = None  # for stream_close: the id of the stream_open record
     # Which personal-data types were found, how many, and what was done; never the values.
     personal_data: dict[str, Any] | None = None
+    quota: Quota | None = None  # where the caller stands against its limits: response headers only, never recorded
 
 
 def entry(trace: RequestTrace) -> dict[str, Any]:

@@ -95,6 +95,10 @@ class Router:
     def scrub(self, message: str) -> str:
         return scrub(message, self._secrets)
 
+    def serves(self, route: Route, endpoint: Endpoint) -> bool:
+        """Whether the route's backend has the endpoint at all (its kind's adapter says)."""
+        return self._adapters[route.backend.name].serves(endpoint)
+
     def is_enabled(self, backend: str) -> bool:
         return self._enabled(backend)
 

@@ -17,7 +17,9 @@ from onshore.service.ports import Dialect
 class Call(msgspec.Struct, frozen=True):
     """A msgspec Struct, not a dataclass: built once per request, and a frozen dataclass costs ~8x to build."""
 
-    endpoint: str  # as recorded: "chat", "anthropic"/"responses" (chat in those dialects) or "embeddings"
+    # As recorded: "chat", "anthropic"/"responses" (chat in those dialects), "completions" (legacy text),
+    # "count_tokens" (Anthropic's token count) or "embeddings".
+    endpoint: str
     dialect: Dialect
     authorization: str | None
     data_class: str | None  # the Onshore-Data-Class header as sent, if it was
@@ -36,4 +38,6 @@ class ChatCall(Call, frozen=True):
     wants_usage: bool = False  # the stream ends with a usage chunk (asked for, or the dialect needs it)
 
 
-EmbeddingsCall = Call
+class EmbeddingsCall(Call, frozen=True):
+    dimensions: int | None = None  # as asked: honoured only where the model's config says it can be
+    base64: bool = False  # encoding_format "base64": the gateway encodes (the upstream is asked for floats)

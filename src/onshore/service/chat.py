@@ -9,6 +9,7 @@ receipt goes out only after the closing record is durable.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from onshore.decide.decision import Decision
 from onshore.protect.answer import ChunkRestorer, restore_completion
@@ -16,6 +17,7 @@ from onshore.protect.plan import Plan
 from onshore.prove.record import RequestTrace
 from onshore.prove.writer import AuditUnavailable
 from onshore.refusal import Kind, Refusal
+from onshore.route.backends.base import Endpoint
 from onshore.route.router import Opened
 from onshore.service.calls import ChatCall
 from onshore.service.ports import ClientGone, OpenStream, Reply
@@ -26,10 +28,17 @@ _STREAM_UNRECORDED = Refusal(Kind.AUDIT_UNAVAILABLE, "The audit log could not re
 
 
 class ChatService:
+    upstream: Endpoint = "chat"  # what the backend is asked for (CompletionsService: legacy completions)
+
     def __init__(self, steps: Steps, *, cut_disabled_streams: bool = False, max_stream_seconds: float = 1800.0) -> None:
         self._steps = steps
         self._cut_disabled_streams = cut_disabled_streams
         self._max_stream_seconds = max_stream_seconds
+
+    @property
+    def stream_settings(self) -> dict[str, Any]:
+        """The stream settings, for a service built alongside this one."""
+        return {"cut_disabled_streams": self._cut_disabled_streams, "max_stream_seconds": self._max_stream_seconds}
 
     async def serve(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:
         """The answer, or None once a stream has been written through `open_stream`."""
@@ -38,7 +47,7 @@ class ChatService:
         try:
             principal = await steps.caller(trace, call.authorization)  # identify
             await steps.admit(trace, principal, call, "chat")  # the request, the model, the limits
-            scan = await steps.scan(call, "chat")  # protect: what the body holds
+            scan = await steps.scan(call, self.upstream)  # protect: what the body holds
             decision = steps.decide(trace, principal, call, scan)  # decide: where it may go
             plan = steps.plan(trace, decision, call, scan)  # protect: what each route receives
             if call.stream:  # route and prove, as the answer streams
@@ -51,10 +60,10 @@ class ChatService:
         self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, call: ChatCall
     ) -> Reply:
         steps = self._steps
-        opened = await steps.open(trace, plan, "chat", stream=False)
+        opened = await steps.open(trace, plan, self.upstream, stream=False)
         document = opened.document or {}
         document["model"] = trace.model  # clients see the public name, not the backend's
-        steps.take_usage(trace, document, plan.body_for(opened.route), "chat")
+        steps.take_usage(trace, document, plan.body_for(opened.route), self.upstream)
         vault = plan.restores(opened.route)
         if vault is not None:
             note_restored(trace, restore_completion(document, vault, plan.sent_text()))
@@ -71,13 +80,14 @@ class ChatService:
         open_stream: OpenStream,
     ) -> Reply | None:
         steps = self._steps
-        opened = await steps.open(trace, plan, "chat", stream=True)
+        opened = await steps.open(trace, plan, self.upstream, stream=True)
         trace.kind, trace.status, trace.outcome = "stream_open", 200, "streaming"
         try:
             await steps.record(trace, started)
             headers = {
                 "Content-Type": "text/event-stream",
                 "Cache-Control": "no-cache",
+                **call.dialect.standard_headers(trace.id, trace.quota, trace.ts),
                 REQUEST_ID_HEADER: trace.id,
                 RECEIPT_HEADER: steps.receipt(trace, decision, opened, stream=True),
             }

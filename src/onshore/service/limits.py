@@ -13,13 +13,21 @@ import logging
 from collections.abc import Mapping
 
 from onshore.decide.controls import ControlsUnavailable
-from onshore.decide.limits import LimitPolicy
+from onshore.decide.limits import LimitPolicy, Quota
 from onshore.events.model import NO_EVENTS, EventType, SecurityEvent, SecurityEvents, source
 from onshore.identify.principal import Principal
 from onshore.refusal import Kind, Refusal
 from onshore.service.ports import Counters
 
 log = logging.getLogger("onshore.limits")
+
+
+class LimitReached(Refusal):
+    """A limit's refusal, with where the caller stands (for the rate-limit headers of the 429)."""
+
+    def __init__(self, kind: Kind, detail: str, *, rule: str | None, retry_after: str | None, quota: Quota | None):
+        super().__init__(kind, detail, rule=rule, retry_after=retry_after)
+        self.quota = quota
 
 
 class Limits:
@@ -37,11 +45,12 @@ class Limits:
         self._pending: set[asyncio.Task[None]] = set()
         self.unreachable = 0  # admissions decided without Redis (fail-open), for metrics and tests
 
-    async def admit(self, principal: Principal, now: float) -> None:
-        """Refuse, naming the rule, when a limit or budget is reached."""
+    async def admit(self, principal: Principal, now: float) -> Quota | None:
+        """Refuse, naming the rule, when a limit or budget is reached; else where the caller now stands
+        (None when nothing limits it, or the store could not be asked)."""
         policy = self._policies.get(principal.tenant)
         if policy is None:
-            return
+            return None
         try:
             admission = await self._controls.admit(principal.key_id, principal.tenant, policy, now)
         except ControlsUnavailable:
@@ -50,7 +59,7 @@ class Limits:
                 raise Refusal(
                     Kind.LIMITS_UNAVAILABLE, "Rate limits cannot be checked right now (shared store unreachable)."
                 ) from None
-            return
+            return None
         if not admission.allowed:
             budget = admission.rule is not None and admission.rule.endswith("budget")
             kind = EventType.BUDGET_EXHAUSTED if budget else EventType.RATE_LIMITED
@@ -64,12 +73,14 @@ class Limits:
                     rule=admission.rule,
                 )
             )
-            raise Refusal(
+            raise LimitReached(
                 Kind.BUDGET_EXCEEDED if budget else Kind.RATE_LIMIT_EXCEEDED,
                 admission.message or "Limit reached.",
                 rule=admission.rule,
                 retry_after=str(admission.retry_after) if admission.retry_after else None,
+                quota=admission.quota,
             )
+        return admission.quota
 
     def charge_later(self, key_id: str, tenant: str, tokens: int, now: float) -> None:
         policy = self._policies.get(tenant)

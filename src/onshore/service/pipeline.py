@@ -7,23 +7,44 @@ from onshore.identify.principal import Principal
 from onshore.refusal import Refusal
 from onshore.service.calls import ChatCall, EmbeddingsCall
 from onshore.service.chat import ChatService
+from onshore.service.completions import CompletionsService
+from onshore.service.count_tokens import CountTokensService
 from onshore.service.embeddings import EmbeddingsService
 from onshore.service.ports import Dialect, OpenStream, Reply
 from onshore.service.steps import Steps
 
 
 class Pipeline:
-    def __init__(self, steps: Steps, chat: ChatService, embeddings: EmbeddingsService) -> None:
+    def __init__(
+        self,
+        steps: Steps,
+        chat: ChatService,
+        embeddings: EmbeddingsService,
+        tokenizer_backends: frozenset[str] = frozenset(),
+    ) -> None:
         self._steps = steps
         self._chat = chat
         self._embeddings = embeddings
+        self._count_tokens = CountTokensService(steps, tokenizer_backends)
+        self._completions = CompletionsService(steps, **chat.stream_settings)
 
     async def chat(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:
         """The answer, or None once a stream has been written through `open_stream`."""
         return await self._chat.serve(call, open_stream)
 
+    async def completions(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:
+        """A legacy text completion: the answer, or None once a stream has been written."""
+        return await self._completions.serve(call, open_stream)
+
     async def embeddings(self, call: EmbeddingsCall) -> Reply:
         return await self._embeddings.serve(call)
+
+    async def count_tokens(self, call: ChatCall) -> Reply:
+        return await self._count_tokens.serve(call)
+
+    def new_id(self) -> str:
+        """A fresh request id, for a response that is not a model request's (those use their audit id)."""
+        return self._steps.new_id(self._steps.clock.now())
 
     def identify(self, authorization: str | None) -> Principal:
         """The caller, for endpoints that only list what it may use (a Refusal if it is not a valid key)."""

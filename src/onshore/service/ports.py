@@ -18,7 +18,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
-from onshore.decide.limits import Admission, LimitPolicy
+from onshore.decide.limits import Admission, LimitPolicy, Quota
 from onshore.refusal import Refusal
 
 
@@ -72,6 +72,10 @@ class Dialect(Protocol):
         ...
 
     def stream_encoder(self, model: str) -> StreamEncoder: ...
+
+    def standard_headers(self, request_id: str, quota: Quota | None, now: float) -> dict[str, str]:
+        """The request id and rate-limit headers this dialect's clients read."""
+        ...
 
 
 @runtime_checkable

@@ -192,6 +192,8 @@ class StreamRelay:
             delta = choice.get("delta") if isinstance(choice, dict) else None
             if isinstance(delta, dict):
                 self._relayed.add_delta(delta)  # before restoration: the backend's own text
+            elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+                self._relayed.add(choice["text"])  # a text completion's chunk
         document["model"] = self._model
         if self._restorer is not None:
             self._restorer.chunk(document)

@@ -39,8 +39,8 @@ from onshore.route.backends.base import Endpoint
 from onshore.route.backends.usage import ESTIMATE, estimate_completion, estimate_prompt, usage_of
 from onshore.route.breakers import Breakers
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
-from onshore.service.calls import Call
-from onshore.service.limits import Limits
+from onshore.service.calls import Call, EmbeddingsCall
+from onshore.service.limits import LimitReached, Limits
 from onshore.service.ports import Dialect, Reply
 
 log = logging.getLogger("onshore.pipeline")
@@ -172,9 +172,15 @@ class Steps:
         _check_fields(call, group.extra_fields)
         if call.invalid is not None:
             raise call.invalid
+        if isinstance(call, EmbeddingsCall) and call.dimensions is not None:
+            _check_dimensions(call.dimensions, group)
         trace.request_sha256 = call.sha256
         if self._limits is not None:
-            await self._limits.admit(principal, self.clock.now())
+            try:
+                trace.quota = await self._limits.admit(principal, self.clock.now())
+            except LimitReached as reached:
+                trace.quota = reached.quota
+                raise
 
     def _model_for(self, principal: Principal, model: str, endpoint: Endpoint) -> ModelGroup:
         group = self._decisions.policy.models.get(model)
@@ -189,7 +195,7 @@ class Steps:
     async def scan(self, call: Call, endpoint: Endpoint) -> Scan | None:
         if self._protector is None:
             return None
-        if endpoint == "embeddings" and has_token_input(call.body):
+        if endpoint in ("embeddings", "completions") and has_token_input(call.body):
             return None  # token ids cannot be scanned: treated like "protection off" (fail closed)
         if call.size > _INLINE_SCAN_BYTES:
             # A large body takes milliseconds to seconds to scan: do it off the event loop, so other
@@ -282,7 +288,7 @@ class Steps:
         the body sent and the answer, and the record says so."""
         trace.usage, trace.usage_source = usage_in(document), UPSTREAM
         if not trace.usage:
-            completion = estimate_completion(document) if endpoint == "chat" else 0
+            completion = estimate_completion(document) if endpoint != "embeddings" else 0
             trace.usage, trace.usage_source = usage_of(estimate_prompt(sent), completion), ESTIMATE
 
     def count_tokens(self, usage: dict[str, int] | None, trace: RequestTrace) -> None:
@@ -323,9 +329,16 @@ class Steps:
         return self._signer.receipt(claims)
 
     async def answer(
-        self, trace: RequestTrace, started: float, decision: Decision, opened: Opened, payload: bytes, dialect: Dialect
+        self,
+        trace: RequestTrace,
+        started: float,
+        decision: Decision,
+        opened: Opened | None,
+        payload: bytes,
+        dialect: Dialect,
     ) -> Reply:
-        """Record a whole answer, then hand it out with its receipt (an audit failure refuses it)."""
+        """Record a whole answer, then hand it out with its receipt (an audit failure refuses it). An
+        answer the gateway made itself (`opened` None: no backend saw the request) has no receipt."""
         trace.response_sha256 = _sha256(payload)
         trace.status, trace.outcome = 200, "ok"
         self.count_tokens(trace.usage, trace)
@@ -337,9 +350,11 @@ class Steps:
         self._metrics.overhead.observe(max(0.0, trace.total_ms - (trace.upstream_ms or 0.0)) / 1000)
         headers = {
             "Content-Type": "application/json",
+            **dialect.standard_headers(trace.id, trace.quota, trace.ts),
             REQUEST_ID_HEADER: trace.id,
-            RECEIPT_HEADER: self.receipt(trace, decision, opened, stream=False),
         }
+        if opened is not None:
+            headers[RECEIPT_HEADER] = self.receipt(trace, decision, opened, stream=False)
         return Reply(200, payload, headers)
 
     async def refuse(self, trace: RequestTrace, started: float, refusal: Refusal, dialect: Dialect) -> Reply:
@@ -350,13 +365,15 @@ class Steps:
             await self.record(trace, started)
         except AuditUnavailable:
             return self.audit_failed(trace, dialect)
-        return Reply(reply.status, reply.body, {**reply.headers, REQUEST_ID_HEADER: trace.id})
+        standard = dialect.standard_headers(trace.id, trace.quota, trace.ts)
+        return Reply(reply.status, reply.body, {**reply.headers, **standard, REQUEST_ID_HEADER: trace.id})
 
     def audit_failed(self, trace: RequestTrace, dialect: Dialect) -> Reply:
         refusal = Refusal(Kind.AUDIT_UNAVAILABLE, "The audit log could not record this request, so it was not served.")
         reply = dialect.render_refusal(refusal)
         self._metrics.requests.labels(trace.endpoint, str(reply.status)).inc()
-        return Reply(reply.status, reply.body, {REQUEST_ID_HEADER: trace.id})
+        standard = dialect.standard_headers(trace.id, trace.quota, trace.ts)
+        return Reply(reply.status, reply.body, {**reply.headers, **standard, REQUEST_ID_HEADER: trace.id})
 
     @staticmethod
     def as_refusal(trace: RequestTrace, exc: Exception) -> Refusal:
@@ -410,6 +427,22 @@ def _check_fields(call: Call, extra: frozenset[str]) -> None:
                 "OpenAI fields unless the model's allow_extra_fields lists it.",
                 param=key,
             )
+
+
+def _check_dimensions(dimensions: int, group: ModelGroup) -> None:
+    """`dimensions` passes only where the model's config says its backends honour it."""
+    offered = group.dimensions
+    if offered is True or (isinstance(offered, frozenset) and dimensions in offered):
+        return
+    if isinstance(offered, frozenset):
+        sizes = ", ".join(str(size) for size in sorted(offered))
+        detail = f"'dimensions' must be one of {sizes} for the model '{group.name}'."
+    else:
+        detail = (
+            f"'dimensions' is not supported by the model '{group.name}' (its config does not say its backends "
+            "honour it; set models.<name>.dimensions)."
+        )
+    raise Refusal(Kind.UNSUPPORTED_PARAMETER, detail, param="dimensions")
 
 
 def _sha256(data: bytes) -> str:

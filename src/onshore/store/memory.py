@@ -27,6 +27,7 @@ from onshore.decide.limits import (
     BreakerPolicy,
     Counter,
     LimitPolicy,
+    admitted,
     charges_for,
     counters_for,
     refused,
@@ -224,13 +225,14 @@ class MemoryControls:
         if not counters:
             return ADMITTED
         self._tick(now)
-        for counter in counters:
-            if self._value(counter.key, now) + 1 > counter.limit:
+        values = [self._value(counter.key, now) for counter in counters]
+        for counter, value in zip(counters, values, strict=True):
+            if value + 1 > counter.limit:
                 return refused(counter, now)
         for counter in counters:
             if counter.cost > 0:
                 self._add(counter, counter.cost, now)
-        return ADMITTED
+        return admitted(counters, values)
 
     async def charge(self, key_id: str, tenant: str, policy: LimitPolicy, tokens: int, now: float) -> None:
         """Add the tokens a request used to its token windows and the budget."""

@@ -46,6 +46,7 @@ from onshore.decide.limits import (
     BreakerPolicy,
     Counter,
     LimitPolicy,
+    admitted,
     charges_for,
     counters_for,
     refused,
@@ -61,14 +62,17 @@ __all__ = ["BackendSwitchWatcher", "ControlsUnavailable", "DisabledBackend", "Re
 
 # KEYS: the counters. ARGV: limit, cost, ttl for each. Checks every counter first (value + 1 > limit
 # refuses) and only then increments them, so a refused request changes nothing. Returns {0, 0} when
-# admitted, else {index (1-based), value} of the first counter that refused.
+# admitted followed by every counter's value (read before this request, for the x-ratelimit-* headers),
+# else {index (1-based), value} of the first counter that refused.
 _ADMIT = """
+local values = {}
 for i = 1, #KEYS do
   local limit = tonumber(ARGV[3 * i - 2])
   local value = tonumber(redis.call('GET', KEYS[i]) or '0')
   if value + 1 > limit then
     return {i, value}
   end
+  values[i] = value
 end
 for i = 1, #KEYS do
   local cost = tonumber(ARGV[3 * i - 1])
@@ -77,7 +81,7 @@ for i = 1, #KEYS do
     redis.call('EXPIRE', KEYS[i], ARGV[3 * i])
   end
 end
-return {0, 0}
+return {0, unpack(values)}
 """
 
 # KEYS: the counters. ARGV: cost, ttl for each.
@@ -194,8 +198,9 @@ class RedisControls:
         for c in counters:
             args += [c.limit, c.cost, c.ttl]
         result = await self._call("admit", lambda: self._admit(keys=keys, args=args))
-        index = int(cast(list[Any], result)[0])
-        return ADMITTED if index == 0 else refused(counters[index - 1], now)
+        answer = cast(list[Any], result)
+        index = int(answer[0])
+        return admitted(counters, [int(v) for v in answer[1:]]) if index == 0 else refused(counters[index - 1], now)
 
     async def charge(self, key_id: str, tenant: str, policy: LimitPolicy, tokens: int, now: float) -> None:
         """Add the tokens a request used to its token windows and the budget (one round trip)."""

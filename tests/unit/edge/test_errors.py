@@ -58,7 +58,11 @@ def test_a_refusal_becomes_the_openai_error_it_always_was(kind: Kind) -> None:
     status, type, code = EXPECTED[kind]
     assert (error.status, error.type, error.code) == (status, type, code)
     assert status_of(kind) == status
-    assert error.headers == ({"WWW-Authenticate": "Bearer"} if status == 401 else {})
+    expected_headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status in (429, 503):  # every 429 and 503 says when to retry
+        assert error.headers.get("Retry-After", "").isdigit()
+        expected_headers = {"Retry-After": error.headers["Retry-After"]}
+    assert error.headers == expected_headers
     reply = OPENAI.render_refusal(Refusal(kind, "Backend 'tokyo' did not answer in time."))
     assert (reply.status, reply.headers) == (status, error.headers)
     assert json.loads(reply.body) == {

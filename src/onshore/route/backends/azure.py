@@ -15,7 +15,7 @@ from onshore.route.backends.base import Endpoint, UpstreamRequest
 from onshore.route.backends.openai import OpenAIAdapter
 
 _encoder = msgspec.json.Encoder()
-_PATHS: dict[Endpoint, str] = {"chat": "chat/completions", "embeddings": "embeddings"}
+_PATHS: dict[Endpoint, str] = {"chat": "chat/completions", "embeddings": "embeddings", "completions": "completions"}
 
 
 class AzureOpenAIAdapter(OpenAIAdapter):
@@ -30,7 +30,12 @@ class AzureOpenAIAdapter(OpenAIAdapter):
             headers["api-key"] = api_key
         self._headers = headers
 
+    def serves(self, endpoint: Endpoint) -> bool:
+        return endpoint in _PATHS
+
     def build(self, endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
+        if endpoint not in _PATHS:
+            raise ValueError(f"Azure OpenAI has no '{endpoint}' endpoint")
         deployment = quote(upstream_model, safe="")
         url = (
             f"{self._base}/openai/deployments/{deployment}/{_PATHS[endpoint]}"

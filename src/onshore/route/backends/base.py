@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-Endpoint = Literal["chat", "embeddings"]
+# What a backend is asked for: chat, embeddings, legacy text completions, or a prompt's token count.
+Endpoint = Literal["chat", "embeddings", "completions", "count_tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,10 @@ class StreamDecoder(Protocol):
 
 class Adapter(Protocol):
     """Translates between OpenAI's wire format (what Onshore speaks) and one provider's."""
+
+    def serves(self, endpoint: Endpoint) -> bool:
+        """Whether this provider has the endpoint (`build` raises ValueError for one it has not)."""
+        ...
 
     def build(self, endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamRequest: ...
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import msgspec
 
 from onshore.route.backends.base import Endpoint, UpstreamRequest
 
-_PATHS: dict[Endpoint, str] = {"chat": "/chat/completions", "embeddings": "/embeddings"}
+# OpenAI-compatible servers (vLLM, llama.cpp, Ollama) serve legacy completions too; none counts tokens.
+_PATHS: dict[Endpoint, str] = {"chat": "/chat/completions", "embeddings": "/embeddings", "completions": "/completions"}
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 
@@ -16,16 +18,23 @@ _decoder = msgspec.json.Decoder()
 class OpenAIAdapter:
     __slots__ = ("_headers", "_urls")
 
-    def __init__(self, base_url: str, api_key: str | None) -> None:
+    def __init__(self, base_url: str, api_key: str | None, paths: Mapping[Endpoint, str] | None = None) -> None:
+        """`paths`: the endpoints this server has, if not OpenAI's (e.g. the embedded backend's)."""
         base = base_url.rstrip("/")
-        self._urls = {endpoint: base + path for endpoint, path in _PATHS.items()}
+        self._urls = {endpoint: base + path for endpoint, path in (_PATHS if paths is None else paths).items()}
         headers = {"Content-Type": "application/json"}
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._headers = headers
 
+    def serves(self, endpoint: Endpoint) -> bool:
+        return endpoint in self._urls
+
     def build(self, endpoint: Endpoint, body: dict[str, Any], upstream_model: str) -> UpstreamRequest:
-        return UpstreamRequest(self._urls[endpoint], self._headers, _encoder.encode({**body, "model": upstream_model}))
+        url = self._urls.get(endpoint)
+        if url is None:
+            raise ValueError(f"OpenAI-compatible backends have no '{endpoint}' endpoint")
+        return UpstreamRequest(url, self._headers, _encoder.encode({**body, "model": upstream_model}))
 
     def parse_response(self, endpoint: Endpoint, raw: bytes) -> dict[str, Any]:
         try:
@@ -34,11 +43,17 @@ class OpenAIAdapter:
             raise ValueError("the backend's response is not JSON") from None
         if not isinstance(document, dict):
             raise ValueError("the backend's response is not a JSON object")
-        expected = "choices" if endpoint == "chat" else "data"
+        if endpoint == "count_tokens":
+            if not isinstance(document.get("input_tokens"), int):
+                raise ValueError("the backend's token count has no integer 'input_tokens'")
+            return document
+        expected = "data" if endpoint == "embeddings" else "choices"
         if not isinstance(document.get(expected), list):
             raise ValueError(f"the backend's response has no '{expected}' list")
         if endpoint == "chat":
             _complete_chat(document)
+        elif endpoint == "completions":
+            _complete_text(document)
         else:
             _complete_embeddings(document)
         return document
@@ -111,16 +126,34 @@ def _complete_chat(document: dict[str, Any]) -> None:
         message.setdefault("refusal", None)
 
 
+def _complete_text(document: dict[str, Any], *, chunk: bool = False) -> None:
+    """A legacy text completion, or one of its stream chunks (the same shape; a chunk's finish_reason
+    stays null until its last)."""
+    document.setdefault("object", "text_completion")
+    document.setdefault("id", "cmpl-onshore")
+    document.setdefault("created", 0)
+    for index, choice in enumerate(document["choices"]):
+        if not isinstance(choice, dict):
+            raise ValueError("the backend's response has a choice that is not an object")
+        choice.setdefault("index", index)
+        choice.setdefault("text", "")
+        choice.setdefault("finish_reason", None if chunk else "stop")
+        choice.setdefault("logprobs", None)
+
+
 def _complete_chunk(document: dict[str, Any]) -> None:
     groq = document.get("x_groq")
     if document.get("usage") is None and isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
         document["usage"] = groq.pop("usage")  # Groq reports stream usage there, not in `usage`
-    document.setdefault("object", "chat.completion.chunk")
-    document.setdefault("id", "chatcmpl-onshore")
-    document.setdefault("created", 0)
     choices = document.setdefault("choices", [])
     if not isinstance(choices, list):
         raise ValueError("the backend sent a chunk whose choices are not a list")
+    if document.get("object") == "text_completion" or any(isinstance(c, dict) and "text" in c for c in choices):
+        _complete_text(document, chunk=True)  # a legacy text completion streams chunks shaped like its answer
+        return
+    document.setdefault("object", "chat.completion.chunk")
+    document.setdefault("id", "chatcmpl-onshore")
+    document.setdefault("created", 0)
     for index, choice in enumerate(choices):
         if not isinstance(choice, dict):
             raise ValueError("the backend sent a chunk with a choice that is not an object")

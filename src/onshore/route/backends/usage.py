@@ -103,7 +103,7 @@ def estimate_prompt(body: dict[str, Any]) -> int:
                         _strings(value, tally)
         _strings(body.get("tools"), tally)
         return tally.tokens + _PER_MESSAGE * len(messages) + _PRIMING
-    value = body.get("input")
+    value = body.get("input", body.get("prompt"))  # embeddings' input, or a text completion's prompt
     if isinstance(value, list) and value and all(isinstance(v, int) for v in value):
         return len(value)  # already token ids
     if isinstance(value, list) and value and all(isinstance(v, list) for v in value):
@@ -113,12 +113,14 @@ def estimate_prompt(body: dict[str, Any]) -> int:
 
 
 def estimate_completion(document: dict[str, Any]) -> int:
-    """The completion tokens of a non-streaming chat completion."""
+    """The completion tokens of a non-streaming chat (or text) completion."""
     tally = TokenTally()
     for choice in document.get("choices") or []:
         message = choice.get("message") if isinstance(choice, dict) else None
         if isinstance(message, dict):
             tally.add_delta(message)
+        elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
+            tally.add(choice["text"])
     return tally.tokens
 
 

@@ -8,7 +8,13 @@
 """
 
 from onshore.translate.anthropic.errors import InboundError, Untranslatable, error_body, error_event, error_type
-from onshore.translate.anthropic.inbound import message_id, stop_reason, to_anthropic_response, to_openai_request
+from onshore.translate.anthropic.inbound import (
+    message_id,
+    stop_reason,
+    to_anthropic_response,
+    to_openai_count_request,
+    to_openai_request,
+)
 from onshore.translate.anthropic.inbound_stream import AnthropicStreamEncoder, event
 from onshore.translate.anthropic.outbound import check_fields, to_messages_request
 from onshore.translate.anthropic.outbound_response import AnthropicStreamDecoder, finish_reason, to_chat_completion
@@ -29,5 +35,6 @@ __all__ = [
     "to_anthropic_response",
     "to_chat_completion",
     "to_messages_request",
+    "to_openai_count_request",
     "to_openai_request",
 ]

@@ -17,8 +17,9 @@ from onshore.translate.anthropic import wire
 from onshore.translate.anthropic.errors import InboundError
 from onshore.translate.anthropic.tables import (
     DEFAULT_STOP_REASON,
+    INBOUND_NEUTRAL_VALUES,
+    INBOUND_REFUSED_FIELDS,
     INBOUND_ROLES,
-    INBOUND_UNSUPPORTED_FIELDS,
     STOP_REASONS,
     TOOL_CHOICE_MODES,
 )
@@ -56,6 +57,9 @@ _EXPECTED: dict[str, str] = {
     "tool_choice.type": "tool_choice type must be 'auto', 'any', 'tool' or 'none'",
     "tool_choice.name": "a 'tool' choice needs the tool's name",
     "tool_choice.disable_parallel_tool_use": "must be a boolean",
+    "cache_control": "'cache_control' must be {\"type\": \"ephemeral\"} with an optional ttl of '5m' or '1h'",
+    "cache_control.type": "cache_control type must be 'ephemeral'",
+    "cache_control.ttl": "cache_control ttl must be '5m' or '1h'",
 }
 # The same for a value that is not one of a field's kinds ({kind} is the value, quoted).
 _UNKNOWN_KIND: dict[str, str] = {
@@ -94,25 +98,30 @@ def _inbound_error(exc: msgspec.ValidationError, body: dict[str, Any]) -> Inboun
 # --- request: Anthropic Messages request -> OpenAI chat request --------------------------------------
 
 
+def _check_top_level(body: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    """The body to translate. A documented field Onshore refuses is refused naming its rule (unless its
+    value asks for what happens anyway: then it is left out); only an undocumented field is "unknown"."""
+    kept: dict[str, Any] = {}
+    for field, value in body.items():
+        if field in INBOUND_REFUSED_FIELDS:
+            if value is None or value in INBOUND_NEUTRAL_VALUES.get(field, ()):
+                continue
+            raise InboundError(field, f"'{field}' is not supported by this gateway: {INBOUND_REFUSED_FIELDS[field]}")
+        if field not in fields:
+            raise InboundError(field, f"unknown field '{field}'")
+        kept[field] = value
+    return kept
+
+
 def to_openai_request(body: dict[str, Any]) -> dict[str, Any]:
     """Translate an Anthropic Messages request into an OpenAI chat request; InboundError if it is invalid."""
-    for field in body:
-        if field in INBOUND_UNSUPPORTED_FIELDS:
-            raise InboundError(field, f"'{field}' is not supported by this gateway")
-        if field not in wire.REQUEST_FIELDS:
-            raise InboundError(field, f"unknown field '{field}'")
+    body = _check_top_level(body, wire.REQUEST_FIELDS)
     try:
         parsed = msgspec.convert(body, wire.MessagesRequest, strict=True)
     except msgspec.ValidationError as exc:
         raise _inbound_error(exc, body) from None
 
-    messages: list[dict[str, Any]] = []
-    system = _system(parsed.system)
-    if system:
-        messages.append({"role": "system", "content": system})
-    for position, message in enumerate(parsed.messages):
-        messages.extend(_messages(message, f"messages[{position}]"))
-
+    messages = _chat_messages(parsed.system, parsed.messages)
     request: dict[str, Any] = {"model": parsed.model, "messages": messages, "max_tokens": parsed.max_tokens}
     if parsed.temperature is not None:
         request["temperature"] = parsed.temperature
@@ -133,6 +142,34 @@ def to_openai_request(body: dict[str, Any]) -> dict[str, Any]:
     if parsed.metadata is not None and parsed.metadata.user_id is not None:
         request["user"] = parsed.metadata.user_id
     return request
+
+
+def to_openai_count_request(body: dict[str, Any]) -> dict[str, Any]:
+    """Translate an Anthropic token-count request into the OpenAI chat request whose prompt it counts
+    (no max_tokens: nothing is generated); InboundError if it is invalid."""
+    body = _check_top_level(body, wire.COUNT_FIELDS)
+    try:
+        parsed = msgspec.convert(body, wire.CountTokensRequest, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _inbound_error(exc, body) from None
+    request: dict[str, Any] = {"model": parsed.model, "messages": _chat_messages(parsed.system, parsed.messages)}
+    if parsed.tools:
+        request["tools"] = [_tool(tool) for tool in parsed.tools]
+    if parsed.tool_choice is not None:
+        request["tool_choice"] = _tool_choice(parsed.tool_choice)
+    return request
+
+
+def _chat_messages(
+    system: str | list[wire.SystemBlock] | None, turns: list[wire.UserMessage | wire.AssistantMessage]
+) -> list[dict[str, Any]]:
+    messages: list[dict[str, Any]] = []
+    text = _system(system)
+    if text:
+        messages.append({"role": "system", "content": text})
+    for position, message in enumerate(turns):
+        messages.extend(_messages(message, f"messages[{position}]"))
+    return messages
 
 
 def _system(system: str | list[wire.SystemBlock] | None) -> str:

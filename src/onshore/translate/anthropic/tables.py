@@ -62,8 +62,34 @@ USER_PART_BLOCKS: dict[str, str] = {"text": "text", "image_url": "image"}
 # OpenAI assistant content parts that carry text (OpenAI's refusal part is text for Anthropic).
 ASSISTANT_TEXT_PARTS = frozenset({"text", "refusal"})
 
-# Anthropic's Messages request fields Onshore documents but OpenAI cannot express: refused inbound.
-INBOUND_UNSUPPORTED_FIELDS = frozenset({"top_k", "thinking", "service_tier"})
+# --- inbound: what happens to every documented top-level Anthropic request field ----------------------
+
+# Documented fields that change nothing in the answer: accepted (their shape checked), not forwarded.
+INBOUND_ACCEPTED_FIELDS: dict[str, str] = {
+    # A prompt-caching hint: Onshore asks no backend to cache (a cache keeps the prompt at the provider);
+    # answers are the same, only not cached. Block-level cache_control is accepted the same way.
+    "cache_control": "prompt caching",
+}
+# Documented fields Onshore refuses, each with the rule the client is told (unless the value is one of
+# INBOUND_NEUTRAL_VALUES: it asks for what happens anyway).
+INBOUND_REFUSED_FIELDS: dict[str, str] = {
+    "top_k": "OpenAI-compatible backends have no top_k in the chat format Onshore routes through",
+    "thinking": "extended thinking is not translated to the backends Onshore routes to",
+    "service_tier": "capacity tiers are not offered by this gateway",
+    "container": "code-execution containers keep state at the provider",
+    "mcp_servers": "remote MCP servers would be called by the provider, outside the gateway's residency policy",
+    "context_management": "context editing happens at the provider and is not translated",
+    "output_config": "output configuration (structured output, effort) is not translated",
+    "inference_geo": "where a request is processed is decided by the gateway's residency policy, not per request",
+    "speed": "fast-mode inference is a provider capacity option not offered by this gateway",
+    "diagnostics": "prompt-cache diagnostics need a provider-side cache, and Onshore asks no backend to cache",
+    "compaction": "context compaction happens at the provider and is not translated",
+}
+INBOUND_NEUTRAL_VALUES: dict[str, tuple[Any, ...]] = {
+    "thinking": ({"type": "disabled"},),
+    "service_tier": ("auto", "standard_only"),
+    "speed": ("standard",),
+}
 
 # --- outbound: what happens to every top-level OpenAI chat field ----------------------------------
 

@@ -121,6 +121,23 @@ class Metadata(_Closed):
     user_id: str | None = None
 
 
+class CacheControl(_Closed):
+    type: Literal["ephemeral"]
+    ttl: Literal["5m", "1h"] | None = None
+
+
+class CountTokensRequest(_Closed):
+    """The fields of Anthropic's token-count request that Onshore translates (no max_tokens: nothing
+    is generated)."""
+
+    model: NonEmpty
+    messages: Annotated[list[UserMessage | AssistantMessage], msgspec.Meta(min_length=1)]
+    system: str | list[SystemBlock] | None = None
+    tools: list[Tool] | None = None
+    tool_choice: ToolChoice | None = None
+    cache_control: CacheControl | None = None
+
+
 class MessagesRequest(_Closed):
     """The fields of Anthropic's Messages request that Onshore translates."""
 
@@ -135,9 +152,11 @@ class MessagesRequest(_Closed):
     top_p: UnitInterval | None = None
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None
+    cache_control: CacheControl | None = None
 
 
 REQUEST_FIELDS = frozenset(field.encode_name for field in msgspec.structs.fields(MessagesRequest))
+COUNT_FIELDS = frozenset(field.encode_name for field in msgspec.structs.fields(CountTokensRequest))
 
 
 # --- answers and stream events from a backend -------------------------------------------------------

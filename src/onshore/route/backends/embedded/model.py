@@ -136,7 +136,7 @@ class EmbeddedModel:
     # --- generation (model thread) -----------------------------------------------------------
     def generate(
         self,
-        messages: list[dict[str, str]],
+        messages: list[dict[str, str]] | str,
         params: GenerationParams,
         cancelled: threading.Event,
         emit: Callable[[str], None],
@@ -146,19 +146,25 @@ class EmbeddedModel:
 
         Token by token, so counts are exact, a cancel takes effect within one token, and stop
         sequences are honoured without emitting a partial match (only a possible prefix is held).
+        `messages` is a chat (read through the model's chat template) or a raw text prompt (a legacy
+        text completion: the text is continued as it is).
         """
         closing = self._closing
         if closing.is_set():  # queued behind a generation when the model began to close
             result.finish_reason = "cancelled"
             return
         llm = self._llm
-        formatted = self._formatter(messages=messages)
-        prompt = llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
+        if isinstance(messages, str):
+            prompt = llm.tokenize(messages.encode("utf-8"), add_bos=True, special=False)
+            end_tokens = frozenset({llm.token_eos()})
+        else:
+            formatted = self._formatter(messages=messages)
+            prompt = llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True)
+            end_tokens = self._end_tokens(formatted.stop)
         result.prompt_tokens = len(prompt)
         room = self._context - len(prompt)
         if room <= 0:
             raise ValueError(f"the prompt is {len(prompt)} tokens; the embedded model's context is {self._context}")
-        end_tokens = self._end_tokens(formatted.stop)
         stops = [s for s in params.stop if s]
         llm.set_seed(params.seed if params.seed is not None else secrets.randbits(31))
         decoder = codecs.getincrementaldecoder("utf-8")("replace")
@@ -197,6 +203,13 @@ class EmbeddedModel:
             emit(pending)
         result.completion_tokens = count
         result.finish_reason = finish
+
+    def count_prompt(self, messages: list[dict[str, str]]) -> int:
+        """The prompt's tokens, exactly as `generate` would feed them to the model (model thread)."""
+        if self._closing.is_set():
+            raise ModelUnavailable("the embedded model is shutting down")
+        formatted = self._formatter(messages=messages)
+        return len(self._llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=False, special=True))
 
     def _end_tokens(self, template_stop: object) -> frozenset[int]:
         ends = {self._llm.token_eos()}
