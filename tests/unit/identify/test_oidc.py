@@ -347,3 +347,56 @@ def test_roles() -> None:
         == "This admin action (backends.switch) needs the role admin or operator."
     )
     assert refusal({"admin"}, "config.write") is None
+
+
+# --- a verified token is remembered: what can change is re-checked on every use ------------------------
+def remembering_verifier() -> tuple[OidcVerifier, KeyCache, list[float]]:
+    now = [NOW]
+    _, cache = verifier()
+    rules = IssuerRules("entra", ISS, frozenset({"api://onshore"}), frozenset({"RS256", "ES256"}), 30)
+    return OidcVerifier([IssuerVerifier(rules, cache, MAPPING)], lambda: now[0]), cache, now
+
+
+def test_a_remembered_token_skips_the_signature_but_not_the_checks(monkeypatch: pytest.MonkeyPatch) -> None:
+    v, _, now = remembering_verifier()
+    raw = token()
+    first = v.verify(raw)
+    calls: list[str] = []
+    real = jws.deserialize_compact
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append("signature")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(jws, "deserialize_compact", counted)
+    assert v.verify(raw) == first and calls == []  # the second use: no signature check
+    now[0] = NOW + 300 + 31  # past exp + leeway
+    assert refused(v, raw) == "exp"
+
+
+def test_a_remembered_token_stops_when_its_key_is_withdrawn_or_replaced() -> None:
+    v, cache, _ = remembering_verifier()
+    raw = token()
+    v.verify(raw)
+    cache.attempting()
+    cache.install(jwks_body(EC_KEY))  # k1 withdrawn at the IdP
+    assert refused(v, raw) == "kid"
+    cache.attempting()
+    cache.install(jwks_body(rsa("k1")))  # other key material under the same kid: verified afresh, and fails
+    assert refused(v, raw) == "signature"
+    cache.attempting()
+    cache.install(jwks_body(KEY))
+    assert v.verify(raw).tenant == "acme"
+
+
+def test_only_digests_are_remembered_and_the_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from onshore.identify.oidc import verifier as module
+
+    monkeypatch.setattr(module, "VERIFIED_CACHE_SIZE", 3)
+    v, _, _ = remembering_verifier()
+    tokens = [token({"oid": f"o-{i}"}) for i in range(5)]
+    for raw in tokens:
+        v.verify(raw)
+    remembered = v._verified
+    assert len(remembered) == 3 and all(isinstance(k, bytes) and len(k) == 32 for k in remembered)
+    assert all(raw.encode() not in remembered for raw in tokens)
