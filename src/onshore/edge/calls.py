@@ -25,15 +25,33 @@ from onshore.service.calls import ChatCall, EmbeddingsCall
 
 
 def chat_call(raw: bytes, dialect: EdgeDialect, authorization: str | None, data_class: str | None) -> ChatCall:
-    head = (dialect.chat_endpoint, dialect, authorization, data_class, len(raw), hashlib.sha256(raw).hexdigest())
+    return _text_call(raw, dialect.chat_endpoint, dialect, CHAT_FIELDS, ChatRequest, authorization, data_class)
+
+
+def completion_call(raw: bytes, authorization: str | None, data_class: str | None) -> ChatCall:
+    """A legacy text completion (/v1/completions): checked against CreateCompletionRequest."""
+    return _text_call(raw, "completions", OPENAI, COMPLETION_FIELDS, CompletionRequest, authorization, data_class)
+
+
+def _text_call(
+    raw: bytes,
+    endpoint: str,
+    dialect: EdgeDialect,
+    documented: frozenset[str],
+    schema: type[ChatRequest] | type[CompletionRequest],
+    authorization: str | None,
+    data_class: str | None,
+) -> ChatCall:
+    """A request answered with text, whole or streamed (chat, completions): parsed, then checked once."""
+    head = (endpoint, dialect, authorization, data_class, len(raw), hashlib.sha256(raw).hexdigest())
     try:
         body = dialect.parse(raw)
         model = requested_model(body)
     except Refusal as refusal:
         return ChatCall(*head, {}, "", unreadable=refusal)
-    beyond, undocumented = fields_to_opt_in(body, CHAT_FIELDS)
+    beyond, undocumented = fields_to_opt_in(body, documented)
     try:
-        request = validate(body, ChatRequest)
+        request = validate(body, schema)
     except Refusal as refusal:
         return ChatCall(*head, body, model, invalid=refusal, beyond_facts=beyond, undocumented=undocumented)
     asked_usage = bool(request.stream_options and request.stream_options.include_usage)
@@ -45,31 +63,6 @@ def chat_call(raw: bytes, dialect: EdgeDialect, authorization: str | None, data_
         undocumented=undocumented,
         stream=bool(request.stream),
         wants_usage=asked_usage or dialect.streams_usage,
-    )
-
-
-def completion_call(raw: bytes, authorization: str | None, data_class: str | None) -> ChatCall:
-    """A legacy text completion (/v1/completions): checked against CreateCompletionRequest."""
-    head = ("completions", OPENAI, authorization, data_class, len(raw), hashlib.sha256(raw).hexdigest())
-    try:
-        body = OPENAI.parse(raw)
-        model = requested_model(body)
-    except Refusal as refusal:
-        return ChatCall(*head, {}, "", unreadable=refusal)
-    beyond, undocumented = fields_to_opt_in(body, COMPLETION_FIELDS)
-    try:
-        request = validate(body, CompletionRequest)
-    except Refusal as refusal:
-        return ChatCall(*head, body, model, invalid=refusal, beyond_facts=beyond, undocumented=undocumented)
-    asked_usage = bool(request.stream_options and request.stream_options.include_usage)
-    return ChatCall(
-        *head,
-        body,
-        model,
-        beyond_facts=beyond,
-        undocumented=undocumented,
-        stream=bool(request.stream),
-        wants_usage=asked_usage,
     )
 
 
