@@ -307,8 +307,13 @@ def test_cluster_traffic_kill_switch_replica_crash_and_audit(cluster: Cluster) -
     limited = [r for r in records if r.get("error_code") in ("rate_limit_exceeded", "budget_exceeded")]
     assert len(limited) == 21  # refusals are recorded too
     admin = [r for r in records if r.get("kind") == "admin"]
-    assert [(a["action"], a["backend"]) for a in admin] == [("disable", "b1"), ("enable", "b1")]
-    assert admin[0]["reason"] == "provider changed terms"
+    switched = [a for a in admin if "backend" in a]
+    assert [(a["action"], a["backend"]) for a in switched] == [("disable", "b1"), ("enable", "b1")]
+    assert switched[0]["reason"] == "provider changed terms"
+    # The three keys the cluster was given from the CLI are in the chain too, with who made them.
+    created = [a for a in admin if a["action"] == "key_create"]
+    assert sorted(a["tenant"] for a in created) == ["acme", "limited", "metered"]
+    assert all(a["actor"].startswith("cli") for a in created)
 
 
 def test_shared_circuit_breaker_skips_a_failing_backend(tmp_path: Path) -> None:

@@ -93,6 +93,29 @@ def test_keys_receipt_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[s
         upstream.stop()
 
 
+def test_key_changes_from_the_cli_are_in_the_audit_chain_with_their_actor(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+    import sqlite3
+
+    config = write_config(tmp_path / "onshore.yaml", "http://127.0.0.1:9/v1", tmp_path / "data")
+    assert main(["keys", "create", "--tenant", "acme", "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert main(["keys", "list", "--config", str(config)]) == 0
+    key_id = capsys.readouterr().out.splitlines()[1].split()[0]
+    assert main(["keys", "revoke", key_id, "--config", str(config)]) == 0
+    assert main(["keys", "revoke", key_id, "--config", str(config)]) == 1  # nothing to revoke: nothing recorded
+    with sqlite3.connect(tmp_path / "data" / "onshore.db") as conn:
+        rows = [json.loads(bytes(b)) for (b,) in conn.execute("SELECT body FROM audit_records ORDER BY seq")]
+    assert [(r["kind"], r["action"], r["key_id"], r["tenant"]) for r in rows] == [
+        ("admin", "key_create", key_id, "acme"),
+        ("admin", "key_revoke", key_id, "acme"),
+    ]
+    assert all(r["actor"].startswith("cli") for r in rows)
+    # (`audit verify` over a chain that began with CLI key records: tests/cluster/test_cluster.py.)
+
+
 def test_serve_refuses_a_bad_config_with_the_key_path(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
     config.write_text("backends: {}\nmodels: {}\ntenants: {}\nsurprise: 1\n")

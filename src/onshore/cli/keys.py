@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 from onshore.cli.common import choose, note, open_existing_store, settings_from, where
 from onshore.cli.table import render
+from onshore.prove.ports import AuditStore
 from onshore.settings import Settings
 
 
@@ -36,6 +37,7 @@ def cmd_keys(args: argparse.Namespace) -> int:
     try:
         if args.keys_command == "create":
             new = generate_key()
+            _recorded(store, "key_create", new.key_id, args.tenant)  # before it takes effect
             store.add_key(
                 KeyRecord(new.key_id, args.name or "", args.tenant, args.floor, models, time.time(), None, new.hash)
             )
@@ -55,6 +57,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
             for line in render(rows, wrap=(3, 6)):
                 print(line)
         elif args.keys_command == "revoke":
+            known = {k.key_id: k for k in store.list_keys() if k.revoked_at is None}
+            if args.key_id in known:
+                _recorded(store, "key_revoke", args.key_id, known[args.key_id].tenant)  # before it takes effect
             if not store.revoke_key(args.key_id, time.time()):
                 print(f"No active key {args.key_id}.", file=sys.stderr)
                 return 1
@@ -66,6 +71,16 @@ def cmd_keys(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _recorded(store: AuditStore, action: str, key_id: str, tenant: str | None) -> None:
+    """The change goes into the audit chain with who made it, before it is made: if the chain cannot
+    take it, the command fails and nothing changes."""
+    from onshore.ids import uuid7
+    from onshore.prove.record import key_entry
+
+    now = time.time()
+    store.append_entries([key_entry(uuid7(int(now * 1000)), now, action, key_id, tenant, cli_actor(), "requested")])
 
 
 def _key_event(settings: Settings, what: str, key_id: str, tenant: str | None) -> None:

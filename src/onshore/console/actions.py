@@ -18,6 +18,7 @@ from onshore.console.web import CONSOLE, Console, Refused, form_with_csrf, langu
 from onshore.decide.classes import is_data_class
 from onshore.identify.keys import KeyRecord, generate_key
 from onshore.ids import uuid7
+from onshore.prove import record
 from onshore.prove.report.evidence import ChainBroken
 from onshore.prove.signer import ReceiptError
 from onshore.prove.writer import AuditUnavailable
@@ -41,16 +42,7 @@ async def _recorded(console: Console, entry: dict[str, Any]) -> None:
 
 def key_entry(now: float, action: str, key_id: str, tenant: str | None, actor: str, outcome: str) -> dict[str, Any]:
     """A key created or revoked from the console, in the chain like the kill switch's records."""
-    return {
-        "id": uuid7(int(now * 1000)),
-        "ts": round(now, 6),
-        "kind": "admin",
-        "action": action,
-        "key_id": key_id,
-        "tenant": tenant,
-        "actor": actor,
-        "outcome": outcome,
-    }
+    return record.key_entry(uuid7(int(now * 1000)), now, action, key_id, tenant, actor, outcome)
 
 
 async def switch_backend(request: web.Request) -> web.StreamResponse:

@@ -119,3 +119,19 @@ def admin_entry(
         "reason": reason,
         "outcome": outcome,
     }
+
+
+def key_entry(
+    record_id: str, ts: float, action: str, key_id: str, tenant: str | None, actor: str, outcome: str
+) -> dict[str, Any]:
+    """An API key created or revoked (from the console or the CLI), in the chain like the kill switch."""
+    return {
+        "id": record_id,
+        "ts": round(ts, 6),
+        "kind": "admin",
+        "action": action,
+        "key_id": key_id,
+        "tenant": tenant,
+        "actor": actor,
+        "outcome": outcome,
+    }
