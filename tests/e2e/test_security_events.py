@@ -51,6 +51,7 @@ def _settings(tmp: Path, sinks: dict[str, Any], jp: str, us: str, broken: str) -
             "acme": rules(["JP", "US"], special_care={"jurisdictions": []}, personal=personal),
             "strict": rules(["JP", "US"], personal={**personal, "personal_data": {"foreign_jurisdiction": "block"}}),
             "limited": {**rules(["JP"]), "limits": {"per_key": {"requests_per_minute": 1}}},
+            "metered": {**rules(["JP"]), "limits": {"budget": {"tokens": 1, "period": "day"}}},
         },
         gateway={
             "admin_key_env": "ADMIN",
@@ -80,7 +81,7 @@ class Rig:
         }
         self.settings = _settings(tmp / "data", sinks, self.jp.base_url, self.us.base_url, self.broken.base_url)
         self._clients: list[openai.OpenAI] = []
-        self.keys = {t: add_key(self.settings, t) for t in ("acme", "strict", "limited")}
+        self.keys = {t: add_key(self.settings, t) for t in ("acme", "strict", "limited", "metered")}
         self.gateway = RunningGateway(self.settings).start()
         self.config = tmp / "onshore.yaml"
         self.config.write_text(yaml.safe_dump(msgspec.to_builtins(self.settings.file)), encoding="utf-8")
@@ -197,6 +198,33 @@ def test_a_tampered_chain_is_reported_by_audit_verify(rig: Rig) -> None:
     found = [d for d in rig.hec.documents() if d["metadata"]["event_code"] == "audit_verification_failed"]
     assert found and found[0]["severity_id"] == 5 and found[0]["unmapped"]["onshore"]["seq"] == seq
     assert missing(found[0]) == []
+
+
+def test_budget_exhausted_and_audit_write_failure_reach_the_siem(rig: Rig) -> None:
+    hi: list[ChatCompletionMessageParam] = [{"role": "user", "content": "hi"}]
+    metered = rig.client("metered")
+    metered.chat.completions.create(model="home", messages=hi)  # spends more than the 1-token budget
+    _wait(lambda: "budget_exhausted" in _codes(rig.hec.documents()) or _refused(metered, hi) == "budget_exceeded")
+    # The audit store fails (its table is gone): the request is refused and the SIEM is told.
+    with sqlite3.connect(rig.settings.data_dir / "onshore.db") as conn:
+        conn.execute("ALTER TABLE audit_records RENAME TO audit_records_hidden")
+    with pytest.raises(openai.InternalServerError):
+        rig.client("acme").chat.completions.create(model="home", messages=hi)
+    _wait(lambda: {"budget_exhausted", "audit_write_failed"} <= _codes(rig.hec.documents()))
+    found = {d["metadata"]["event_code"]: d for d in rig.hec.documents()}
+    assert {"budget_exhausted", "audit_write_failed"} <= set(found), sorted(found)
+    assert found["audit_write_failed"]["class_uid"] == 2004 and found["budget_exhausted"]["class_uid"] == 6003
+    assert missing(found["audit_write_failed"]) == [] and missing(found["budget_exhausted"]) == []
+    with sqlite3.connect(rig.settings.data_dir / "onshore.db") as conn:
+        conn.execute("ALTER TABLE audit_records_hidden RENAME TO audit_records")
+
+
+def _refused(client: openai.OpenAI, messages: list[ChatCompletionMessageParam]) -> str | None:
+    try:
+        client.chat.completions.create(model="home", messages=messages)
+    except openai.RateLimitError as exc:
+        return str(exc.body["code"]) if isinstance(exc.body, dict) else None
+    return None
 
 
 def _p50(url: str, key: str, n: int = 200) -> float:
