@@ -161,6 +161,21 @@ def _routable(watcher: SwitchView | None, breakers: Breakers | None) -> Callable
     return lambda name: is_enabled(name) and allows(name)
 
 
+def _why_unroutable(watcher: SwitchView | None, breakers: Breakers | None) -> Callable[[str], str]:
+    """Why a backend is not routable, for the refusal: the caller learns which rule held, never secrets."""
+
+    def why(name: str) -> str:
+        if watcher is not None and watcher.fails_closed and not watcher.healthy:
+            return "the shared kill-switch state (Redis) cannot be read, so every backend fails closed"
+        if watcher is not None and not watcher.is_enabled(name):
+            return f"'{name}' is disabled by an operator"
+        if breakers is not None and not breakers.allows(name):
+            return f"'{name}' has its circuit breaker open after repeated failures"
+        return f"'{name}' is switched off"
+
+    return why
+
+
 def _secret(settings: Settings, name: str) -> str | None:
     secret = settings.secrets.get(name)
     return None if secret is None else secret.value
@@ -475,6 +490,7 @@ async def _start(
         credentials=build_credentials(settings, session, clock),
         sessions=embedded_sessions,
         enabled=_routable(watcher, breakers),
+        why_disabled=_why_unroutable(watcher, breakers),
     )
     oidc = build_oidc(settings, clock)
     fetches = _KeyFetches()

@@ -150,6 +150,18 @@ def test_every_event_type_reaches_every_sink_as_valid_ocsf(rig: Rig) -> None:
     admin = {"Authorization": "Bearer admin-secret"}
     r = httpx.post(f"{rig.gateway.url}/admin/backends/jp/disable", json={"reason": "drill"}, headers=admin)
     assert r.status_code == 200
+    # A refusal then names the rule that held (the operator's switch), never a vague "unavailable".
+    said: list[str] = []
+
+    def refused_by_the_switch() -> bool:
+        try:
+            acme.chat.completions.create(model="home", messages=hi)
+        except openai.APIStatusError as exc:
+            said.append(str(exc.message))
+        return bool(said) and "'jp' is disabled by an operator" in said[-1]
+
+    _wait(refused_by_the_switch)
+    assert said and "No compliant backend for this model can be used now: 'jp' is disabled by an operator" in said[-1]
     assert rig.cli("keys", "create", "--tenant", "acme") == 0
 
     expected = {

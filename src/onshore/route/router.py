@@ -79,6 +79,7 @@ class Router:
         read_timeout: float,
         monotonic: Callable[[], float],
         enabled: Callable[[str], bool] = lambda _backend: True,
+        why_disabled: Callable[[str], str] = lambda backend: f"'{backend}' is switched off",
         sessions: Mapping[str, aiohttp.ClientSession] | None = None,
         credentials: Mapping[str, CredentialProvider] | None = None,
     ) -> None:
@@ -89,6 +90,7 @@ class Router:
         self._secrets = secrets
         self._monotonic = monotonic
         self._enabled = enabled
+        self._why_disabled = why_disabled  # for the refusal: which backend was skipped, and why
         self._whole = aiohttp.ClientTimeout(total=read_timeout, connect=connect_timeout)
         self._streaming = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
 
@@ -112,10 +114,12 @@ class Router:
         """Try `routes` in order. The caller passes only routes the decision allowed."""
         attempts: list[Attempt] = []
         last_error: Refusal | None = None
+        skipped: list[str] = []
         for route in routes:
             name = route.backend.name
             if not self._enabled(name):
                 attempts.append(Attempt(name, "disabled", 0.0))
+                skipped.append(self._why_disabled(name))
                 continue
             adapter = self._adapters[name]
             try:
@@ -186,9 +190,8 @@ class Router:
                 raise UpstreamFailure(error, attempts)
             last_error = error
         if last_error is None:
-            last_error = Refusal(
-                Kind.BACKENDS_DISABLED, "Every compliant backend for this model is disabled by an operator."
-            )
+            why = "; ".join(dict.fromkeys(skipped)) or "none is switched on"
+            last_error = Refusal(Kind.BACKENDS_DISABLED, f"No compliant backend for this model can be used now: {why}.")
         raise UpstreamFailure(last_error, attempts)
 
     async def _error_from(self, name: str, adapter: Adapter, response: aiohttp.ClientResponse) -> Refusal:
