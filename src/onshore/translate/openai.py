@@ -7,6 +7,7 @@ name are ignored here, and the outbound side refuses top-level fields it does no
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -106,3 +107,22 @@ class Completion(_Open):
     id: str | None = None
     choices: list[Choice] | None = None
     usage: CompletionUsage | None = None
+
+
+def first_answer(chunk: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """What one streamed chat chunk adds to its first answer (choice 0), in order: ("text", str),
+    ("tool_call", dict) and ("finish", reason). Dialects with one answer per request (Anthropic's
+    Messages, the Responses API) encode these; other choices are never asked for by them."""
+    for choice in chunk.get("choices") or []:
+        if not isinstance(choice, dict) or choice.get("index", 0) != 0:
+            continue
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            for text in (delta.get("content"), delta.get("refusal")):
+                if isinstance(text, str) and text:
+                    yield "text", text
+            for call in delta.get("tool_calls") or []:
+                if isinstance(call, dict):
+                    yield "tool_call", call
+        if isinstance(choice.get("finish_reason"), str):
+            yield "finish", choice["finish_reason"]

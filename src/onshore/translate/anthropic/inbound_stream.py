@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from onshore.translate.anthropic.inbound import stop_reason
+from onshore.translate.openai import first_answer
 
 _encoder = msgspec.json.Encoder()
 
@@ -79,19 +80,13 @@ class AnthropicStreamEncoder:
         if isinstance(usage, dict):
             self._input_tokens = _count(usage.get("prompt_tokens"))
             self._output_tokens = _count(usage.get("completion_tokens"))
-        for choice in chunk.get("choices") or []:
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue  # Anthropic has one answer; an Anthropic request never asks for more
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                for text in (delta.get("content"), delta.get("refusal")):
-                    if isinstance(text, str) and text:
-                        out.append(self._text(text))
-                for call in delta.get("tool_calls") or []:
-                    if isinstance(call, dict):
-                        out.append(self._tool_call(call))
-            if isinstance(choice.get("finish_reason"), str):
-                self._finish_reason = choice["finish_reason"]
+        for kind, value in first_answer(chunk):  # Anthropic has one answer: choice 0 only
+            if kind == "text":
+                out.append(self._text(value))
+            elif kind == "tool_call":
+                out.append(self._tool_call(value))
+            else:
+                self._finish_reason = value
         return b"".join(out)
 
     def finish(self) -> bytes:

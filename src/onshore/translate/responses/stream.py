@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from onshore.translate.openai import first_answer
 from onshore.translate.responses.response import (
     call_item,
     call_item_id,
@@ -129,19 +130,13 @@ class ResponsesStreamEncoder:
         chunk_usage = chunk.get("usage")
         if isinstance(chunk_usage, dict):
             self._usage = chunk_usage
-        for choice in chunk.get("choices") or []:
-            if not isinstance(choice, dict) or choice.get("index", 0) != 0:
-                continue  # a Response has one answer; a Responses request never asks for more
-            delta = choice.get("delta")
-            if isinstance(delta, dict):
-                for text in (delta.get("content"), delta.get("refusal")):
-                    if isinstance(text, str) and text:
-                        out.append(self._text(text))
-                for call in delta.get("tool_calls") or []:
-                    if isinstance(call, dict):
-                        out.append(self._tool_call(call))
-            if isinstance(choice.get("finish_reason"), str):
-                self._finish_reason = choice["finish_reason"]
+        for kind, value in first_answer(chunk):  # a Response has one answer: choice 0 only
+            if kind == "text":
+                out.append(self._text(value))
+            elif kind == "tool_call":
+                out.append(self._tool_call(value))
+            else:
+                self._finish_reason = value
         return b"".join(out)
 
     def finish(self) -> bytes:
