@@ -148,6 +148,7 @@ class EventsSyslogSettings(_Strict, frozen=True, kw_only=True):
     server_name: str | None = None  # the name in the receiver's certificate, if not `host`
     facility: int = 13  # log audit
     app_name: str = "onshore"
+    format: Literal["ocsf", "cef"] = "ocsf"  # the message: OCSF JSON, or the same facts as an ArcSight CEF line
 
 
 class EventsHecSettings(_Strict, frozen=True, kw_only=True):

@@ -286,3 +286,34 @@ def test_a_dead_sink_never_delays_or_fails_a_request(tmp_path: Path) -> None:
         dead.stop()
         hec.stop()
         jp.stop()
+
+
+def test_syslog_can_carry_cef_lines_to_rsyslog(tmp_path: Path) -> None:
+    # A SIEM that reads ArcSight CEF gets the same events, one CEF line per syslog message.
+    (tmp_path / "syslog-dir").mkdir()
+    syslog = Rsyslog(tmp_path / "syslog-dir").start()
+    jp, us = FakeUpstream("jp").start(), FakeUpstream("us").start()
+    sink = {"syslog": {"host": "127.0.0.1", "port": syslog.port, "ca_file": str(syslog.ca), "format": "cef"}}
+    settings = _settings(tmp_path / "data", sink, jp.base_url, us.base_url, jp.base_url)
+    key = add_key(settings, "acme")
+    gateway = RunningGateway(settings).start()
+    try:
+        client = openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0)
+        with client, pytest.raises(openai.PermissionDeniedError):  # special_care may go nowhere
+            client.chat.completions.create(
+                model="home",
+                messages=[{"role": "user", "content": PROMPT}],
+                extra_headers={"Onshore-Data-Class": "special_care"},
+            )
+        _wait(lambda: any("|residency_denied|" in line for line in syslog.lines()))
+    finally:
+        gateway.stop()
+        jp.stop()
+        us.stop()
+        syslog.stop()
+    line = next(x for x in syslog.lines() if "|residency_denied|" in x)
+    cef = line[line.index("CEF:0|") :]
+    assert cef.startswith("CEF:0|Onshore|Onshore|")
+    assert "|Residency policy denied a request|5|" in cef
+    assert "cs1=acme cs1Label=tenant" in cef and "act=blocked" in cef
+    assert SECRET_WORDS.encode() not in syslog.raw() and PHONE.encode() not in syslog.raw()

@@ -30,7 +30,15 @@ def build_sinks(config: SecurityEventsSettings, settings: Settings) -> list[Sink
         s = config.syslog
         context = tls_context(s.ca_file, s.client_cert_file, s.client_key_file)
         sinks.append(
-            SyslogTlsSink(s.host, s.port, context, server_name=s.server_name, facility=s.facility, app_name=s.app_name)
+            SyslogTlsSink(
+                s.host,
+                s.port,
+                context,
+                server_name=s.server_name,
+                facility=s.facility,
+                app_name=s.app_name,
+                message_format=s.format,
+            )
         )
     if config.splunk_hec is not None:
         h = config.splunk_hec

@@ -13,12 +13,15 @@ import os
 import socket
 import ssl
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 import msgspec
+
+from onshore.events.cef import to_cef
 
 log = logging.getLogger("onshore.siem")
 _encoder = msgspec.json.Encoder()
@@ -64,13 +67,32 @@ def tls_context(ca_file: str | None, cert_file: str | None, key_file: str | None
     return context
 
 
-def rfc5424(document: dict[str, Any], *, facility: int, hostname: str, app_name: str, procid: str) -> bytes:
-    """One RFC 5424 message: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG (the OCSF JSON)."""
+SyslogFormat = Literal["ocsf", "cef"]
+
+
+def _cef_bytes(document: dict[str, Any]) -> bytes:
+    return to_cef(document).encode("utf-8")
+
+
+# What a syslog message carries: the OCSF JSON, or the same facts as a CEF line.
+_MESSAGE: dict[SyslogFormat, Callable[[dict[str, Any]], bytes]] = {"ocsf": _encoder.encode, "cef": _cef_bytes}
+
+
+def rfc5424(
+    document: dict[str, Any],
+    *,
+    facility: int,
+    hostname: str,
+    app_name: str,
+    procid: str,
+    message_format: SyslogFormat = "ocsf",
+) -> bytes:
+    """One RFC 5424 message: <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG (OCSF JSON or CEF)."""
     code = document.get("metadata", {}).get("event_code", "-")
     severity = _SYSLOG_SEVERITY.get(int(document.get("severity_id", 1)), 6)
     stamp = datetime.fromtimestamp(document["time"] / 1000, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     header = f"<{facility * 8 + severity}>1 {stamp} {hostname} {app_name} {procid} {code[:32]} - "
-    return header.encode("ascii", "replace") + _encoder.encode(document)
+    return header.encode("ascii", "replace") + _MESSAGE[message_format](document)
 
 
 def octet_counted(message: bytes) -> bytes:
@@ -92,8 +114,10 @@ class SyslogTlsSink:
         app_name: str = "onshore",
         hostname: str | None = None,
         timeout: float = 5.0,
+        message_format: SyslogFormat = "ocsf",
     ) -> None:
         self.name = "syslog"
+        self._format: SyslogFormat = message_format
         self._host, self._port, self._context = host, port, context
         self._server_name = server_name or host
         self._facility, self._app_name = facility, app_name
@@ -116,7 +140,12 @@ class SyslogTlsSink:
         frames = b"".join(
             octet_counted(
                 rfc5424(
-                    d, facility=self._facility, hostname=self._hostname, app_name=self._app_name, procid=self._procid
+                    d,
+                    facility=self._facility,
+                    hostname=self._hostname,
+                    app_name=self._app_name,
+                    procid=self._procid,
+                    message_format=self._format,
                 )
             )
             for d in documents
