@@ -26,6 +26,10 @@ TEXT: Mapping[str, tuple[str, str]] = {
         "That key is not the admin key nor an API key with a console role.",
         "管理キーでも、コンソール用ロールを持つ API キーでもありません。",
     ),
+    "sessions.unavailable": (
+        "Console sessions are kept in Redis, which cannot be reached now: try again shortly.",
+        "コンソールのセッションを保存する Redis に接続できません。しばらくしてから再試行してください。",
+    ),
     "login.norole": (
         "Your account has no console role (admin, operator or auditor).",
         "アカウントにコンソール用ロール（admin、operator、auditor）がありません。",

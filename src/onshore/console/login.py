@@ -49,8 +49,10 @@ async def login_page(request: web.Request) -> web.Response:
     )
 
 
-def _signed_in(console: Console, response: web.StreamResponse, actor: str, display: str, roles: frozenset[str]) -> None:
-    token, _ = console.sessions.create(actor, display, roles)
+async def _signed_in(
+    console: Console, response: web.StreamResponse, actor: str, display: str, roles: frozenset[str]
+) -> None:
+    token, _ = await console.sessions.create(actor, display, roles)
     set_cookie(console, response, console.session_cookie, token)
     log.info("console sign-in: %s (%s)", actor, ", ".join(sorted(roles)))
 
@@ -84,7 +86,7 @@ async def login_key(request: web.Request) -> web.StreamResponse:
             )
         actor, display = principal.key_id, f"API key {principal.key_id}"
     response = web.HTTPSeeOther(next_path)
-    _signed_in(console, response, actor, display, roles)
+    await _signed_in(console, response, actor, display, roles)
     raise response
 
 
@@ -96,7 +98,7 @@ async def login_oidc(request: web.Request) -> web.StreamResponse:
         endpoints = await console.oidc.endpoints(console.http)
     except LoginRefused as exc:
         raise Refused(502, translate(language(request), "login.failed", why=str(exc))) from None
-    token, login = console.pending.start(safe_next(request.query.get("next")))
+    token, login = await console.pending.start(safe_next(request.query.get("next")))
     response = web.HTTPSeeOther(console.oidc.authorization_url(endpoints, login))
     # Lax, not Strict: the IdP's redirect back is a cross-site navigation, and must carry this cookie.
     set_cookie(console, response, console.login_cookie, token, samesite="Lax", max_age=600)
@@ -107,7 +109,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     console = request.app[CONSOLE]
     if console.oidc is None or console.http is None:
         raise Refused(404, "OpenID Connect sign-in is not configured (gateway.console.oidc).")
-    login = console.pending.take(request.cookies.get(console.login_cookie))
+    login = await console.pending.take(request.cookies.get(console.login_cookie))
     lang = language(request)
     if "error" in request.query:
         raise Refused(401, translate(lang, "login.failed", why=f"the identity provider said {request.query['error']}"))
@@ -126,7 +128,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
     # A page, not a redirect: the session cookie is SameSite=Strict, so the first request carrying it
     # must start on this site (a redirect chain that began at the IdP would not send it).
     response = render(request, "continue.html.j2", session=None, next=login.next_path)
-    _signed_in(console, response, signed.actor, signed.display, roles)
+    await _signed_in(console, response, signed.actor, signed.display, roles)
     response.del_cookie(console.login_cookie, path="/")
     return response
 
@@ -136,7 +138,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     session = current_session(request)
     if session is not None:
         await form_with_csrf(request, session)
-        console.sessions.drop(request.cookies.get(console.session_cookie))
+        await console.sessions.drop(request.cookies.get(console.session_cookie))
     response = web.HTTPSeeOther("/login")
     response.del_cookie(console.session_cookie, path="/")
     raise response

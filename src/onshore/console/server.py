@@ -16,6 +16,7 @@ from aiohttp import web
 from onshore.console import actions, login, pages
 from onshore.console.oidc_login import OidcLogin
 from onshore.console.parts import ConsoleParts
+from onshore.console.redis_sessions import RedisSessions
 from onshore.console.sessions import PendingLogins, Sessions
 from onshore.console.web import CONSOLE, Console, guard
 from onshore.identify.oidc.verifier import IssuerVerifier, OidcVerifier
@@ -82,16 +83,26 @@ def console_login(settings: Settings, api: OidcVerifier | None, now: Callable[[]
     )
 
 
+def _shared_sessions(parts: ConsoleParts, config: ConsoleSettings, now: Callable[[], float]) -> RedisSessions | None:
+    """With gateway.redis, sessions live there: a browser stays signed in whichever replica answers."""
+    redis = parts.settings.gateway.redis
+    if redis is None:
+        return None
+    url = parts.settings.secrets["#redis"].value
+    return RedisSessions(url, redis.prefix, config.session_idle_seconds, config.session_max_seconds, now)
+
+
 def build_console(
     parts: ConsoleParts, config: ConsoleSettings, oidc: OidcLogin | None, now: Callable[[], float]
 ) -> web.Application:
     app = web.Application(middlewares=[guard], client_max_size=64 * 1024)
     app.add_routes(ROUTES)
     app.router.add_static("/static", str(resources.files("onshore.console").joinpath("static")))
+    shared = _shared_sessions(parts, config, now)
     console = Console(
         parts,
-        Sessions(config.session_idle_seconds, config.session_max_seconds, now),
-        PendingLogins(now),
+        shared or Sessions(config.session_idle_seconds, config.session_max_seconds, now),
+        shared or PendingLogins(now),
         templates(),
         Worker("onshore-console"),
         config.secure_cookies,
@@ -107,6 +118,8 @@ def build_console(
         await console.jobs.aclose()  # a verification or report in progress finishes first
         if console.http is not None:
             await console.http.close()
+        if shared is not None:
+            await shared.aclose()
 
     app.cleanup_ctx.append(lifespan)
     return app

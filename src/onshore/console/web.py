@@ -19,7 +19,8 @@ from onshore.console.i18n import pick_language, translate
 from onshore.console.oidc_login import OidcLogin
 from onshore.console.parts import ConsoleParts
 from onshore.console.proofs import VerifyOutcome
-from onshore.console.sessions import PendingLogins, Session, Sessions
+from onshore.console.redis_sessions import SessionsUnavailable
+from onshore.console.sessions import LoginStore, Session, SessionStore
 from onshore.identify.roles import Action, needed_for, permits
 from onshore.worker import Worker
 
@@ -56,8 +57,8 @@ class VerifyJob:
 @dataclass(slots=True)
 class Console:
     parts: ConsoleParts
-    sessions: Sessions
-    pending: PendingLogins
+    sessions: SessionStore  # in memory, or in Redis when the gateway has one (shared by replicas)
+    pending: LoginStore
     templates: jinja2.Environment
     jobs: Worker  # one thread for long reads (verify, export, reports): one at a time
     secure_cookies: bool
@@ -97,9 +98,11 @@ def language(request: web.Request) -> str:
     return pick_language(request.cookies.get(LANG_COOKIE), request.headers.get("Accept-Language"))
 
 
+SESSION = web.RequestKey("console_session", Session)  # set once per request by `guard`
+
+
 def current_session(request: web.Request) -> Session | None:
-    console = console_of(request)
-    return console.sessions.get(request.cookies.get(console.session_cookie))
+    return request.get(SESSION)
 
 
 def require(request: web.Request, action: Action) -> Session:
@@ -170,11 +173,20 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Security headers on every answer; pages with data are never cached; refusals as a page."""
+    """The session (read once, before the handler), security headers on every answer, pages with data
+    never cached, refusals as a page."""
     try:
+        if not request.path.startswith("/static/"):
+            console = console_of(request)
+            session = await console.sessions.get(request.cookies.get(console.session_cookie))
+            if session is not None:
+                request[SESSION] = session
         response = await handler(request)
     except Refused as refused:
         response = _refusal(request, refused.status, refused.message)
+    except SessionsUnavailable:  # fail closed: nobody counts as signed in while sessions cannot be read
+        log.warning("console: the session store (Redis) cannot be reached")
+        response = _refusal(request, 503, translate(language(request), "sessions.unavailable"))
     except web.HTTPException as exc:
         if exc.status < 400:
             exc.headers.update(SECURITY_HEADERS)

@@ -3,6 +3,7 @@ decision tables, the words in both languages, and the console's config checks.""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import re
@@ -33,42 +34,51 @@ class Clock:
 
 
 def test_a_session_expires_when_idle_and_at_its_absolute_limit() -> None:
-    clock = Clock()
-    sessions = Sessions(idle_seconds=60, max_seconds=150, now=clock)
-    token, session = sessions.create("console:admin-key", "admin key", frozenset({"admin"}))
-    assert sessions.get(token) is session
-    clock.t += 59
-    assert sessions.get(token) is session  # use restarts the idle clock
-    clock.t += 59
-    assert sessions.get(token) is session
-    clock.t += 40  # 158 s after creation: past the absolute limit although not idle
-    assert sessions.get(token) is None
-    token, _ = sessions.create("a", "a", frozenset())
-    clock.t += 61
-    assert sessions.get(token) is None
-    assert len(sessions) == 0
+    async def run() -> None:
+        clock = Clock()
+        sessions = Sessions(idle_seconds=60, max_seconds=150, now=clock)
+        token, session = await sessions.create("console:admin-key", "admin key", frozenset({"admin"}))
+        assert await sessions.get(token) is session
+        clock.t += 59
+        assert await sessions.get(token) is session  # use restarts the idle clock
+        clock.t += 59
+        assert await sessions.get(token) is session
+        clock.t += 40  # 158 s after creation: past the absolute limit although not idle
+        assert await sessions.get(token) is None
+        token, _ = await sessions.create("a", "a", frozenset())
+        clock.t += 61
+        assert await sessions.get(token) is None
+        assert len(sessions) == 0
+
+    asyncio.run(run())
 
 
 def test_sessions_are_keyed_by_digest_and_each_sign_in_is_new() -> None:
-    sessions = Sessions(60, 600, Clock())
-    one, first = sessions.create("a", "a", frozenset({"admin"}))
-    two, second = sessions.create("a", "a", frozenset({"admin"}))
-    assert one != two and first.csrf != second.csrf
-    assert one not in repr(sessions._by_digest)
-    assert sessions.get("made-up") is None and sessions.get(None) is None
-    sessions.drop(one)
-    assert sessions.get(one) is None and sessions.get(two) is second
+    async def run() -> None:
+        sessions = Sessions(60, 600, Clock())
+        one, first = await sessions.create("a", "a", frozenset({"admin"}))
+        two, second = await sessions.create("a", "a", frozenset({"admin"}))
+        assert one != two and first.csrf != second.csrf
+        assert one not in repr(sessions._by_digest)
+        assert await sessions.get("made-up") is None and await sessions.get(None) is None
+        await sessions.drop(one)
+        assert await sessions.get(one) is None and await sessions.get(two) is second
+
+    asyncio.run(run())
 
 
 def test_a_pending_sign_in_is_used_once_and_expires() -> None:
-    clock = Clock()
-    pending = PendingLogins(clock)
-    token, login = pending.start("/audit")
-    assert pending.take(token) == login
-    assert pending.take(token) is None  # a callback cannot be replayed
-    token, _ = pending.start("/")
-    clock.t += LOGIN_TTL_SECONDS + 1
-    assert pending.take(token) is None
+    async def run() -> None:
+        clock = Clock()
+        pending = PendingLogins(clock)
+        token, login = await pending.start("/audit")
+        assert await pending.take(token) == login
+        assert await pending.take(token) is None  # a callback cannot be replayed
+        token, _ = await pending.start("/")
+        clock.t += LOGIN_TTL_SECONDS + 1
+        assert await pending.take(token) is None
+
+    asyncio.run(run())
 
 
 def test_pkce_s256_challenge_matches_rfc_7636_appendix_b() -> None:
@@ -85,7 +95,7 @@ def test_the_authorization_request_carries_state_nonce_and_challenge() -> None:
 
     login = OidcLogin.__new__(OidcLogin)  # only the URL builder: no verifier needed
     login.client_id, login.redirect_url, login.scopes = "console", "https://c.example/auth/callback", ("openid",)
-    _, started = PendingLogins(Clock()).start("/")
+    _, started = asyncio.run(PendingLogins(Clock()).start("/"))
     url = login.authorization_url(Endpoints("https://idp.example/authorize", "https://idp.example/token"), started)
     query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
     assert query["code_challenge_method"] == "S256"
