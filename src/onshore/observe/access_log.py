@@ -61,7 +61,7 @@ def fields(
     }
     if pd is not None:  # types and counts, and what was done: never a value
         found = pd.get("found") or {}
-        line["pii_types"] = ",".join(sorted(found)) or None
+        line["pii_found"] = ",".join(f"{kind}:{n}" for kind, n in sorted(found.items())) or None
         line["pii_count"] = sum(found.values())
         line["pii_pseudonymised_for"] = ",".join(pd.get("pseudonymised_for") or ()) or None
         line["pii_blocked_for"] = ",".join(pd.get("blocked_backends") or ()) or None
