@@ -37,6 +37,7 @@ from onshore.identify.oidc.token import MAX_TOKEN_BYTES, KeySet
 from onshore.identify.oidc.verifier import IssuerRules, IssuerVerifier, OidcVerifier
 from onshore.identify.ports import KeyStore
 from onshore.metrics import Metrics
+from onshore.observe.build import open_access_log, start_tracer
 from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
 from onshore.prove.ports import AuditStore
@@ -512,6 +513,8 @@ async def _start(
         await_keys=fetches.wait if oidc is not None else None,
         events=events,
         auth_bursts=_auth_bursts(settings),
+        access=open_access_log(settings, stack),  # observe: closed at teardown
+        tracer=start_tracer(settings, metrics, stack),  # observe: None (telemetry off) unless configured
     )
     chat = ChatService(
         steps,

@@ -1,4 +1,8 @@
-"""Prometheus metrics, on a registry owned by the app (no module-level globals)."""
+"""Prometheus metrics, on a registry owned by the app (no module-level globals).
+
+Every label value is bounded by the config: endpoints, statuses, backend and model names as
+configured (a model is labelled only once admit has matched it to a configured name), never a
+string a client sent."""
 
 from __future__ import annotations
 
@@ -26,14 +30,16 @@ _LATENCY_BUCKETS = (
     120,
 )
 
+_RATE_BUCKETS = (1, 2, 5, 10, 20, 30, 50, 75, 100, 150, 200, 300, 500, 1000)
+
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         self.requests = Counter(
             "onshore_requests",
-            "Requests answered, by endpoint and HTTP status.",
-            ["endpoint", "status"],
+            "Requests answered, by endpoint, HTTP status and model (a configured name; empty before one is known).",
+            ["endpoint", "status", "model"],
             registry=self.registry,
         )
         self.decisions = Counter(
@@ -69,8 +75,27 @@ class Metrics:
         )
         self.tokens = Counter(
             "onshore_tokens",
-            "Tokens reported by backends, by kind (prompt or completion).",
-            ["kind"],
+            "Tokens reported by backends, by kind (prompt or completion) and model.",
+            ["kind", "model"],
+            registry=self.registry,
+        )
+        self.time_to_first_token = Histogram(
+            "onshore_time_to_first_token_seconds",
+            "Streams: from the request's arrival to the first answer chunk relayed, by model.",
+            ["model"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.tokens_per_second = Histogram(
+            "onshore_stream_tokens_per_second",
+            "Streams: completion tokens per second from the first chunk to the end, by model.",
+            ["model"],
+            buckets=_RATE_BUCKETS,
+            registry=self.registry,
+        )
+        self.spans_dropped = Counter(
+            "onshore_spans_dropped",
+            "Trace spans not exported (the queue was full, or the collector refused or was unreachable).",
             registry=self.registry,
         )
         self.security_events_dropped = Counter(

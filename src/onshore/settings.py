@@ -202,6 +202,43 @@ def _check_security_events(events: SecurityEventsSettings, errors: _Errors) -> N
 
 
 # --- end of security events -------------------------------------------------------------------------
+# --- logs and traces --------------------------------------------------------------------------------
+class AccessLogSettings(_Strict, frozen=True, kw_only=True):
+    """One line per API request (observe/access_log.py). Unset: no access log."""
+
+    format: Literal["json", "logfmt"] = "json"
+    path: str = "stdout"  # "stdout", "stderr", or a file appended to (relative: under data_dir)
+
+
+class OtlpSettings(_Strict, frozen=True, kw_only=True):
+    """OpenTelemetry traces over OTLP/HTTP (JSON encoding), e.g. to a local collector."""
+
+    endpoint: str  # the full traces URL, e.g. http://127.0.0.1:4318/v1/traces
+    service_name: str = "onshore"
+    queue_size: int = 10_000  # spans waiting to be sent; beyond it they are dropped and counted
+    export_interval_seconds: float = 1.0
+
+
+class TelemetrySettings(_Strict, frozen=True, kw_only=True):
+    otlp: OtlpSettings | None = None  # unset: no traces (the stages run unwrapped)
+
+
+def _check_observe(gw: GatewaySettings, errors: _Errors) -> None:
+    if gw.access_log is not None and not gw.access_log.path.strip():
+        errors.add(ConfigError("gateway.access_log.path", "give stdout, stderr or a file path"))
+    otlp = gw.telemetry.otlp
+    if otlp is None:
+        return
+    parsed = urlsplit(otlp.endpoint)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        errors.add(ConfigError("gateway.telemetry.otlp.endpoint", "must be an http:// or https:// URL"))
+    if otlp.queue_size < 1:
+        errors.add(ConfigError("gateway.telemetry.otlp.queue_size", "must be positive"))
+    if otlp.export_interval_seconds <= 0:
+        errors.add(ConfigError("gateway.telemetry.otlp.export_interval_seconds", "must be positive"))
+
+
+# --- end of logs and traces -------------------------------------------------------------------------
 class ConsoleOidcSettings(_Strict, frozen=True, kw_only=True):
     """Console sign-in by OpenID Connect (authorization code + PKCE) at one of identity.oidc's issuers."""
 
@@ -248,6 +285,8 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     admin_key_env: str | None = None  # bearer token for the admin API (kill switch); unset: no admin API
     security_events: SecurityEventsSettings | None = None  # unset: no events are sent anywhere
     console: ConsoleSettings | None = None
+    access_log: AccessLogSettings | None = None  # unset: no access log
+    telemetry: TelemetrySettings = TelemetrySettings()
 
 
 class EntraSettings(_Strict, frozen=True, kw_only=True):
@@ -1172,6 +1211,7 @@ def _check_gateway(gw: GatewaySettings, errors: _Errors) -> None:
             errors.add(ConfigError(field_path, "must be an environment variable name, not a value"))
     if gw.security_events is not None:
         _check_security_events(gw.security_events, errors)
+    _check_observe(gw, errors)
 
 
 def _check_backend(name: str, backend: BackendSettings) -> None:

@@ -148,9 +148,10 @@ def test_metrics(w: World) -> None:
     with pytest.raises(openai.PermissionDeniedError):
         w.client(w.personal_key).chat.completions.create(model="us-only", messages=MESSAGES)
     text = httpx.get(w.gateway.url + "/metrics").text
-    assert 'onshore_requests_total{endpoint="chat",status="200"}' in text
+    assert 'onshore_requests_total{endpoint="chat",model="chat",status="200"}' in text
+    assert 'onshore_requests_total{endpoint="chat",model="us-only",status="403"}' in text
     assert 'onshore_denials_total{rule="tenants.acme.classes.personal"}' in text
     assert 'onshore_decisions_total{outcome="allowed"}' in text
     assert "onshore_gateway_overhead_seconds_bucket" in text
     assert 'onshore_upstream_latency_seconds_count{backend="us-cloud"}' in text
-    assert 'onshore_tokens_total{kind="prompt"}' in text
+    assert 'onshore_tokens_total{kind="prompt",model="chat"}' in text

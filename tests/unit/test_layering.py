@@ -69,7 +69,22 @@ ALLOWED: dict[str, set[str] | str] = {
     "store": {"decide", "identify", "prove", "worker"},
     # The request path: runs the stages in order. It knows no HTTP (that is the edge's job): no edge,
     # no aiohttp (see test_the_service_knows_no_http).
-    "service": {"decide", "identify", "protect", "prove", "route", "refusal", "clock", "ids", "metrics", "events"},
+    "service": {
+        "decide",
+        "identify",
+        "protect",
+        "prove",
+        "route",
+        "refusal",
+        "clock",
+        "ids",
+        "metrics",
+        "events",
+        "observe",
+    },
+    # observe: the access log and traces, read from the audit trace (prove); its OTLP sender does
+    # HTTP off the request path (the service imports only access_log and spans, which do none).
+    "observe": {"prove", "metrics", "settings", "__init__"},
     # HTTP: reads requests, calls the service, writes answers. Nothing but app and cli imports it.
     "edge": {"decide", "identify", "prove", "service", "refusal", "metrics", "translate", "events"},
     # siem: sends events to the configured sinks (I/O); reads its settings, renders events as OCSF.
@@ -208,6 +223,16 @@ def test_the_service_knows_no_http() -> None:
     for path in sorted((SRC / "service").rglob("*.py")):
         http = {name for name in imports(path) if name.split(".")[0] in {"aiohttp", "http"}}
         assert not http, f"{path.relative_to(SRC)} imports {http}"
+
+
+def test_the_service_uses_only_the_parts_of_observe_that_do_no_io() -> None:
+    """The service writes log lines and notes spans; the OTLP sender (aiohttp) is app.py's to start."""
+    for path in sorted((SRC / "service").rglob("*.py")):
+        used = {name for name in imports(path) if name.startswith("onshore.observe")}
+        assert used <= {"onshore.observe.access_log", "onshore.observe.spans"}, f"{path.relative_to(SRC)}: {used}"
+    for name in ("access_log.py", "spans.py"):
+        io = {m for m in imports(SRC / "observe" / name) if m.split(".")[0] in IO_MODULES}
+        assert not io, f"observe/{name} imports {io}"
 
 
 def test_decide_and_route_never_import_edge() -> None:

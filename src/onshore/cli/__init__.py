@@ -38,6 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     serve = with_config(sub.add_parser("serve", help="run the gateway"))
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="warning",
+        help="the gateway's own log (stderr); failovers and breaker changes are warnings (default: warning)",
+    )
     serve.set_defaults(func=cmd_serve)
 
     check = sub.add_parser("check-config", help="validate a config and print the resolved policy")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import logging
 import socket
 import sys
 import time
@@ -25,6 +26,7 @@ class StartupFailed(Exception):
 
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)  # model files are checked here: a missing one stops before anything
+    configure_logging(getattr(args, "log_level", "warning"))
     host = args.host or settings.gateway.host
     port = args.port or settings.gateway.port
     try:
@@ -80,6 +82,17 @@ def _run(settings: Settings, sockets: list[socket.socket], host: str, port: int,
         traceback.print_exc()
         return 1
     return 0
+
+
+def configure_logging(level: str) -> None:
+    """The gateway's own log on stderr, one line per event (the access log is separate: gateway.access_log)."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)  # requests are the access log's job
 
 
 def bind(host: str, port: int, settings: Settings) -> list[socket.socket]:

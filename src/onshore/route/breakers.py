@@ -52,7 +52,7 @@ class Breakers:
         for attempt in attempts:
             if is_failure(attempt.outcome):
                 self._failing.add(attempt.backend)
-                self._spawn(self._failure(attempt.backend))
+                self._spawn(self._failure(attempt.backend, attempt.outcome))
             elif attempt.outcome == "ok" and attempt.backend in self._failing:
                 self._failing.discard(attempt.backend)
                 self._spawn(self._success(attempt.backend))
@@ -62,10 +62,10 @@ class Breakers:
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def _failure(self, backend: str) -> None:
+    async def _failure(self, backend: str, reason: str) -> None:
         try:
             if await self._controls.record_failure(backend, self._now()):
-                log.warning("circuit breaker opened for backend %s", backend)
+                log.warning("circuit breaker opened for backend %s after repeated failures (last: %s)", backend, reason)
                 self._events.emit(SecurityEvent(type=EventType.BREAKER_OPENED, time=self._now(), backend=backend))
                 self._open = self._open | {backend}
         except ControlsUnavailable:
@@ -80,7 +80,12 @@ class Breakers:
             try:
                 now = self._now()
                 states = await asyncio.gather(*(self._controls.is_open(b, now) for b in self._backends))
-                self._open = frozenset(b for b, is_open in zip(self._backends, states, strict=True) if is_open)
+                opened = frozenset(b for b, is_open in zip(self._backends, states, strict=True) if is_open)
+                for backend in sorted(self._open - opened):  # the shared view: a close seen by every replica
+                    log.warning("circuit breaker closed for backend %s: its open period ended", backend)
+                for backend in sorted(opened - self._open):
+                    log.warning("circuit breaker open for backend %s (opened by another replica)", backend)
+                self._open = opened
             except ControlsUnavailable:
                 pass  # keep the last view
             await asyncio.sleep(every)

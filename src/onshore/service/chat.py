@@ -22,7 +22,7 @@ from onshore.route.router import Opened
 from onshore.service.calls import ChatCall
 from onshore.service.ports import ClientGone, OpenStream, Reply
 from onshore.service.relay import StreamOutcome, StreamRelay
-from onshore.service.steps import RECEIPT_HEADER, REQUEST_ID_HEADER, Steps, note_restored
+from onshore.service.steps import RECEIPT_HEADER, REQUEST_ID_HEADER, Steps, StreamTimer, note_restored
 
 _STREAM_UNRECORDED = Refusal(Kind.AUDIT_UNAVAILABLE, "The audit log could not record the end of this stream.")
 
@@ -97,7 +97,8 @@ class ChatService:
         except BaseException:
             opened.close()  # the relay never took the upstream connection over
             raise
-        encoder = call.dialect.stream_encoder(trace.model or "")
+        # observe: the encoder notes its first chunk (time to first token)
+        encoder = StreamTimer(call.dialect.stream_encoder(trace.model or ""), steps.clock.monotonic, started)
         vault = plan.restores(opened.route)
         router = steps.router
         relay = StreamRelay(
@@ -120,9 +121,9 @@ class ChatService:
         try:
             ended = await relay.run(open_stream, headers)
         except BaseException:  # cancelled mid-stream (shutdown): the close is still recorded
-            await self._close(trace, opened, relay.ended("cancelled"), relayed_from)
+            await self._close(trace, opened, relay.ended("cancelled"), relayed_from, encoder)
             raise
-        recorded = await self._close(trace, opened, ended, relayed_from)
+        recorded = await self._close(trace, opened, ended, relayed_from, encoder)
         if ended.write is None:
             return None  # the client is gone: nothing more to send
         try:
@@ -137,7 +138,9 @@ class ChatService:
             pass
         return None
 
-    async def _close(self, trace: RequestTrace, opened: Opened, ended: StreamOutcome, relayed_from: float) -> bool:
+    async def _close(
+        self, trace: RequestTrace, opened: Opened, ended: StreamOutcome, relayed_from: float, timer: StreamTimer
+    ) -> bool:
         """Write the stream's closing record; False if the audit store failed."""
         steps = self._steps
         note_restored(trace, ended.restored)
@@ -165,9 +168,9 @@ class ChatService:
             personal_data=trace.personal_data,
         )
         steps.count_tokens(ended.usage, close)
-        steps.served(trace.endpoint)
+        steps.served(trace.endpoint, trace.model)
         try:
-            await steps.record(close, relayed_from)
+            await steps.record(close, relayed_from, trace, timer)  # observe: the open's trace and first chunk
         except AuditUnavailable:
             return False
         return True

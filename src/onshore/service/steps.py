@@ -26,6 +26,8 @@ from onshore.identify.oidc.token import KeySet, TokenRefused
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
 from onshore.metrics import Metrics
+from onshore.observe.access_log import AccessLog, fields
+from onshore.observe.spans import Tracer, instrument
 from onshore.protect.answer import Restored
 from onshore.protect.body import has_token_input
 from onshore.protect.plan import Plan, plan
@@ -37,11 +39,11 @@ from onshore.prove.writer import AuditUnavailable, AuditWriter
 from onshore.refusal import Kind, Refusal, model_not_found
 from onshore.route.backends.base import Endpoint
 from onshore.route.backends.usage import ESTIMATE, estimate_completion, estimate_prompt, usage_of
-from onshore.route.breakers import Breakers
+from onshore.route.breakers import Breakers, is_failure
 from onshore.route.router import Attempt, Opened, Router, UpstreamFailure
 from onshore.service.calls import Call, EmbeddingsCall
 from onshore.service.limits import LimitReached, Limits
-from onshore.service.ports import Dialect, Reply
+from onshore.service.ports import Dialect, Reply, StreamEncoder
 
 log = logging.getLogger("onshore.pipeline")
 UPSTREAM = "upstream"  # usage_source: the backend's own final count
@@ -89,6 +91,8 @@ class Steps:
         await_keys: KeyWaiter | None = None,
         events: SecurityEvents = NO_EVENTS,
         auth_bursts: BurstDetector | None = None,
+        access: AccessLog | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         self._await_keys = await_keys
         self._events = events
@@ -103,6 +107,9 @@ class Steps:
         self._protector = protector
         self._limits = limits
         self._breakers = breakers
+        self._access = access
+        if tracer is not None:  # observe: the stage methods wrapped on this instance; off, they are as written
+            instrument(self, tracer)
 
     def start(self, endpoint: str) -> tuple[RequestTrace, float]:
         now = self.clock.now()
@@ -271,12 +278,15 @@ class Steps:
             trace.attempts = _attempts(failure.attempts)
             for attempt in failure.attempts:
                 self._metrics.failovers.labels(attempt.backend, attempt.outcome).inc()
+            _log_failovers(trace, failure.attempts, None)  # observe
             raise failure.error from None
         if self._breakers is not None:
             self._breakers.observe(opened.attempts)
         trace.attempts = _attempts(opened.attempts)
         for attempt in opened.attempts[:-1]:
             self._metrics.failovers.labels(attempt.backend, attempt.outcome).inc()
+        if len(opened.attempts) > 1:
+            _log_failovers(trace, opened.attempts[:-1], opened.route.backend.name)  # observe
         trace.chosen = opened.route.backend
         trace.upstream_ms = opened.upstream_ms
         self._metrics.upstream_latency.labels(opened.route.backend.name).observe(opened.upstream_ms / 1000)
@@ -295,17 +305,53 @@ class Steps:
         if usage and self._limits is not None and trace.key_id and trace.tenant:
             self._limits.charge_later(trace.key_id, trace.tenant, usage.get("total_tokens", 0), self.clock.now())
         if usage:
-            self._metrics.tokens.labels("prompt").inc(usage.get("prompt_tokens", 0))
-            self._metrics.tokens.labels("completion").inc(usage.get("completion_tokens", 0))
+            model = trace.model or ""
+            self._metrics.tokens.labels("prompt", model).inc(usage.get("prompt_tokens", 0))
+            self._metrics.tokens.labels("completion", model).inc(usage.get("completion_tokens", 0))
 
-    def served(self, endpoint: str) -> None:
-        self._metrics.requests.labels(endpoint, "200").inc()
+    def served(self, endpoint: str, model: str | None = None) -> None:
+        self._metrics.requests.labels(endpoint, "200", model or "").inc()
 
     # --- prove ---------------------------------------------------------------------------------
-    async def record(self, trace: RequestTrace, started: float) -> None:
+    async def record(
+        self, trace: RequestTrace, started: float, opened: RequestTrace | None = None, timer: StreamTimer | None = None
+    ) -> None:
+        """Write the audit record, then (observe) the request's access-log line from the same trace. A
+        stream's line is written at its close (`opened`: its opening record; `timer`: its first chunk)."""
         trace.total_ms = (self.clock.monotonic() - started) * 1000
-        # Shielded: a request cancelled mid-way must still leave its record.
-        await asyncio.shield(self._audit.append(entry(trace)))
+        try:
+            # Shielded: a request cancelled mid-way must still leave its record.
+            await asyncio.shield(self._audit.append(entry(trace)))
+        except AuditUnavailable:
+            self._access_line(trace, opened, timer, failed=True)
+            raise
+        self._access_line(trace, opened, timer, failed=False)
+
+    def _access_line(
+        self, trace: RequestTrace, opened: RequestTrace | None, timer: StreamTimer | None, *, failed: bool
+    ) -> None:
+        """observe: the access-log line and a stream's first-chunk metrics, from the recorded trace."""
+        if trace.kind == "stream_open" and not failed:
+            return  # its line is written at the close, with the close's outcome and tokens
+        ttfb_ms = total_ms = None
+        if timer is not None:
+            now = self.clock.monotonic()
+            total_ms = (now - timer.started) * 1000
+            if timer.first is not None:
+                ttfb_ms = (timer.first - timer.started) * 1000
+                model = trace.model or ""
+                self._metrics.time_to_first_token.labels(model).observe(ttfb_ms / 1000)
+                tokens, seconds = (trace.usage or {}).get("completion_tokens", 0), now - timer.first
+                if tokens and seconds > 0:
+                    self._metrics.tokens_per_second.labels(model).observe(tokens / seconds)
+        if self._access is None:
+            return
+        line = fields(trace, opened, ttfb_ms, total_ms)
+        if failed:  # what the client got instead: the audit failure (after a stream's headers: its error event)
+            line.update(level="error", outcome="audit_unavailable", error=Kind.AUDIT_UNAVAILABLE.code)
+            if trace.kind != "stream_close":
+                line["status"] = 503
+        self._access.write(line)
 
     def receipt(self, trace: RequestTrace, decision: Decision, opened: Opened, *, stream: bool) -> str:
         """The receipt of an answer, or of a stream's opening (its digest is in its final receipt)."""
@@ -346,7 +392,7 @@ class Steps:
             await self.record(trace, started)
         except AuditUnavailable:
             return self.audit_failed(trace, dialect)
-        self.served(trace.endpoint)
+        self.served(trace.endpoint, trace.model)
         self._metrics.overhead.observe(max(0.0, trace.total_ms - (trace.upstream_ms or 0.0)) / 1000)
         headers = {
             "Content-Type": "application/json",
@@ -360,7 +406,7 @@ class Steps:
     async def refuse(self, trace: RequestTrace, started: float, refusal: Refusal, dialect: Dialect) -> Reply:
         reply = dialect.render_refusal(refusal)  # before the record: what is recorded is what is sent
         trace.status, trace.outcome, trace.error_code = reply.status, "refused", refusal.kind.code
-        self._metrics.requests.labels(trace.endpoint, str(reply.status)).inc()
+        self._metrics.requests.labels(trace.endpoint, str(reply.status), trace.model or "").inc()
         try:
             await self.record(trace, started)
         except AuditUnavailable:
@@ -371,7 +417,7 @@ class Steps:
     def audit_failed(self, trace: RequestTrace, dialect: Dialect) -> Reply:
         refusal = Refusal(Kind.AUDIT_UNAVAILABLE, "The audit log could not record this request, so it was not served.")
         reply = dialect.render_refusal(refusal)
-        self._metrics.requests.labels(trace.endpoint, str(reply.status)).inc()
+        self._metrics.requests.labels(trace.endpoint, str(reply.status), trace.model or "").inc()
         standard = dialect.standard_headers(trace.id, trace.quota, trace.ts)
         return Reply(reply.status, reply.body, {**reply.headers, **standard, REQUEST_ID_HEADER: trace.id})
 
@@ -398,6 +444,52 @@ class Steps:
         await self._audit.append(admin_entry(self.new_id(now), now, action, backend, actor, reason, outcome))
         kind = EventType.BACKEND_DISABLED if action == "disable" else EventType.BACKEND_ENABLED
         self._events.emit(SecurityEvent(type=kind, time=now, actor=actor, backend=backend, source=source()))
+
+
+class StreamTimer:
+    """observe: a stream's encoder, noting when the first answer chunk is encoded (time to first
+    token). After that chunk the encoder's own `chunk` takes over: no cost per chunk."""
+
+    def __init__(self, encoder: StreamEncoder, monotonic: Callable[[], float], started: float) -> None:
+        self._encoder = encoder
+        self._monotonic = monotonic
+        self.started = started  # the request's arrival (monotonic)
+        self.first: float | None = None
+
+    def chunk(self, document: dict[str, Any]) -> bytes:
+        self.first = self._monotonic()
+        self.chunk = self._encoder.chunk  # type: ignore[method-assign]
+        return self._encoder.chunk(document)
+
+    def start(self, request_id: str) -> bytes:
+        return self._encoder.start(request_id)
+
+    def finish(self) -> bytes:
+        return self._encoder.finish()
+
+    def receipt(self, receipt: str) -> bytes:
+        return self._encoder.receipt(receipt)
+
+    def done(self) -> bytes:
+        return self._encoder.done()
+
+    def error(self, refusal: Refusal) -> bytes:
+        return self._encoder.error(refusal)
+
+
+def _log_failovers(trace: RequestTrace, failed: list[Attempt], then: str | None) -> None:
+    """observe: each attempt that failed and moved on, at warning (names and outcomes only)."""
+    for attempt in failed:
+        if not is_failure(attempt.outcome):
+            continue  # switched off or unable to express the request: a choice, not a failure
+        log.warning(
+            "failover: backend %s failed (%s) after %.0f ms; %s (request %s)",
+            attempt.backend,
+            attempt.outcome,
+            attempt.duration_ms,
+            f"served by {then}" if then else "no backend left",
+            trace.id,
+        )
 
 
 def presented_key_id(authorization: str | None) -> str | None:
