@@ -10,8 +10,8 @@ scan, SQLite audit committed before the answer, Ed25519 receipts: everything on)
 the bench's own HTTP client, one request at a time, in three phases: a JSON request with an API key,
 the same with a bearer JWT (RS256, cached key), and a streamed answer of `--chunks` content chunks.
 
-- cProfile (default): per stage, function calls per request (deterministic) and the stage's share of
-  the profiled CPU time. A library function's own time (msgspec, hashlib, sqlite3, asyncio...) is
+- cProfile (default): per stage, function calls per request and the stage's share of the profiled
+  CPU time. A library function's own time (msgspec, hashlib, sqlite3, asyncio...) is
   given to the stage that called it; aiohttp's server and client are stages of their own.
 - `--callgrind`: re-runs itself under `valgrind --tool=callgrind` and reports instructions (Ir) per
   request for each phase, minus the same client calling the upstream directly, and the split by
@@ -221,7 +221,8 @@ def print_stages(results: dict[str, dict[str, dict[str, float]]], opts: argparse
                 names[name] += row["seconds"]
     print(
         f"cProfile, {opts.requests} requests per phase, stream = {opts.chunks} content chunks; "
-        "calls/request (deterministic) and share of the gateway's profiled CPU time\n"
+        "function calls per request (a library's calls split among its callers' stages by time) "
+        "and share of the gateway's profiled CPU time\n"
     )
     print("| stage | " + " | ".join(f"{p} calls/req | {p} CPU share" for p in phases) + " |")
     print("|---|" + "---:|---:|" * len(phases))
