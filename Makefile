@@ -36,8 +36,9 @@ eval-pii: $(STAMP)
 	PYTHONPATH=src $(BIN)/python eval/pii/evaluate.py
 	PYTHONPATH=src $(BIN)/python eval/pii/evaluate.py --dataset eval/pii/holdout.jsonl
 
+## Direct vs Onshore (latency, streaming, throughput, JWT); BENCH_ARGS="--quick", or "--memory 1000000" for RSS.
 bench: $(STAMP)
-	$(BIN)/python bench/gateway_bench.py
+	$(BIN)/python bench/gateway_bench.py $(BENCH_ARGS)
 
 ## Soak: 80% of the measured maximum for 10 minutes, mixed traffic; fails on any error, leak or lost record.
 .PHONY: soak

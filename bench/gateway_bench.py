@@ -1,6 +1,7 @@
 """End-to-end gateway benchmark: what Onshore adds on top of a direct call to the same upstream.
 
 Usage: python bench/gateway_bench.py [--quick] [--json results.json] [--wrk] [--py-spy PATH]
+       python bench/gateway_bench.py --memory [N]   # gateway RSS at 0, N/4, N/2, N requests (default 40,000)
 
 One run starts a cheap OpenAI-compatible upstream (bench/upstream_server.py) and the real gateway
 (`onshore serve`, full pipeline: auth, validation, decision, SQLite audit, signed receipt), then
@@ -292,6 +293,55 @@ async def closed_loop(endpoint: Endpoint, concurrency: int, duration: float) -> 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - started
     return result
+
+
+async def count_loop(endpoint: Endpoint, concurrency: int, total: int) -> PhaseResult:
+    """`concurrency` connections sending requests back to back until `total` were sent."""
+    result = PhaseResult()
+    sent = 0
+    started = time.perf_counter()
+
+    async def worker() -> None:
+        nonlocal sent
+        conn: HttpConnection | None = None
+        try:
+            while sent < total:
+                sent += 1
+                conn = await _one(conn, endpoint, result)
+        finally:
+            if conn is not None:
+                conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    result.elapsed = time.perf_counter() - started
+    return result
+
+
+def rss_mib(pid: int) -> float:
+    """Resident set size of a process (Linux /proc), in MiB; 0.0 where unavailable."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def memory_run(json_ep: Endpoint, stream_ep: Endpoint, pid: int, total: int, concurrency: int,
+                     log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """RSS of the gateway after 0, N/4, N/2 and N requests (every fifth one streamed), to show it is flat."""
+    await count_loop(json_ep, 1, 200)  # warm-up: imports, caches and pools settle before the first reading
+    readings = [{"requests": 0, "rss_mib": rss_mib(pid)}]
+    done, errors = 0, 0
+    for mark in (total // 4, total // 2, total):
+        todo = mark - done
+        streams = todo // 5
+        for ep, n in ((json_ep, todo - streams), (stream_ep, streams)):
+            result = await asyncio.wait_for(count_loop(ep, concurrency, n), max(PHASE_TIMEOUT, n / 50))
+            errors += result.errors
+        done = mark
+        readings.append({"requests": done, "rss_mib": rss_mib(pid)})
+        log(f"memory: {done:,} requests, gateway RSS {readings[-1]['rss_mib']:.1f} MiB, {errors} errors")
+    return {"readings": readings, "errors": errors}
 
 
 # --- statistics ------------------------------------------------------------------------------------
@@ -715,6 +765,7 @@ class Options:
     keep: bool
     prompt: str
     jwt: bool = True
+    memory: int = 0  # > 0: only the memory check, over this many requests
 
 
 def source_revision() -> str:
@@ -1120,6 +1171,17 @@ def run(opts: Options, argv: list[str]) -> int:
         pids = {"gateway": gateway_child.pid, "upstream": upstream.pid}
 
         jwt = Endpoint("gateway", port, build_request(port, body, issuer.token)) if issuer else None
+        if opts.memory:
+            memory = _run_loop(memory_run(gateway, sgateway, gateway_child.pid, opts.memory, opts.concurrency, log))
+            print(f"\nGateway RSS over {opts.memory:,} requests (c={opts.concurrency}, every fifth streamed), "
+                  f"source {facts['source']}:\n")  # fmt: skip
+            print("| requests | RSS |\n|---:|---:|")
+            for reading in memory["readings"]:
+                print(f"| {reading['requests']:,} | {reading['rss_mib']:.1f} MiB |")
+            print(f"\nErrors: {memory['errors']}")
+            if opts.json_path:
+                opts.json_path.write_text(json.dumps({"machine": facts, "memory": memory}, indent=2) + "\n")
+            return 1 if memory["errors"] else 0
         results = _run_loop(measure(opts, direct, gateway, sdirect, sgateway, pids, log, jwt))
         if opts.wrk:
             wrk = shutil.which("wrk")
@@ -1306,6 +1368,16 @@ def parse_args(argv: list[str]) -> Options:
     parser.add_argument(
         "--no-jwt", action="store_true", help="skip the bearer-JWT phase (c=1, RS256, cached key, vs the API key)"
     )
+    parser.add_argument(
+        "--memory",
+        type=int,
+        nargs="?",
+        const=40_000,
+        default=0,
+        metavar="N",
+        help="only the memory check: gateway RSS at 0, N/4, N/2 and N requests (N default 40,000; "
+        "the issue's full check is --memory 1000000)",
+    )
     a = parser.parse_args(argv)
     sizes = QUICK if a.quick else FULL
     return Options(
@@ -1328,7 +1400,8 @@ def parse_args(argv: list[str]) -> Options:
         rounds=min(20, max(1, a.rounds or int(sizes["rounds"]))),
         keep=a.keep,
         prompt=a.prompt,
-        jwt=not a.no_jwt,
+        jwt=not a.no_jwt and not a.memory,
+        memory=max(0, a.memory or 0),
     )
 
 

@@ -3,7 +3,7 @@
 Usage: python bench/upstream_server.py [--host 127.0.0.1] [--port 0]
 
 Answers POST /v1/chat/completions with a fixed chat.completion (with usage), or, when the body
-asks for `"stream": true`, with 5 SSE chunks, a usage-only chunk if
+asks for `"stream": true`, with 5 SSE chunks (`--chunks N` for N), a usage-only chunk if
 `stream_options.include_usage`, then `data: [DONE]`. GET /healthz answers 200.
 
 It is a raw asyncio.Protocol on uvloop with every response prebuilt: an aiohttp server would
@@ -57,10 +57,11 @@ def _chunked(payload: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(payload), payload)
 
 
-def _stream_body(include_usage: bool) -> bytes:
-    events = [_chunk({"role": "assistant", "content": _PIECES[0]}, None)]
-    events += [_chunk({"content": p}, None) for p in _PIECES[1:-1]]
-    events.append(_chunk({"content": _PIECES[-1]}, "stop"))
+def _stream_body(include_usage: bool, chunks: int = len(_PIECES)) -> bytes:
+    pieces = [_PIECES[i % len(_PIECES)] for i in range(max(2, chunks))]
+    events = [_chunk({"role": "assistant", "content": pieces[0]}, None)]
+    events += [_chunk({"content": p}, None) for p in pieces[1:-1]]
+    events.append(_chunk({"content": pieces[-1]}, "stop"))
     if include_usage:
         usage = {
             "id": "chatcmpl-bench",
@@ -68,7 +69,7 @@ def _stream_body(include_usage: bool) -> bytes:
             "created": 1700000000,
             "model": "upstream-model",
             "choices": [],
-            "usage": {"prompt_tokens": 13, "completion_tokens": 5, "total_tokens": 18},
+            "usage": {"prompt_tokens": 13, "completion_tokens": len(pieces), "total_tokens": 13 + len(pieces)},
         }
         events.append(b"data: " + json.dumps(usage, separators=(",", ":")).encode() + b"\n\n")
     events.append(b"data: [DONE]\n\n")
@@ -87,6 +88,15 @@ _STREAM_HEAD = (
 RESP_COMPLETION = _response("200 OK", "application/json", _COMPLETION)
 RESP_STREAM = _STREAM_HEAD + _stream_body(include_usage=False)
 RESP_STREAM_USAGE = _STREAM_HEAD + _stream_body(include_usage=True)
+
+
+def set_chunks(chunks: int) -> None:
+    """Answer streams with `chunks` content chunks instead of 5."""
+    global RESP_STREAM, RESP_STREAM_USAGE
+    RESP_STREAM = _STREAM_HEAD + _stream_body(include_usage=False, chunks=chunks)
+    RESP_STREAM_USAGE = _STREAM_HEAD + _stream_body(include_usage=True, chunks=chunks)
+
+
 RESP_HEALTH = _response("200 OK", "text/plain", b"ok")
 RESP_NOT_FOUND = _response("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
 RESP_BAD = _response("400 Bad Request", "application/json", b'{"error":{"message":"bad request"}}')
@@ -212,7 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed as READY <port>)")
+    parser.add_argument("--chunks", type=int, default=len(_PIECES), help="content chunks per streamed answer")
     args = parser.parse_args(argv)
+    set_chunks(args.chunks)
     try:
         import uvloop
 

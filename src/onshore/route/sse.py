@@ -45,6 +45,8 @@ class EventSplitter:
 
 
 def _data_of(event: bytes) -> bytes | None:
+    if event[:5] == b"data:" and b"\n" not in event:  # the usual event: one data line
+        return event[5:].lstrip(b" ")
     lines = [line[5:].lstrip(b" ") if line.startswith(b"data:") else None for line in event.split(b"\n")]
     data = [line for line in lines if line is not None]
     if not data:

@@ -5,6 +5,10 @@ Usage: wherever the backend puts it (a usage-only chunk, the last choice chunk, 
 taken out of the chunks and a client that asked for it gets exactly one usage-only chunk at the end,
 as OpenAI sends it. A stream that ends without the backend's count is counted anyway (see
 `_settle_usage`), so the record, the limits and the metrics never miss streamed tokens.
+
+Writes: every event is decoded, checked and re-encoded on its own, as it arrives; the events that
+arrived in one read from the backend go to the client in one write (nothing waits for a later read),
+which saves a system call and aiohttp's write path per event when a backend sends several at once.
 """
 
 from __future__ import annotations
@@ -72,6 +76,7 @@ class StreamRelay:
         self._still_enabled = still_enabled
         self._scrub = scrub
         self._hasher = hashlib.sha256()
+        self._out: list[bytes] = []  # encoded events of the current read, not yet written (nor hashed)
         self._tail = b""
         self._usage: dict[str, int] | None = None
         self._usage_final = False  # the backend's closing count (not a running one) was seen
@@ -122,6 +127,11 @@ class StreamRelay:
         self._tail = error
 
     async def _relay(self, write: Write) -> str:
+        outcome = await self._relay_reads(write)
+        await self._flush(write)  # what the last read produced, before anything that ends the stream
+        return outcome
+
+    async def _relay_reads(self, write: Write) -> str:
         decoder = self._opened.adapter.stream_decoder()
         events = self._opened.events()
         monotonic, still_enabled = self._monotonic, self._still_enabled
@@ -145,7 +155,8 @@ class StreamRelay:
                             self._end_with(Refusal(Kind.BACKEND_DISABLED, "An operator disabled this backend."))
                             return "backend_disabled"
                         for document in documents:
-                            await self._relay_chunk(write, document)
+                            self._relay_chunk(document)
+                    await self._flush(write)
         except StreamTimedOut:
             self._end_with(Refusal(Kind.UPSTREAM_TIMEOUT, "The backend stopped sending."))
             return "upstream_timeout"
@@ -158,7 +169,7 @@ class StreamRelay:
         # Upstream ended without [DONE] (some servers do): a last event without its blank line still counts.
         for payload in events.rest():
             for document in decoder.decode(payload) or []:
-                await self._relay_chunk(write, document)
+                self._relay_chunk(document)
         if not self._finished:
             # Neither [DONE] nor a finish_reason: the connection simply ended. That is a cut, not an
             # answer; passing it off as complete (with a receipt) would certify a truncated reply.
@@ -166,18 +177,19 @@ class StreamRelay:
             return "upstream_cut"
         return "completed"
 
-    async def _relay_chunk(self, write: Write, document: dict[str, Any]) -> None:
+    def _relay_chunk(self, document: dict[str, Any]) -> None:
+        """One backend chunk, encoded for the client and queued for this read's write."""
         error = document.get("error")
         if error is not None:  # a backend's own error event: pass on its gist, never its internals
             message = error.get("message") if isinstance(error, dict) else error
             text = self._scrub(str(message)) if message else "The backend reported an error."
-            await self._send(write, self._encoder.error(Refusal(Kind.UPSTREAM_ERROR, f"Backend error: {text}")))
+            self._queue(self._encoder.error(Refusal(Kind.UPSTREAM_ERROR, f"Backend error: {text}")))
             return
         self._chunk_id = document.get("id", self._chunk_id)
         self._created = document.get("created", self._created)
         raw_usage = document.pop("usage", None)  # sent once, at the end, and only if asked for
         choices = document.get("choices")
-        usage = usage_in({"usage": raw_usage})
+        usage = None if raw_usage is None else usage_in({"usage": raw_usage})
         if usage:
             self._usage = usage
             self._usage_final = not choices or any(
@@ -197,7 +209,7 @@ class StreamRelay:
         document["model"] = self._model
         if self._restorer is not None:
             self._restorer.chunk(document)
-        await self._send(write, self._encoder.chunk(document))
+        self._queue(self._encoder.chunk(document))
 
     def _settle_usage(self, outcome: str) -> None:
         """The stream's token counts and where they come from: the backend's final count; else its
@@ -238,6 +250,19 @@ class StreamRelay:
                 "choices": [{"index": index, "delta": {"content": text}, "finish_reason": None}],
             }
             await self._send(write, self._encoder.chunk(chunk))
+
+    def _queue(self, data: bytes) -> None:
+        if data:
+            self._out.append(data)
+
+    async def _flush(self, write: Write) -> None:
+        """Write (and only then count in the digest) what this read produced."""
+        out = self._out
+        if out:
+            data = out[0] if len(out) == 1 else b"".join(out)
+            out.clear()
+            self._hasher.update(data)
+            await write(data)
 
     async def _send(self, write: Write, data: bytes) -> None:
         if data:

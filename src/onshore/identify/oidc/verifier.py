@@ -12,6 +12,7 @@ keyed by (issuer, subject). Every refusal names its check and never contains the
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -113,6 +114,8 @@ class _Verified:
     nbf: float | None
     iat: float | None
     principal: Principal
+    not_before: float  # now within [not_before, expires] passes check_time (leeway included)
+    expires: float
 
 
 VERIFIED_CACHE_SIZE = 4096  # distinct tokens remembered; a client reuses one token for its lifetime
@@ -137,7 +140,10 @@ class OidcVerifier:
         if known is not None:
             # A withdrawn key or a stale JWKS refuses here, as for a new token.
             if known.issuer.keys.key(known.kid) is known.key:
-                known.issuer.check_time({"exp": known.exp, "nbf": known.nbf, "iat": known.iat}, self._now())
+                now = self._now()
+                if known.not_before <= now <= known.expires:  # the usual case: no dict, no claim parsing
+                    return known.principal
+                known.issuer.check_time({"exp": known.exp, "nbf": known.nbf, "iat": known.iat}, now)
                 return known.principal
             del self._verified[digest]  # new key material under that kid: verify from scratch
         parsed = parse(token)
@@ -155,7 +161,10 @@ class OidcVerifier:
         claims = parsed.claims
         key = issuer.keys.key(parsed.kid)  # the key verify() just used (nothing ran in between)
         exp = float(claims["exp"])  # verify() refused a token without a numeric exp
+        nbf, iat = _number(claims, "nbf"), _number(claims, "iat")
+        leeway = issuer.rules.leeway_seconds
+        not_before = max(nbf if nbf is not None else -math.inf, iat if iat is not None else -math.inf) - leeway
         self._verified[digest] = _Verified(
-            issuer, parsed.kid, key, exp, _number(claims, "nbf"), _number(claims, "iat"), principal
+            issuer, parsed.kid, key, exp, nbf, iat, principal, not_before=not_before, expires=exp + leeway
         )
         return principal
