@@ -132,8 +132,8 @@ class ChatService:
             elif ended.tail:
                 await ended.write(ended.tail)
             elif ended.outcome == "completed":
-                await ended.write(encoder.receipt(steps.final_receipt(trace, decision, opened, ended.digest)))
-                await ended.write(encoder.done())
+                receipt = encoder.receipt(steps.final_receipt(trace, decision, opened, ended.digest))
+                await ended.write(receipt + encoder.done())  # one write: the receipt and the end together
         except ClientGone:
             pass
         return None
