@@ -17,14 +17,17 @@ import signal
 import sys
 from pathlib import Path
 
-from onshore.cli.common import NoGatewayData, UsageError, settings_from
-from onshore.settings import ConfigError, GatewaySettings
+from onshore.cli.common import NoGatewayData, settings_from
+from onshore.settings import ConfigError, ConfigErrors, GatewaySettings
 
 
 def cmd_reload(args: argparse.Namespace) -> int:
     from onshore.reload import CONTROL_DIR, wait_for_result, write_json
 
-    data_dir = _data_dir(args)
+    try:
+        data_dir = _data_dir(args)
+    except _Unparsable as exc:
+        return _not_sent(exc.error)
     pid = running_pid(data_dir)
     control = data_dir / CONTROL_DIR
     control.mkdir(mode=0o700, exist_ok=True)
@@ -107,11 +110,29 @@ def _data_dir(args: argparse.Namespace) -> Path:
     except ConfigError as exc:
         fallback = _data_dir_of_raw(args)
         if fallback is None:
-            raise UsageError(
-                f"cannot find the data directory: the config does not parse ({str(exc).splitlines()[0]}); "
-                "pass --data-dir DIR"
-            ) from None
+            raise _Unparsable(exc) from None
         return fallback
+
+
+class _Unparsable(Exception):
+    """The config is not even YAML, so it names no data directory (and no gateway could load it)."""
+
+    def __init__(self, error: ConfigError) -> None:
+        self.error = error
+
+
+def _not_sent(error: ConfigError) -> int:
+    """Refused here rather than by the gateway: it would refuse the same file (and still can be
+    asked with --data-dir DIR, which records the refusal in its audit chain)."""
+    print(
+        "Reload refused: the config does not parse, so the gateway was not asked and keeps serving its "
+        "current config (--data-dir DIR asks it anyway) / 設定ファイルを解析できないため再読み込みしません。"
+        "ゲートウェイは現在の設定で運用を継続します"
+    )
+    lines = error.lines() if isinstance(error, ConfigErrors) else [str(error)]
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 def _data_dir_of_raw(args: argparse.Namespace) -> Path | None:
