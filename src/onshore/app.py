@@ -430,6 +430,8 @@ async def _start(
         stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
     )
     serving.on_swap.append(lambda new: setattr(gateway, "admin_roles", _admin_roles(new.settings)))
+    # Before the pid file exists (on_started): a SIGHUP from then on reloads, never ends the process.
+    app[RELOADER] = _reloader(settings, serving, audit, clock, reload_from, stack)
     if on_started is not None:
         on_started()
         keys.records = store.list_keys()
@@ -452,7 +454,6 @@ async def _start(
         serving.on_swap.append(_console_follows(console, parts))
         app[CONSOLE_LISTENER] = listener = await start_console(console, gw.console)
         stack.push_async_callback(listener.stop)
-    app[RELOADER] = _reloader(settings, serving, audit, clock, reload_from, stack)
     return gateway
 
 
