@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
@@ -17,20 +18,17 @@ from aiohttp import web
 from onshore.clock import Clock, SystemClock
 from onshore.console.parts import ConsoleParts
 from onshore.console.server import CONSOLE_LISTENER, build_console, console_login, start_console
+from onshore.console.web import CONSOLE
 from onshore.decide.classes import DATA_CLASSES
-from onshore.decide.decision import DecisionCache
 from onshore.decide.declared import build_policy
-from onshore.decide.limits import Budget, LimitPolicy, RateLimit
 from onshore.decide.policy import Policy
 from onshore.edge.handlers import GATEWAY
-from onshore.edge.ports import SwitchView
 from onshore.edge.routes import ROUTES, openai_errors
 from onshore.edge.state import Gateway
-from onshore.edge.wire import REQUEST_KEYS
 from onshore.events.burst import BurstDetector
 from onshore.events.model import NO_EVENTS, SecurityEvents
+from onshore.generation import Built, KeyTable, Serving, Shared, build_generation, build_protector
 from onshore.identify.authenticator import KeyIndex
-from onshore.identify.composite import Authenticator
 from onshore.identify.oidc.claims import PRESETS, ClaimMapping, Requirement, ValueMap, claim_for
 from onshore.identify.oidc.jwks import KeyCache, RefreshPolicy
 from onshore.identify.oidc.token import MAX_TOKEN_BYTES, KeySet
@@ -38,29 +36,18 @@ from onshore.identify.oidc.verifier import IssuerRules, IssuerVerifier, OidcVeri
 from onshore.identify.ports import KeyStore
 from onshore.metrics import Metrics
 from onshore.observe.build import open_access_log, start_tracer
-from onshore.protect.detect import Detector, DetectorConfig
 from onshore.protect.protector import Protector
 from onshore.prove.ports import AuditStore
 from onshore.prove.signer import Signer
 from onshore.prove.witness import Witness
 from onshore.prove.writer import AuditWriter, WitnessUnavailable
-from onshore.route.backends.anthropic import AnthropicAdapter
-from onshore.route.backends.azure import AzureOpenAIAdapter
-from onshore.route.backends.base import Adapter
+from onshore.reload import CONTROL_DIR, Reloader
 from onshore.route.backends.embedded.model import EmbeddedModel, default_model_path
-from onshore.route.backends.embedded.server import EMBEDDED_PATHS, EmbeddedServer
-from onshore.route.backends.openai import OpenAIAdapter
+from onshore.route.backends.embedded.server import EmbeddedServer
 from onshore.route.breakers import Breakers
-from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.jwks_fetch import JwksFetchError, fetch_jwks
-from onshore.route.router import Router
-from onshore.service.chat import ChatService
-from onshore.service.embeddings import EmbeddingsService
-from onshore.service.limits import Limits
 from onshore.service.pipeline import Pipeline
-from onshore.service.ports import Counters
-from onshore.service.steps import Steps
-from onshore.settings import EmbeddedSettings, OidcIssuerSettings, RateLimitSettings, Settings
+from onshore.settings import BUILT_IN, EmbeddedSettings, OidcIssuerSettings, Settings, load_settings
 from onshore.siem.build import build_emitter
 from onshore.store.keyfile import load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
@@ -76,30 +63,11 @@ AUDIT_PROBE_SECONDS = 0.5  # how soon /readyz turns green again once the audit s
 JWKS_STARTUP_SECONDS = 5.0  # the first fetch of every issuer's keys, before serving
 EVENTS_FLUSH_SECONDS = 2.0  # at shutdown, how long queued security events may take to go out
 KEY_WAIT_SECONDS = 1.0  # the longest a request waits for the key fetch its token's unknown key id asked for
+RELOADER = web.AppKey("reloader", Reloader)  # reloads this gateway's config (serve: also on SIGHUP)
 
 
 class BackendStartError(Exception):
     """A backend that could not start (start-up stops), named with what it needed."""
-
-
-def build_adapters(settings: Settings) -> dict[str, Adapter]:
-    adapters: dict[str, Adapter] = {}
-    for name, backend in settings.file.backends.items():
-        secret = settings.secrets.get(name)
-        key = secret.value if secret else None
-        if backend.kind == "openai":
-            assert backend.base_url is not None  # checked by settings
-            adapters[name] = OpenAIAdapter(backend.base_url, key)
-        elif backend.kind == "azure_openai":
-            assert backend.base_url is not None
-            adapters[name] = AzureOpenAIAdapter(backend.base_url, key, backend.api_version)
-        elif backend.kind == "anthropic":
-            assert backend.base_url is not None
-            adapters[name] = AnthropicAdapter(backend.base_url, key, backend.anthropic_version)
-        elif backend.kind == "embedded":
-            # Reached over its Unix socket (see _start_embedded); the host name is never resolved.
-            adapters[name] = OpenAIAdapter("http://embedded.onshore/v1", None, EMBEDDED_PATHS)
-    return adapters
 
 
 async def _start_embedded(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, aiohttp.ClientSession]:
@@ -135,61 +103,9 @@ async def _start_embedded(settings: Settings, stack: contextlib.AsyncExitStack) 
     return sessions
 
 
-def build_credentials(
-    settings: Settings, session: aiohttp.ClientSession, clock: Clock
-) -> dict[str, CredentialProvider]:
-    providers: dict[str, CredentialProvider] = {}
-    for name, backend in settings.file.backends.items():
-        if backend.entra is not None:
-            entra = backend.entra
-            providers[name] = EntraTokenProvider(
-                session,
-                entra.authority,
-                entra.tenant_id,
-                entra.client_id,
-                settings.secrets[f"{name}#entra"].value,
-                entra.scope,
-                clock.monotonic,
-            )
-    return providers
-
-
-def _routable(watcher: SwitchView | None, breakers: Breakers | None) -> Callable[[str], bool]:
-    """A backend is routable unless an operator disabled it or its shared circuit breaker is open."""
-    if watcher is None or breakers is None:
-        return lambda _name: True
-    is_enabled, allows = watcher.is_enabled, breakers.allows
-    return lambda name: is_enabled(name) and allows(name)
-
-
-def _why_unroutable(watcher: SwitchView | None, breakers: Breakers | None) -> Callable[[str], str]:
-    """Why a backend is not routable, for the refusal: the caller learns which rule held, never secrets."""
-
-    def why(name: str) -> str:
-        if watcher is not None and watcher.fails_closed and not watcher.healthy:
-            return "the shared kill-switch state (Redis) cannot be read, so every backend fails closed"
-        if watcher is not None and not watcher.is_enabled(name):
-            return f"'{name}' is disabled by an operator"
-        if breakers is not None and not breakers.allows(name):
-            return f"'{name}' has its circuit breaker open after repeated failures"
-        return f"'{name}' is switched off"
-
-    return why
-
-
 def _secret(settings: Settings, name: str) -> str | None:
     secret = settings.secrets.get(name)
     return None if secret is None else secret.value
-
-
-def build_protector(settings: Settings) -> Protector | None:
-    protect = settings.gateway.protect
-    if not protect.enabled:
-        return None
-    config = DetectorConfig(
-        allow_list=frozenset(protect.allow_list), enable_names=protect.names, min_score=protect.min_score
-    )
-    return Protector(Detector.from_config(config), REQUEST_KEYS)
 
 
 @runtime_checkable
@@ -221,24 +137,6 @@ def open_store(settings: Settings) -> Store:
     return SqliteStore(settings.data_dir / DB_FILE, settings.gateway.audit.durability)
 
 
-def build_limits(settings: Settings, controls: Counters, events: SecurityEvents = NO_EVENTS) -> Limits:
-    policies = {}
-    for tenant, t in settings.file.tenants.items():
-        if t.limits is None:
-            continue
-        policies[tenant] = LimitPolicy(
-            per_key=_rate(t.limits.per_key),
-            per_tenant=_rate(t.limits.per_tenant),
-            budget=Budget(t.limits.budget.tokens, t.limits.budget.period) if t.limits.budget else None,
-        )
-    assert settings.gateway.redis is not None
-    return Limits(controls, policies, settings.gateway.redis.limits_when_unreachable == "closed", events)
-
-
-def _rate(rate: RateLimitSettings | None) -> RateLimit | None:
-    return None if rate is None else RateLimit(rate.requests_per_minute, rate.tokens_per_minute)
-
-
 def open_controls(settings: Settings) -> RedisControls | None:
     if settings.gateway.redis is None:
         return None
@@ -250,9 +148,15 @@ def load_signer(settings: Settings) -> Signer:
 
 
 async def _refresh_keys(
-    store: Store, index: KeyIndex, seen: int, interval: float, max_staleness: float, gateway: Gateway
+    store: Store,
+    keys: KeyTable,
+    current: Callable[[], KeyIndex],
+    interval: float,
+    max_staleness: float,
+    gateway: Gateway,
 ) -> None:
-    """Reload the key index whenever the key table's revision changes (create, revoke).
+    """Reload the key index whenever the key table's revision changes (create, revoke). The listing
+    is kept in `keys` for the next config generation; `current` is the serving generation's index.
 
     If the key store stays unreadable for longer than `max_staleness`, the index is marked stale and
     every request is refused: a key revoked meanwhile must not keep working indefinitely.
@@ -262,15 +166,16 @@ async def _refresh_keys(
         await asyncio.sleep(interval)
         try:
             revision = await store.worker.run(store.keys_revision)
-            if revision != seen:
-                index.replace(await store.worker.run(store.list_keys))
-                seen = revision
+            if revision != keys.revision:
+                records = await store.worker.run(store.list_keys)
+                keys.records, keys.revision = records, revision
+                current().replace(records)
             last_ok = time.monotonic()
-            index.stale = False
+            current().stale = False
             gateway.problems.pop("keys", None)
         except Exception as exc:  # noqa: BLE001 - keep serving known keys for a bounded time
             gateway.problems["keys"] = f"key store unreadable: {type(exc).__name__}"
-            index.stale = time.monotonic() - last_ok > max_staleness
+            current().stale = time.monotonic() - last_ok > max_staleness
             log.warning("key refresh failed: %s", type(exc).__name__)
 
 
@@ -405,10 +310,15 @@ async def _checkpoints(audit: AuditWriter, clock: Clock, interval: float, gatewa
 
 
 def build_app(
-    settings: Settings, clock: Clock | None = None, on_started: Callable[[], None] | None = None
+    settings: Settings,
+    clock: Clock | None = None,
+    on_started: Callable[[], None] | None = None,
+    reload_from: Callable[[], Settings] | None = None,
 ) -> web.Application:
     """The gateway app. `on_started` runs once every part has started (backends loaded, stores open),
-    before the first request: `onshore serve` creates a first start's API key there."""
+    before the first request: `onshore serve` creates a first start's API key there. `reload_from`
+    (serve: the config as it was found at start) turns on reload by SIGHUP; app[RELOADER] reloads
+    in-process either way."""
     clock = clock or SystemClock()
     gw = settings.gateway
     app = web.Application(
@@ -426,7 +336,7 @@ def build_app(
         # step runs even if an earlier one fails. Background tasks stop first, the store closes last,
         # after its worker thread has finished every call (nothing runs inside a closed connection).
         async with contextlib.AsyncExitStack() as stack:
-            app[GATEWAY] = await _start(settings, policy, protector, clock, stack, app, on_started)
+            app[GATEWAY] = await _start(settings, policy, protector, clock, stack, app, on_started, reload_from)
             yield
 
     app.cleanup_ctx.append(lifespan)
@@ -441,14 +351,14 @@ async def _start(
     stack: contextlib.AsyncExitStack,
     app: web.Application,
     on_started: Callable[[], None] | None = None,
+    reload_from: Callable[[], Settings] | None = None,
 ) -> Gateway:
     gw = settings.gateway
     store = open_store(settings)
     stack.push_async_callback(store.aclose)
     signer = load_signer(settings)
     revision = store.keys_revision()  # before the listing: a change in between is caught by the refresher
-    key_roles = {key_id: frozenset(roles) for key_id, roles in settings.file.identity.api_key_roles.items()}
-    index = KeyIndex(store.list_keys(), key_roles)
+    keys = KeyTable(store.list_keys(), revision)
     witness = Witness(settings.data_dir / gw.audit.witness_file)  # closed after the final checkpoint (_seal)
     stack.callback(witness.close)
     metrics = Metrics()
@@ -469,9 +379,8 @@ async def _start(
     connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
     session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
     stack.push_async_callback(session.close)
-    decisions = DecisionCache(policy)
     controls = open_controls(settings)
-    watcher = breakers = limits = None
+    watcher = breakers = None
     if controls is not None:
         stack.push_async_callback(controls.aclose)
         assert gw.redis is not None
@@ -479,53 +388,38 @@ async def _start(
         await watcher.refresh()  # start with the cluster's kill-switch view, not an empty one
         breakers = Breakers(controls, list(policy.backends), clock.now, events)
         stack.push_async_callback(breakers.drain)
-        limits = build_limits(settings, controls, events)
-        stack.push_async_callback(limits.drain)
-    router = Router(
-        session,
-        build_adapters(settings),
-        tuple(s.value for s in settings.secrets.values()),
-        gw.upstream.connect_timeout_seconds,
-        gw.upstream.read_timeout_seconds,
-        clock.monotonic,
-        credentials=build_credentials(settings, session, clock),
-        sessions=embedded_sessions,
-        enabled=_routable(watcher, breakers),
-        why_disabled=_why_unroutable(watcher, breakers),
-    )
     oidc = build_oidc(settings, clock)
     fetches = _KeyFetches()
     if oidc is not None:  # keys fetched before serving; an IdP down at start-up only fails its own tokens
         with contextlib.suppress(TimeoutError):
             first = (_fetch_into(v.keys, session, fetches) for v in oidc.issuers.values())
             await asyncio.wait_for(asyncio.gather(*first), JWKS_STARTUP_SECONDS)
-    steps = Steps(
-        Authenticator(index, oidc),
-        decisions,
-        router,
+    shared = Shared(
+        session,
+        embedded_sessions,
         audit,
         signer,
         clock,
         metrics,
-        protector,
-        limits,
-        breakers,
+        events,
+        keys,
+        controls=controls,
+        watcher=watcher,
+        breakers=breakers,
+        oidc=oidc,
         await_keys=fetches.wait if oidc is not None else None,
-        events=events,
         auth_bursts=_auth_bursts(settings),
         access=open_access_log(settings, stack),  # observe: closed at teardown
         tracer=start_tracer(settings, metrics, stack),  # observe: None (telemetry off) unless configured
     )
-    chat = ChatService(
-        steps,
-        cut_disabled_streams=gw.redis is not None and gw.redis.streams_on_kill == "cut",
-        max_stream_seconds=gw.upstream.max_stream_seconds,
-    )
-    embedded = frozenset(name for name, backend in settings.file.backends.items() if backend.kind == "embedded")
-    pipeline = Pipeline(steps, chat, EmbeddingsService(steps), tokenizer_backends=embedded)
+    built = build_generation(settings, shared, policy, protector)
+    if built.limits is not None:
+        stack.push_async_callback(built.limits.drain)
+    pipeline = Pipeline(built.generation)
+    serving = Serving(built, pipeline, shared)
+    stack.push_async_callback(serving.drain)  # earlier generations' token charges, before Redis closes
     gateway = Gateway(
         pipeline,
-        decisions,
         audit,
         signer,
         metrics,
@@ -534,15 +428,20 @@ async def _start(
         controls=controls,
         watcher=watcher,
         admin_key=_secret(settings, "#admin"),
-        admin_roles=bool(settings.file.identity.api_key_roles)
-        or any(o.roles is not None for o in settings.file.identity.oidc.values()),
+        admin_roles=_admin_roles(settings),
         metrics_token=_secret(settings, "#metrics"),
         stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
     )
+    serving.on_swap.append(lambda new: setattr(gateway, "admin_roles", _admin_roles(new.settings)))
+    # Before the pid file exists (on_started): a SIGHUP from then on reloads, never ends the process.
+    app[RELOADER] = _reloader(settings, serving, audit, clock, reload_from, stack)
     if on_started is not None:
         on_started()
-        index.replace(store.list_keys())  # a key it created works from the first request
-    refresh = _refresh_keys(store, index, revision, gw.key_refresh_seconds, gw.key_max_staleness_seconds, gateway)
+        keys.records = store.list_keys()
+        serving.current_index().replace(keys.records)  # a key it created works from the first request
+    refresh = _refresh_keys(
+        store, keys, serving.current_index, gw.key_refresh_seconds, gw.key_max_staleness_seconds, gateway
+    )
     _background(stack, refresh)
     _background(stack, _checkpoints(audit, clock, gw.audit.checkpoint_interval_seconds, gateway))
     _background(stack, _probe_audit(store, audit, clock, gateway, AUDIT_PROBE_SECONDS))
@@ -553,15 +452,47 @@ async def _start(
     if breakers is not None:
         _background(stack, breakers.run())
     if gw.console is not None:  # the admin console, on its own listener; stopped before the store closes
-        console = build_console(
-            _console_parts(settings, gateway, store, breakers),
-            gw.console,
-            console_login(settings, oidc, clock.now),
-            clock.now,
-        )
+        parts = _console_parts(settings, gateway, store, breakers)
+        console = build_console(parts, gw.console, console_login(settings, oidc, clock.now), clock.now)
+        serving.on_swap.append(_console_follows(console, parts))
         app[CONSOLE_LISTENER] = listener = await start_console(console, gw.console)
         stack.push_async_callback(listener.stop)
     return gateway
+
+
+def _admin_roles(settings: Settings) -> bool:
+    """API keys or tokens may carry admin-side roles (identity config)."""
+    identity = settings.file.identity
+    return bool(identity.api_key_roles) or any(o.roles is not None for o in identity.oidc.values())
+
+
+def _reloader(
+    settings: Settings,
+    serving: Serving,
+    audit: AuditWriter,
+    clock: Clock,
+    reload_from: Callable[[], Settings] | None,
+    stack: contextlib.AsyncExitStack,
+) -> Reloader:
+    """Reload on SIGHUP when `onshore serve` asked for it; cancelled reloads and the handler go first
+    at shutdown (registered last)."""
+    source = settings.source
+    load = reload_from or (lambda: load_settings(None if source == BUILT_IN else source))
+    control_dir = settings.data_dir / CONTROL_DIR if reload_from is not None else None
+    reloader = Reloader(serving, load, audit.append, clock.now, control_dir)
+    stack.push_async_callback(reloader.aclose)
+    if reload_from is not None:
+        stack.callback(reloader.install(asyncio.get_running_loop()))
+    return reloader
+
+
+def _console_follows(console_app: web.Application, parts: ConsoleParts) -> Callable[[Built], None]:
+    """After a reload the console shows (and checks against) the config now serving."""
+
+    def follow(new: Built) -> None:
+        console_app[CONSOLE].parts = dataclasses.replace(parts, settings=new.settings, policy=new.policy)
+
+    return follow
 
 
 def _start_events(

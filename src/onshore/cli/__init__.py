@@ -1,4 +1,4 @@
-"""The `onshore` command: serve, check-config, keys, audit, receipt, pii, db, backends.
+"""The `onshore` command: serve, reload, check-config, keys, audit, receipt, pii, db, backends.
 
 One module per command group; each imports what it needs inside the command, so `onshore keys list`
 never loads the HTTP server nor the name dictionary.
@@ -19,6 +19,7 @@ from onshore.cli.incident import add_incident_parser
 from onshore.cli.keys import cmd_keys
 from onshore.cli.pii import cmd_pii
 from onshore.cli.receipt import cmd_receipt
+from onshore.cli.reload import cmd_reload
 from onshore.cli.report import add_report_parser
 from onshore.cli.serve import cmd_serve
 from onshore.settings import ConfigError, ConfigErrors
@@ -45,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
         help="the gateway's own log (stderr); failovers and breaker changes are warnings (default: warning)",
     )
     serve.set_defaults(func=cmd_serve)
+
+    reload = with_config(
+        sub.add_parser("reload", help="make the running gateway re-read its config (no restart; refused if invalid)")
+    )
+    reload.add_argument(
+        "--timeout", type=float, default=60.0, metavar="SECONDS", help="how long to wait for its answer (default: 60)"
+    )
+    reload.set_defaults(func=cmd_reload)
 
     check = sub.add_parser("check-config", help="validate a config and print the resolved policy")
     check.add_argument("file", nargs="?", help="default: $ONSHORE_CONFIG, else ./onshore.yaml, else built-in defaults")

@@ -14,6 +14,8 @@ import socket
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 from typing import TextIO
 
 from onshore.cli.common import describe_config, settings_from
@@ -51,22 +53,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     try:
-        return _run(settings, sockets, host, port, out)
+        return _run(settings, sockets, host, port, out, lambda: settings_from(args))
     finally:
         for sock in sockets:
             sock.close()
 
 
-def _run(settings: Settings, sockets: list[socket.socket], host: str, port: int, out: TextIO) -> int:
+def _run(
+    settings: Settings,
+    sockets: list[socket.socket],
+    host: str,
+    port: int,
+    out: TextIO,
+    reload_from: Callable[[], Settings],
+) -> int:
     from aiohttp import web
 
     from onshore.app import BackendStartError, build_app
+    from onshore.reload import remove_pid, write_pid
+
+    pid_file: list[Path] = []
 
     def started() -> None:  # every backend is loaded and the port is ours: a key made now is never lost
         _first_run_key(settings, out)
+        # `onshore reload` finds this process here (SIGHUP); only while it serves.
+        pid_file.append(write_pid(settings.data_dir))
         print(f"Listening on http://{_url_host(host)}:{port}/v1", file=out, flush=True)
 
-    app = build_app(settings, on_started=started)
+    # Reload (SIGHUP, `onshore reload`) re-reads the config exactly as it was found now: the same
+    # --config / $ONSHORE_CONFIG / ./onshore.yaml and --data-dir.
+    app = build_app(settings, on_started=started, reload_from=reload_from)
     try:
         web.run_app(app, sock=sockets, print=None, access_log=None, handler_cancellation=False)
     except (BackendStartError, ConfigError) as exc:
@@ -81,6 +97,9 @@ def _run(settings: Settings, sockets: list[socket.socket], host: str, port: int,
         print(f"Start-up failed: {type(exc).__name__}: {exc} (no API key was created)", file=sys.stderr)
         traceback.print_exc()
         return 1
+    finally:
+        for path in pid_file:
+            remove_pid(path)
     return 0
 
 

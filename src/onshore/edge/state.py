@@ -17,7 +17,6 @@ from onshore.service.pipeline import Pipeline
 @dataclass(slots=True)
 class Gateway:
     pipeline: Pipeline
-    decisions: DecisionCache
     audit: AuditWriter
     signer: Signer
     metrics: Metrics
@@ -33,16 +32,22 @@ class Gateway:
     # While the audit writer is unhealthy: did the latest write probe succeed? (see app._probe_audit)
     audit_writable: bool = False
 
+    @property
+    def decisions(self) -> DecisionCache:
+        """The current config generation's policy and verdicts (a reload swaps the whole generation)."""
+        return self.pipeline.current.decisions
+
     def reachable_models(self, principal: Principal, requested_class: str | None) -> list[str]:
         """Models this caller may use that at least one compliant backend can serve."""
         data_class = principal.floor
         if requested_class and is_data_class(requested_class.strip()):
             data_class = stricter(data_class, requested_class.strip())
         names = []
-        for name in sorted(self.decisions.policy.models):
+        decisions = self.decisions  # one generation for the whole listing
+        for name in sorted(decisions.policy.models):
             if not principal.may_use(name):
                 continue
-            decision = self.decisions.decide(RequestFacts(principal.tenant, data_class, name), 0.0, "")
+            decision = decisions.decide(RequestFacts(principal.tenant, data_class, name), 0.0, "")
             if not decision.denied:
                 names.append(name)
         return names

@@ -135,3 +135,31 @@ def key_entry(
         "actor": actor,
         "outcome": outcome,
     }
+
+
+def reload_entry(
+    record_id: str,
+    ts: float,
+    actor: str,
+    outcome: str,
+    source: str,
+    policy_hash: str | None,
+    previous_policy_hash: str,
+    problems: list[str],
+) -> dict[str, Any]:
+    """A config reload, applied or refused, in the chain like every other operator action: which
+    policy was serving before and after (a refused reload keeps the previous one), and why it was
+    refused (config error lines: key paths and messages, never a secret's value)."""
+    return {
+        "id": record_id,
+        "ts": round(ts, 6),
+        "kind": "admin",
+        "action": "config_reload",
+        "actor": actor,
+        "outcome": outcome,
+        "source": source,
+        "policy_hash": policy_hash,
+        "previous_policy_hash": previous_policy_hash,
+        "reason": "; ".join(problems)[:2000] if problems else None,
+        "problems": problems,
+    }

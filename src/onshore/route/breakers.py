@@ -44,6 +44,10 @@ class Breakers:
         self._failing: set[str] = set()  # backends with failures since their last success (local view)
         self._pending: set[asyncio.Task[None]] = set()
 
+    def track(self, backends: Iterable[str]) -> None:
+        """Watch these backends from now on (a config reload added or removed some)."""
+        self._backends = tuple(backends)
+
     def allows(self, backend: str) -> bool:
         return backend not in self._open
 
@@ -78,9 +82,9 @@ class Breakers:
     async def run(self, every: float = 0.5) -> None:
         while True:
             try:
-                now = self._now()
-                states = await asyncio.gather(*(self._controls.is_open(b, now) for b in self._backends))
-                opened = frozenset(b for b, is_open in zip(self._backends, states, strict=True) if is_open)
+                now, backends = self._now(), self._backends  # one list per round, even across a reload
+                states = await asyncio.gather(*(self._controls.is_open(b, now) for b in backends))
+                opened = frozenset(b for b, is_open in zip(backends, states, strict=True) if is_open)
                 for backend in sorted(self._open - opened):  # the shared view: a close seen by every replica
                     log.warning("circuit breaker closed for backend %s: its open period ended", backend)
                 for backend in sorted(opened - self._open):
