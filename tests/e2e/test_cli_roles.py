@@ -192,3 +192,13 @@ def test_a_schema_upgrade_needs_admin_and_is_audited(tmp_path: Path, pg_dsn: str
     assert [(r["action"], r["previous_revision"], r["actor"], r["role"]) for r in rows] == [
         ("db_upgrade", None, "cli:root", "admin")
     ]
+
+
+def test_check_config_warns_of_a_cli_user_this_machine_does_not_have(tmp_path: Path) -> None:
+    config = gateway_config(tmp_path, {"root": ["auditor"], "nobdy": ["operator"]}, "unused:")
+    checked = run("check-config", str(config), cwd=tmp_path, env=REDIS)
+    assert checked.returncode == 0, checked.stderr
+    [warning] = [line for line in checked.stderr.splitlines() if "cli_roles" in line]
+    assert warning == "warning: identity.cli_roles.nobdy: no OS user 'nobdy' on this machine; did you mean 'nobody'?"
+    ci = run("check-config", "--no-secrets", str(config), cwd=tmp_path)  # the file alone: users are elsewhere
+    assert ci.returncode == 0 and "cli_roles" not in ci.stderr
