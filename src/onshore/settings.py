@@ -26,6 +26,7 @@ import yaml
 from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.declared import ANY
 from onshore.identify.oidc.claims import PRESETS, MappingProblem, claim_for
+from onshore.identify.roles import Role
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -393,7 +394,7 @@ class TenantSettings(_Strict, frozen=True, kw_only=True):
 
 
 # --- identity: bearer JWTs from OpenID providers (Entra ID, Okta, Keycloak) ---------------------
-IdentityRole = Literal["admin", "operator", "auditor"]
+IdentityRole = Role  # identify/roles.py's roles, so a config can name no role the checks do not know
 OIDC_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA")
 MAX_LEEWAY_SECONDS = 60.0
 
@@ -448,6 +449,12 @@ class OidcIssuerSettings(_Strict, frozen=True, kw_only=True):
 class IdentitySettings(_Strict, frozen=True, kw_only=True):
     oidc: dict[str, OidcIssuerSettings] = {}
     api_key_roles: dict[str, list[IdentityRole]] = {}  # API key id -> admin-side roles
+    # OS user name -> roles for `onshore` commands; the data directory's owner is admin without it.
+    cli_roles: dict[str, list[IdentityRole]] = {}
+
+
+# An OS user name (POSIX portable, Samba's trailing $), or "uid:N" for a uid with no name.
+_OS_USER = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}\$?|uid:[0-9]{1,10})$")
 
 
 def _loopback(host: str | None) -> bool:
@@ -455,11 +462,22 @@ def _loopback(host: str | None) -> bool:
 
 
 def _check_identity(file: FileSettings, errors: _Errors) -> None:
+    for user, roles in file.identity.cli_roles.items():
+        with errors.entry(f"identity.cli_roles.{user}"):
+            _check_cli_user(user, roles)
     seen: dict[str, str] = {}
     for name, oidc in file.identity.oidc.items():
         path = f"identity.oidc.{name}"
         with errors.entry(path):  # each issuer on its own: one bad issuer does not hide another
             _check_issuer(file, name, path, oidc, seen)
+
+
+def _check_cli_user(user: str, roles: list[IdentityRole]) -> None:
+    path = f"identity.cli_roles.{user}"
+    if not _OS_USER.match(user):
+        raise ConfigError(path, "not an OS user name (letters, digits, . _ -; or uid:N for a uid with no name)")
+    if not roles:
+        raise ConfigError(path, "grants no role: list roles (admin, operator, auditor) or remove the entry")
 
 
 def _check_issuer(file: FileSettings, name: str, path: str, oidc: OidcIssuerSettings, seen: dict[str, str]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from onshore.cli.audit import cmd_audit
 from onshore.cli.backends import add_drill_parser, cmd_backends
 from onshore.cli.check_config import cmd_check_config
-from onshore.cli.common import NoGatewayData, UsageError
+from onshore.cli.common import EXIT_NO_PERMISSION, NoGatewayData, RoleRefused, UsageError, command_line
 from onshore.cli.db import cmd_db
 from onshore.cli.incident import add_incident_parser
 from onshore.cli.keys import cmd_keys
@@ -169,20 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"Config error: {exc}", file=sys.stderr)
         return 2
     except UsageError as exc:
-        print(f"{_command(args)}: error: {exc}", file=sys.stderr)
+        print(f"{command_line(args)}: error: {exc}", file=sys.stderr)
         return 2
+    except RoleRefused as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return EXIT_NO_PERMISSION
     except NoGatewayData as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError) as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2
-
-
-def _command(args: argparse.Namespace) -> str:
-    words = ["onshore", args.command]
-    words += [v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)]
-    return " ".join(words)
 
 
 def _closed_pipe() -> int:

@@ -12,7 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from onshore.cli.common import UsageError, existing_signing_key, note, open_existing_store, settings_from, where
+from onshore.cli.common import (
+    UsageError,
+    existing_signing_key,
+    note,
+    open_existing_store,
+    require_role,
+    settings_from,
+    where,
+)
 from onshore.settings import Settings
 
 if TYPE_CHECKING:
@@ -22,6 +30,8 @@ if TYPE_CHECKING:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     settings = settings_from(args)
+    # As the console: verifying reads the chain (audit.read), an export hands it out (audit.export).
+    require_role(args, settings, "audit.read" if args.audit_command == "verify" else "audit.export")
     since = _parse_time(args.since, "--since") if getattr(args, "since", None) else None
     until = _parse_time(args.until, "--until") if getattr(args, "until", None) else None
     store = open_existing_store(args, settings)

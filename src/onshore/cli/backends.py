@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from onshore.cli.common import choose, note, open_existing_store, settings_from, where
+from onshore.cli.common import choose, note, open_existing_store, require_role, settings_from, where
 from onshore.settings import ConfigError
 
 OUTCOME_LABELS = {
@@ -77,7 +77,8 @@ def _width(text: str) -> int:
 
 
 def cmd_drill(args: argparse.Namespace) -> int:
-    """No traffic, no Redis: the decision re-run on the configured policy with the backend changed."""
+    """No traffic, no Redis: the decision re-run on the configured policy with the backend changed.
+    It reads the config file alone and changes nothing, so it needs no role."""
     import json
 
     from onshore.decide.declared import build_policy
@@ -103,13 +104,14 @@ def cmd_backends(args: argparse.Namespace) -> int:
     if args.backends_command == "drill":
         return cmd_drill(args)
     import asyncio
-    import getpass
 
     from onshore.app import open_controls
     from onshore.ids import uuid7
     from onshore.prove.record import admin_entry
 
     settings = settings_from(args)
+    # Before Redis or the store is touched.
+    cli = require_role(args, settings, "backends.read" if args.backends_command == "list" else "backends.switch")
     known = settings.file.backends
     if settings.gateway.redis is None:
         raise ConfigError("gateway.redis", "the kill switch is shared through Redis: set gateway.redis")
@@ -121,7 +123,7 @@ def cmd_backends(args: argparse.Namespace) -> int:
     note(where(args, settings))
     controls = open_controls(settings)
     assert controls is not None
-    actor = f"cli:{getpass.getuser()}"
+    actor = cli.actor
 
     async def act() -> int:
         try:
@@ -132,27 +134,20 @@ def cmd_backends(args: argparse.Namespace) -> int:
                     print(f"{name:<24} " + ("enabled" if state is None else f"DISABLED {dict(state)}"))
                 return 0
             now = time.time()
+            assert store is not None
+            # Recorded before it takes effect, as the admin API does: if the chain cannot take the
+            # record, the command fails and no replica changes; the change sits in the same
+            # tamper-evident record as the requests it affects.
+            reason = getattr(args, "reason", None)
+            record_id = uuid7(int(now * 1000))
+            entry = admin_entry(record_id, now, args.backends_command, args.name, actor, reason, "requested")
+            store.append_entries([{**entry, "role": cli.role_for("backends.switch")}])
             if args.backends_command == "disable":
                 await controls.disable_backend(args.name, args.reason, actor, now)
             else:
                 await controls.enable_backend(args.name, actor, now)
         finally:
             await controls.aclose()
-        assert store is not None
-        # The change is part of the same tamper-evident record as the requests it affects.
-        store.append_entries(
-            [
-                admin_entry(
-                    uuid7(int(now * 1000)),
-                    now,
-                    args.backends_command,
-                    args.name,
-                    actor,
-                    getattr(args, "reason", None),
-                    "ok",
-                )
-            ]
-        )
         print(f"{args.name}: {args.backends_command}d; every replica applies it within 1 s.")
         return 0
 

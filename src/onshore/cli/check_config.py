@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from onshore.cli.common import settings_from
 from onshore.cli.table import WIDTH, render
+from onshore.settings import nearest
 
 if TYPE_CHECKING:
     from onshore.decide.decision import Verdict
@@ -38,9 +39,27 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print()
     for line in _exclusions(rows[1:], excluded[1:]):
         print(line)
-    for warning in config_warnings(settings.file, policy, verdicts):
+    warnings = config_warnings(settings.file, policy, verdicts)
+    if not args.no_secrets:  # --no-secrets checks the file for another machine (CI): its users are not here
+        warnings += cli_user_warnings(settings.file)
+    for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def cli_user_warnings(file: FileSettings) -> list[str]:
+    """identity.cli_roles entries naming no user of this machine: a typo grants nothing, silently."""
+    import pwd
+
+    names = [entry.pw_name for entry in pwd.getpwall()]
+    warnings = []
+    for user in file.identity.cli_roles:
+        if user in names or user.startswith("uid:"):
+            continue
+        near = nearest(user, names)
+        hint = f"; did you mean {near!r}?" if near else ""
+        warnings.append(f"identity.cli_roles.{user}: no OS user {user!r} on this machine{hint}")
+    return warnings
 
 
 def _verdicts(policy: Policy) -> dict[tuple[str, str, str], Verdict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +14,8 @@ from onshore.settings import BUILT_IN, Settings, load_settings, nearest
 
 if TYPE_CHECKING:
     from onshore.app import Store
+    from onshore.identify.cli_actor import CliActor
+    from onshore.identify.roles import Action
 
 CONFIG_ENV = "ONSHORE_CONFIG"
 LOCAL_CONFIG = "onshore.yaml"
@@ -21,6 +23,14 @@ LOCAL_CONFIG = "onshore.yaml"
 
 class UsageError(Exception):
     """A mistake in how a command was called (an argument, not the config file): exit status 2."""
+
+
+class RoleRefused(Exception):
+    """The OS user running the command lacks the role its action needs: exit status 77
+    (EX_NOPERM, sysexits.h), before anything is opened or changed."""
+
+
+EXIT_NO_PERMISSION = 77
 
 
 class NoGatewayData(Exception):
@@ -107,6 +117,55 @@ def existing_signing_key(args: argparse.Namespace, settings: Settings, *, jwks_h
             args, settings, f"signing key ({SIGNING_KEY_FILE})", f"署名鍵（{SIGNING_KEY_FILE}）", jwks_hint
         )
     return path
+
+
+def current_actor(settings: Settings) -> CliActor:
+    return actor_for(settings.data_dir, settings.file.identity.cli_roles)
+
+
+def actor_for(data_dir: Path, granted: Mapping[str, Iterable[str]]) -> CliActor:
+    """Who is running this command and with which roles: the effective uid as the password database
+    names it (never $USER or $LOGNAME, which the caller sets), against the data directory's owner.
+    A data directory not made yet belongs to whoever can make it: its nearest existing parent's owner."""
+    import pwd
+
+    from onshore.identify.cli_actor import os_user_name, resolve
+
+    def name_of(uid: int) -> str:
+        try:
+            return os_user_name(uid, pwd.getpwuid(uid).pw_name)
+        except KeyError:
+            return os_user_name(uid, None)
+
+    directory = data_dir.resolve()
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), directory.anchor)
+    owner_uid = os.stat(existing).st_uid
+    uid = os.geteuid()
+    return resolve(uid, name_of(uid), owner_uid, name_of(owner_uid), granted)
+
+
+def require_role(args: argparse.Namespace, settings: Settings, action: Action) -> CliActor:
+    """The caller, if a role they hold permits `action`; else RoleRefused, saying how to grant it."""
+    return require_role_in(args, settings.data_dir, settings.file.identity.cli_roles, action)
+
+
+def require_role_in(
+    args: argparse.Namespace, data_dir: Path, granted: Mapping[str, Iterable[str]], action: Action
+) -> CliActor:
+    from onshore.identify.cli_actor import cli_refusal
+
+    actor = actor_for(data_dir, granted)
+    why = cli_refusal(actor, action, command_line(args), str(data_dir.resolve()))
+    if why is not None:
+        raise RoleRefused(why)
+    return actor
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """`onshore keys create` and the like, for messages."""
+    words = ["onshore", args.command]
+    words += [v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)]
+    return " ".join(words)
 
 
 def choose(value: str, choices: Sequence[str], what: str, option: str) -> str:

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from onshore.cli.common import settings_from
+from onshore.cli.common import require_role, settings_from
 
 
 def add_incident_parser(sub: Any, with_config: Any) -> None:
@@ -47,6 +47,7 @@ def cmd_incident(args: argparse.Namespace) -> int:
     from onshore.prove.report.signed import sign_report
 
     settings = settings_from(args)
+    require_role(args, settings, "audit.export")  # as the console's drafts: a document made from the chain
     since, until = _parse_time(args.since), _parse_time(args.until)
     if until <= since:
         raise ValueError("--until must be after --since")

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import getpass
 import os
 import secrets
 import signal
 import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from onshore.cli.common import NoGatewayData, settings_from
+from onshore.cli.common import NoGatewayData, require_role_in, settings_from
 from onshore.settings import ConfigError, ConfigErrors, GatewaySettings
 
 
@@ -28,12 +28,13 @@ def cmd_reload(args: argparse.Namespace) -> int:
         data_dir = _data_dir(args)
     except _Unparsable as exc:
         return _not_sent(exc.error)
+    actor = require_role_in(args, data_dir, _cli_roles(args), "config.write")  # before anything is sent
     pid = running_pid(data_dir)
     control = data_dir / CONTROL_DIR
     control.mkdir(mode=0o700, exist_ok=True)
     nonce = secrets.token_hex(8)
     request = control / f"request-{nonce}.json"
-    write_json(request, {"nonce": nonce, "actor": f"cli:{_user()}"})
+    write_json(request, {"nonce": nonce, "actor": actor.actor, "role": actor.role_for("config.write")})
     try:
         os.kill(pid, signal.SIGHUP)
     except PermissionError:
@@ -151,8 +152,10 @@ def _data_dir_of_raw(args: argparse.Namespace) -> Path | None:
     return None
 
 
-def _user() -> str:
+def _cli_roles(args: argparse.Namespace) -> Mapping[str, Iterable[str]]:
+    """identity.cli_roles of the new config; none when it does not parse (then only the data
+    directory's owner may ask: the gateway refuses such a file anyway, and records the attempt)."""
     try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return f"uid {os.getuid()}"
+        return settings_from(args, require_secrets=False).file.identity.cli_roles
+    except ConfigError:
+        return {}

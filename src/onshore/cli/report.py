@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from onshore.cli.common import settings_from
+from onshore.cli.common import require_role, settings_from
 from onshore.settings import Settings
 
 FORMATS = ("json", "html", "pdf")
@@ -44,8 +44,9 @@ def add_report_parser(sub: Any, with_config: Any) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    if args.report_command == "verify":
+    if args.report_command == "verify":  # a signature check on a file in hand: it reads no audit data
         return _verify(args, settings)
+    require_role(args, settings, "audit.export")  # as the console's reports: a document made from the chain
     return _sovereignty(args, settings)
 
 
