@@ -135,3 +135,20 @@ def key_entry(
         "actor": actor,
         "outcome": outcome,
     }
+
+
+def stored_response_entry(
+    record_id: str, ts: float, action: str, response_id: str, tenant: str, principal: str, outcome: str
+) -> dict[str, Any]:
+    """A Responses turn kept by the gateway read or deleted (GET/DELETE /v1/responses/{id}), and by whom.
+    The response id is `resp_` + the id of the request record that produced it."""
+    return {
+        "id": record_id,
+        "ts": round(ts, 6),
+        "kind": "stored_response",
+        "action": action,
+        "response_id": response_id,
+        "tenant": tenant,
+        "key_id": principal,
+        "outcome": outcome,
+    }

@@ -8,9 +8,11 @@ from onshore.refusal import Refusal
 from onshore.service.calls import ChatCall, EmbeddingsCall
 from onshore.service.chat import ChatService
 from onshore.service.completions import CompletionsService
+from onshore.service.conversations import Conversations
 from onshore.service.count_tokens import CountTokensService
 from onshore.service.embeddings import EmbeddingsService
 from onshore.service.ports import Dialect, OpenStream, Reply
+from onshore.service.responses import ResponsesService
 from onshore.service.steps import Steps
 
 
@@ -21,15 +23,21 @@ class Pipeline:
         chat: ChatService,
         embeddings: EmbeddingsService,
         tokenizer_backends: frozenset[str] = frozenset(),
+        conversations: Conversations | None = None,
     ) -> None:
         self._steps = steps
         self._chat = chat
         self._embeddings = embeddings
         self._count_tokens = CountTokensService(steps, tokenizer_backends)
         self._completions = CompletionsService(steps, **chat.stream_settings)
+        self._responses = ResponsesService(steps, conversations, **chat.stream_settings)
+        self.conversations = conversations  # None: the config keeps no Responses turns
 
     async def chat(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:
-        """The answer, or None once a stream has been written through `open_stream`."""
+        """The answer, or None once a stream has been written through `open_stream`. Chat in the
+        Responses dialect goes to the Responses service (the conversation kept by Onshore)."""
+        if call.endpoint == "responses":
+            return await self._responses.serve(call, open_stream)
         return await self._chat.serve(call, open_stream)
 
     async def completions(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:

@@ -6,8 +6,17 @@
 - wire: the request's formats as msgspec structs.
 """
 
-from onshore.translate.responses.inbound import HOSTED_TOOLS, to_chat_request
+from onshore.translate.responses.inbound import HOSTED_TOOLS, Inbound, history_of, to_chat_request, to_chat_turn
 from onshore.translate.responses.response import response_id, to_response
 from onshore.translate.responses.stream import ResponsesStreamEncoder
 
-__all__ = ["HOSTED_TOOLS", "ResponsesStreamEncoder", "response_id", "to_chat_request", "to_response"]
+__all__ = [
+    "HOSTED_TOOLS",
+    "Inbound",
+    "ResponsesStreamEncoder",
+    "history_of",
+    "response_id",
+    "to_chat_request",
+    "to_chat_turn",
+    "to_response",
+]

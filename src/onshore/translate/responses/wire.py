@@ -190,6 +190,7 @@ class CreateResponse(msgspec.Struct, omit_defaults=True):
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     store: bool | None = None
+    previous_response_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     truncation: Literal["disabled"] | None = None
     user: str | None = None
     safety_identifier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
