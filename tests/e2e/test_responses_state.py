@@ -122,7 +122,9 @@ def test_two_turns_the_second_carries_the_first(s: StateWorld) -> None:
     (record,) = [r for r in records(s) if r["id"] == request_id]
     assert record["endpoint"] == "responses" and record["status"] == 200
 
-    second, _, _ = create(s, model="chat", input="And a mountain?", previous_response_id=first.id)
+    second, _, second_request = create(s, model="chat", input="And a mountain?", previous_response_id=first.id)
+    (record,) = [r for r in records(s) if r["id"] == second_request]
+    assert record["continues"] == request_id  # the auditor's way from one turn's record to the last
     assert second.previous_response_id == first.id and second.id != first.id
     assert [sent["store"] for sent in s.w.us.received] == [False, False]  # never kept at the provider
     assert s.w.us.received[1]["messages"] == [
@@ -286,3 +288,28 @@ def test_a_turn_is_unreadable_after_the_retention_period_and_purged(s: StateWorl
     while stored_ids(s) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert stored_ids(s) == set()
+
+
+def test_a_gateway_configured_to_keep_nothing_says_so(tmp_path: Path) -> None:
+    upstream = FakeUpstream("jp").start()
+    base = world_settings(tmp_path, upstream, upstream, upstream)
+    off = msgspec.structs.replace(base.file.gateway, responses=ResponsesSettings(store=False))
+    settings = dataclasses.replace(base, file=msgspec.structs.replace(base.file, gateway=off))
+    key = add_key(settings, "acme")
+    gateway = RunningGateway(settings).start()
+    try:
+        with openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0) as client:
+            raw = client.responses.with_raw_response.create(model="chat", input="Hello")
+            document = json.loads(raw.content)
+            validate(document, "Response")
+            assert document["store"] is False  # the Response says it was not kept
+            with pytest.raises(openai.BadRequestError) as caught:
+                client.responses.create(model="chat", input="Again", previous_response_id=document["id"])
+            assert isinstance(caught.value.body, dict) and "gateway.responses.store" in caught.value.body["message"]
+            with pytest.raises(openai.NotFoundError) as missing:
+                client.responses.retrieve(document["id"])
+            assert isinstance(missing.value.body, dict) and "keeps no Responses turns" in missing.value.body["message"]
+        assert not (tmp_path / RESPONSES_DB_FILE).exists() and not (tmp_path / "responses.key").exists()
+    finally:
+        gateway.stop()
+        upstream.stop()

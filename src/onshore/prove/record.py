@@ -57,6 +57,7 @@ class RequestTrace:
     # Which personal-data types were found, how many, and what was done; never the values.
     personal_data: dict[str, Any] | None = None
     quota: Quota | None = None  # where the caller stands against its limits: response headers only, never recorded
+    continues: str | None = None  # a Responses turn: the id of the record of the earlier turn it continues
 
 
 def entry(trace: RequestTrace) -> dict[str, Any]:
@@ -92,6 +93,8 @@ def entry(trace: RequestTrace) -> dict[str, Any]:
         doc["personal_data"] = trace.personal_data
     if trace.stream_of is not None:
         doc["stream_of"] = trace.stream_of
+    if trace.continues is not None:
+        doc["continues"] = trace.continues
     if decision is not None:
         verdict = decision.verdict
         doc["decision"] = {

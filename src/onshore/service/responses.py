@@ -22,7 +22,7 @@ from onshore.prove.record import RequestTrace
 from onshore.refusal import Kind, Refusal
 from onshore.service.calls import ChatCall
 from onshore.service.chat import ChatService
-from onshore.service.conversations import Conversations, Turn, response_id_for
+from onshore.service.conversations import Conversations, Turn, request_id_of, response_id_for
 
 
 @runtime_checkable
@@ -89,6 +89,7 @@ class ResponsesService(ChatService):
         if found is None:
             raise _not_found(previous if len(previous) <= 64 else previous[:64] + "...")
         earlier, size = found
+        trace.continues = request_id_of(previous)  # the auditor's way from this turn's record to the last
         messages = call.body["messages"]
         lead = turn.instructions
         body = {**call.body, "messages": [*messages[:lead], *earlier.messages, *messages[lead:]]}

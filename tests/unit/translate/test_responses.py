@@ -9,7 +9,7 @@ import pytest
 
 from onshore.refusal import Kind, Refusal
 from onshore.translate.anthropic import to_messages_request
-from onshore.translate.responses import ResponsesStreamEncoder, to_chat_request, to_response
+from onshore.translate.responses import ResponsesStreamEncoder, history_of, to_chat_request, to_chat_turn, to_response
 from onshore.translate.responses.wire import DOCUMENTED_FIELDS
 from tests.openapi import schema_properties, validate
 
@@ -262,3 +262,38 @@ def test_the_chat_request_also_reaches_anthropic_backends() -> None:
     messages = to_messages_request(request, "claude")
     assert messages["system"] == "Be brief." and messages["max_tokens"] == 20
     assert "store" not in messages and messages["tools"][0]["name"] == "get"
+
+
+def test_a_turn_says_what_is_kept_and_what_it_continues() -> None:
+    turn = to_chat_turn({"model": "m", "input": "Hi", "instructions": "Be brief.", "previous_response_id": "resp_1"})
+    assert (turn.store, turn.previous_response_id, turn.instructions) == (True, "resp_1", 1)  # store defaults to true
+    assert turn.request["store"] is False  # never upstream
+    assert "previous_response_id" not in turn.request
+    assert (turn.echo["store"], turn.echo["previous_response_id"]) == (False, None)  # until the service keeps it
+    quiet = to_chat_turn({"model": "m", "input": "Hi", "store": False})
+    assert (quiet.store, quiet.previous_response_id, quiet.instructions) == (False, None, 0)
+
+
+def test_an_answer_becomes_the_history_a_later_turn_sends() -> None:
+    answer = to_response(
+        completion(
+            {
+                "role": "assistant",
+                "content": "Looking.",
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{}"}}],
+            }
+        ),
+        "pub",
+        ECHO,
+        5,
+        6,
+        resp_id="resp_abc",
+    )
+    assert answer["id"] == "resp_abc"
+    assert history_of(answer["output"]) == [
+        {
+            "role": "assistant",
+            "content": "Looking.",
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{}"}}],
+        }
+    ]
