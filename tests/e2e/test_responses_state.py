@@ -235,6 +235,48 @@ def test_a_read_is_audited_with_its_reader(s: StateWorld) -> None:
     assert reads[0]["key_id"] != reads[1]["key_id"]
 
 
+def test_input_items_are_listed_for_the_owner(s: StateWorld) -> None:
+    first, _, _ = create(
+        s,
+        model="chat",
+        instructions="Not an input item.",
+        input=[
+            {"role": "developer", "content": "Answer in English."},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Weather?"}]},
+            {"type": "function_call", "call_id": "call_1", "name": "lookup", "arguments": "{}"},
+            {"type": "function_call_output", "call_id": "call_1", "output": "Sunny"},
+            {"role": "assistant", "content": [{"type": "output_text", "text": "It is sunny."}]},
+            {"role": "user", "content": "Thanks."},
+        ],
+        tools=[{"type": "function", "name": "lookup", "parameters": {"type": "object", "properties": {}}}],
+    )
+    headers = {"Authorization": f"Bearer {s.w.public_key}"}
+    url = f"{s.w.gateway.url}/v1/responses/{first.id}/input_items"
+    listed = httpx.get(url, headers=headers, params={"order": "asc"}).json()
+    validate(listed, "ResponseItemList")
+    assert [i["type"] for i in listed["data"]] == [
+        "message",
+        "message",
+        "function_call",
+        "function_call_output",
+        "message",
+        "message",
+    ]
+    assert [i.get("role") for i in listed["data"]] == ["developer", "user", None, None, "assistant", "user"]
+    assert listed["data"][0]["content"] == [{"type": "input_text", "text": "Answer in English."}]
+    assert listed["has_more"] is False and listed["first_id"] == listed["data"][0]["id"]
+    # The SDK's default order is newest first; pages follow `after`.
+    page = s.w.client().responses.input_items.list(first.id, limit=4)
+    assert [i.id for i in page.data] == [i["id"] for i in listed["data"][::-1][:4]]
+    assert page.has_more
+    rest = httpx.get(url, headers=headers, params={"limit": 4, "after": page.data[-1].id}).json()
+    assert [i["id"] for i in rest["data"]] == [i["id"] for i in listed["data"][:2][::-1]]
+    assert httpx.get(url, headers={"Authorization": f"Bearer {s.same_tenant_key}"}).status_code == 404
+    assert httpx.get(url, headers=headers, params={"limit": 0}).status_code == 400
+    actions = [(r["action"], r["outcome"]) for r in records(s) if r.get("response_id") == first.id]
+    assert actions == [("read_input_items", "ok")] * 3 + [("read_input_items", "not_found")]
+
+
 def test_store_false_keeps_nothing(s: StateWorld) -> None:
     before = stored_ids(s)
     response, document, _ = create(s, model="chat", input="Ephemeral.", store=False)

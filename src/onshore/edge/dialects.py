@@ -173,6 +173,7 @@ class ResponsesDialect:
         self.instructions = 0
         self._sent: dict[str, Any] | None = None
         self._stream: _ResponsesStream | None = None
+        self._items: tuple[responses.Item, ...] = ()
 
     def parse(self, raw: bytes) -> dict[str, Any]:
         self._created_at = int(time.time())
@@ -183,6 +184,7 @@ class ResponsesDialect:
             inbound.previous_response_id,
             inbound.instructions,
         )
+        self._items = inbound.items
         return inbound.request
 
     def begin(self, response_id: str, stored: bool) -> None:
@@ -190,9 +192,11 @@ class ResponsesDialect:
         self._echo["store"] = stored
         self._echo["previous_response_id"] = self.previous_response_id
 
-    def sent(self) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+    def sent(self) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
         response = self._stream.encoder.final if self._stream is not None else self._sent
-        return None if response is None else (response, responses.history_of(response["output"]))
+        if response is None:
+            return None
+        return response, responses.history_of(response["output"]), responses.input_items(self._items, response["id"])
 
     def encode_response(self, document: dict[str, Any], model: str) -> bytes:
         answer = responses.to_response(

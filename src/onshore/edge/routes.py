@@ -20,6 +20,7 @@ ROUTES = [
     web.post("/v1/responses", responses.create),
     web.get("/v1/responses/{response_id}", responses.retrieve, allow_head=False),
     web.delete("/v1/responses/{response_id}", responses.delete),
+    web.get("/v1/responses/{response_id}/input_items", responses.input_items, allow_head=False),
     web.get("/v1/models", handlers.list_models, allow_head=False),
     web.get("/v1/models/{model:.+}", handlers.retrieve_model, allow_head=False),
     web.get("/healthz", handlers.healthz),

@@ -89,6 +89,7 @@ class Turn(msgspec.Struct, frozen=True):
     data_class: str  # the class this turn was decided under: a later turn is decided under at least it
     messages: list[dict[str, Any]]  # the conversation so far as chat messages (no instructions), originals
     response: dict[str, Any]  # the Response object as the client received it
+    input_items: list[dict[str, Any]] = []  # this turn's input as items (GET .../input_items)
 
 
 _encode = msgspec.json.Encoder().encode
@@ -153,11 +154,12 @@ class Conversations:
             return None
         return _decode(plaintext), len(plaintext)
 
-    async def read(self, response_id: str, principal: Principal) -> dict[str, Any] | None:
-        """The stored Response object for its owner, the read recorded first (None: not found)."""
+    async def read(self, response_id: str, principal: Principal, action: str = "read") -> Turn | None:
+        """The owner's kept turn, the read recorded first (None: not found). `action` as recorded:
+        "read" (the Response) or "read_input_items"."""
         found = await self.find(response_id, principal)
-        await self._record("read", response_id, principal, "ok" if found else "not_found")
-        return None if found is None else found[0].response
+        await self._record(action, response_id, principal, "ok" if found else "not_found")
+        return None if found is None else found[0]
 
     async def delete(self, response_id: str, principal: Principal) -> bool:
         """Delete the owner's turn, recorded before it takes effect; False: there was none to delete."""

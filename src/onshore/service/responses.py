@@ -46,8 +46,9 @@ class ResponsesTurn(Protocol):
         """The Response's id, and whether it is kept (echoed as `store`)."""
         ...
 
-    def sent(self) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        """The Response object the client was sent and its output as chat messages; None before then."""
+    def sent(self) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
+        """The Response object the client was sent, its output as chat messages and the turn's input
+        as items; None before then."""
         ...
 
 
@@ -102,10 +103,10 @@ class ResponsesService(ChatService):
         sent = turn.sent()
         if self._conversations is None or not turn.store or sent is None:
             return
-        response, answer = sent
+        response, answer, items = sent
         assert trace.tenant is not None
         assert trace.key_id is not None
         assert trace.data_class is not None
         history = [*call.body["messages"][turn.instructions :], *answer]
-        kept = Turn(data_class=trace.data_class, messages=history, response=response)
+        kept = Turn(data_class=trace.data_class, messages=history, response=response, input_items=items)
         await self._conversations.keep(response["id"], trace.tenant, trace.key_id, kept)

@@ -71,7 +71,7 @@ def test_keep_find_read_delete_for_the_owner_only() -> None:
         assert await conversations.find("resp_2", BOB) is None
 
         assert await conversations.read("resp_1", BOB) is None
-        assert await conversations.read("resp_1", ALICE) == TURN.response
+        assert await conversations.read("resp_1", ALICE) == TURN
         assert not await conversations.delete("resp_1", BOB)
         assert await conversations.delete("resp_1", ALICE)
         assert await conversations.read("resp_1", ALICE) is None

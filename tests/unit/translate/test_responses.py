@@ -9,7 +9,14 @@ import pytest
 
 from onshore.refusal import Kind, Refusal
 from onshore.translate.anthropic import to_messages_request
-from onshore.translate.responses import ResponsesStreamEncoder, history_of, to_chat_request, to_chat_turn, to_response
+from onshore.translate.responses import (
+    ResponsesStreamEncoder,
+    history_of,
+    input_items,
+    to_chat_request,
+    to_chat_turn,
+    to_response,
+)
 from onshore.translate.responses.wire import DOCUMENTED_FIELDS
 from tests.openapi import schema_properties, validate
 
@@ -295,5 +302,44 @@ def test_an_answer_becomes_the_history_a_later_turn_sends() -> None:
             "role": "assistant",
             "content": "Looking.",
             "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{}"}}],
+        }
+    ]
+
+
+def test_a_turns_input_becomes_valid_item_resources() -> None:
+    turn = to_chat_turn(
+        {
+            "model": "m",
+            "input": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "What is this?"},
+                        {"type": "input_image", "image_url": "https://example.com/a.png"},
+                    ],
+                },
+                {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}], "id": "msg_given"},
+                {"type": "function_call_output", "call_id": "call_1", "output": [{"type": "input_text", "text": "ok"}]},
+            ],
+        }
+    )
+    items = input_items(turn.items, "resp_abc")
+    for item in items:
+        validate(item, "ItemResource")
+    assert [i["id"] for i in items] == ["msg_abc_0", "msg_given", "fco_abc_2"]
+    assert items[0]["content"][1] == {
+        "type": "input_image",
+        "image_url": "https://example.com/a.png",
+        "file_id": None,
+        "detail": "auto",
+    }
+    assert items[1]["content"] == [{"type": "refusal", "refusal": "No."}]
+    assert input_items(to_chat_turn({"model": "m", "input": "Hi"}).items, "resp_x") == [
+        {
+            "id": "msg_x_0",
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_text", "text": "Hi"}],
         }
     ]

@@ -130,6 +130,7 @@ class Inbound:
     store: bool  # the client asks Onshore to keep this turn (the API's default: true)
     previous_response_id: str | None  # the earlier turn this one continues
     instructions: int  # leading messages made from `instructions`: never carried into a later turn
+    items: tuple[wire.Item, ...]  # the input as items (a string input is one user message)
 
 
 def to_chat_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -149,11 +150,13 @@ def to_chat_turn(body: dict[str, Any]) -> Inbound:
     messages: list[dict[str, Any]] = []
     if parsed.instructions:
         messages.append({"role": "system", "content": parsed.instructions})
+    items: list[wire.Item] = []
     if isinstance(parsed.input, str):
         messages.append({"role": "user", "content": parsed.input})
+        items.append(wire.Message(role="user", content=[wire.InputText(parsed.input)]))
     else:
         for position, item in enumerate(parsed.input):
-            _add_item(messages, item, f"input[{position}]")
+            items.append(_add_item(messages, item, f"input[{position}]"))
 
     # Forced false: a stored completion would be kept at the provider (the chat field means the same).
     request: dict[str, Any] = {"model": parsed.model, "messages": messages, "store": False}
@@ -204,7 +207,7 @@ def to_chat_turn(body: dict[str, Any]) -> Inbound:
     }
     store = parsed.store is not False
     instructions = 1 if parsed.instructions else 0
-    return Inbound(request, echo, store, parsed.previous_response_id, instructions)
+    return Inbound(request, echo, store, parsed.previous_response_id, instructions, tuple(items))
 
 
 def history_of(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -219,7 +222,7 @@ def history_of(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
 # --- input items -----------------------------------------------------------------------------------
 
 
-def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> None:
+def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> wire.Item:
     kind = item.get("type", "message")
     if kind in HOSTED_ITEMS:
         raise _refused(f"{where}.type", f"Input item type '{kind}' is refused: {_RESIDENCY}.")
@@ -228,7 +231,7 @@ def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) 
     struct = wire.ITEMS.get(kind) if isinstance(kind, str) else None
     if struct is None:
         raise _refused(f"{where}.type", f"Input item type {msgspec.json.encode(kind).decode()} is not supported.")
-    parsed = _convert(item, struct, where)
+    parsed: wire.Item = _convert(item, struct, where)  # type: ignore[assignment] # one of ITEMS' structs
     if isinstance(parsed, wire.Message):
         messages.append(_message(parsed, where))
     elif isinstance(parsed, wire.FunctionCall):
@@ -244,6 +247,7 @@ def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) 
         assert isinstance(parsed, wire.FunctionCallOutput)
         output = parsed.output if isinstance(parsed.output, str) else _texts(parsed.output, f"{where}.output")
         messages.append({"role": "tool", "tool_call_id": parsed.call_id, "content": output})
+    return parsed
 
 
 def _texts(parts: list[wire.Part], where: str) -> str:

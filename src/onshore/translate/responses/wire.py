@@ -115,6 +115,7 @@ class FunctionCallOutput(_Strict):
     status: Literal["in_progress", "completed", "incomplete"] | None = None
 
 
+Item = Message | FunctionCall | FunctionCallOutput
 ITEMS: dict[str, type[msgspec.Struct]] = {
     "message": Message,
     "function_call": FunctionCall,
