@@ -8,6 +8,7 @@ prove nothing is kept in the clear.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sqlite3
@@ -105,12 +106,12 @@ def get(s: StateWorld, response_id: str, key: str | None = None) -> httpx.Respon
 
 
 def records(s: StateWorld) -> list[dict[str, Any]]:
-    with sqlite3.connect(s.data_dir / "onshore.db") as conn:
+    with contextlib.closing(sqlite3.connect(s.data_dir / "onshore.db")) as conn:
         return [json.loads(body) for (body,) in conn.execute("SELECT body FROM audit_records ORDER BY seq")]
 
 
 def stored_ids(s: StateWorld) -> set[str]:
-    with sqlite3.connect(s.data_dir / RESPONSES_DB_FILE) as conn:
+    with contextlib.closing(sqlite3.connect(s.data_dir / RESPONSES_DB_FILE)) as conn:
         return {row[0] for row in conn.execute("SELECT id FROM stored_responses")}
 
 
@@ -332,26 +333,64 @@ def test_a_turn_is_unreadable_after_the_retention_period_and_purged(s: StateWorl
     assert stored_ids(s) == set()
 
 
-def test_a_gateway_configured_to_keep_nothing_says_so(tmp_path: Path) -> None:
+@contextlib.contextmanager
+def lone_gateway(data_dir: Path, responses: ResponsesSettings) -> Iterator[tuple[RunningGateway, str]]:
+    """A gateway of its own (for a config or a fault the module's gateway must not see) and an acme key."""
     upstream = FakeUpstream("jp").start()
-    base = world_settings(tmp_path, upstream, upstream, upstream)
-    off = msgspec.structs.replace(base.file.gateway, responses=ResponsesSettings(store=False))
-    settings = dataclasses.replace(base, file=msgspec.structs.replace(base.file, gateway=off))
+    base = world_settings(data_dir, upstream, upstream, upstream)
+    gateway_settings = msgspec.structs.replace(base.file.gateway, responses=responses)
+    settings = dataclasses.replace(base, file=msgspec.structs.replace(base.file, gateway=gateway_settings))
     key = add_key(settings, "acme")
     gateway = RunningGateway(settings).start()
     try:
-        with openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0) as client:
-            raw = client.responses.with_raw_response.create(model="chat", input="Hello")
-            document = json.loads(raw.content)
-            validate(document, "Response")
-            assert document["store"] is False  # the Response says it was not kept
-            with pytest.raises(openai.BadRequestError) as caught:
-                client.responses.create(model="chat", input="Again", previous_response_id=document["id"])
-            assert isinstance(caught.value.body, dict) and "gateway.responses.store" in caught.value.body["message"]
-            with pytest.raises(openai.NotFoundError) as missing:
-                client.responses.retrieve(document["id"])
-            assert isinstance(missing.value.body, dict) and "keeps no Responses turns" in missing.value.body["message"]
-        assert not (tmp_path / RESPONSES_DB_FILE).exists() and not (tmp_path / "responses.key").exists()
+        yield gateway, key
     finally:
         gateway.stop()
         upstream.stop()
+
+
+def test_a_gateway_configured_to_keep_nothing_says_so(tmp_path: Path) -> None:
+    with (
+        lone_gateway(tmp_path, ResponsesSettings(store=False)) as (gateway, key),
+        openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0) as client,
+    ):
+        raw = client.responses.with_raw_response.create(model="chat", input="Hello")
+        document = json.loads(raw.content)
+        validate(document, "Response")
+        assert document["store"] is False  # the Response says it was not kept
+        with pytest.raises(openai.BadRequestError) as caught:
+            client.responses.create(model="chat", input="Again", previous_response_id=document["id"])
+        assert isinstance(caught.value.body, dict) and "gateway.responses.store" in caught.value.body["message"]
+        with pytest.raises(openai.NotFoundError) as missing:
+            client.responses.retrieve(document["id"])
+        assert isinstance(missing.value.body, dict) and "keeps no Responses turns" in missing.value.body["message"]
+    assert not (tmp_path / RESPONSES_DB_FILE).exists() and not (tmp_path / "responses.key").exists()
+
+
+def test_a_store_that_fails_refuses_rather_than_pretending(tmp_path: Path) -> None:
+    with (
+        lone_gateway(tmp_path, ResponsesSettings()) as (gateway, key),
+        openai.OpenAI(base_url=gateway.url + "/v1", api_key=key, max_retries=0) as client,
+    ):
+        kept = client.responses.create(model="chat", input="Kept.")
+        with contextlib.closing(sqlite3.connect(tmp_path / RESPONSES_DB_FILE)) as conn:  # broken under the gateway
+            conn.execute("DROP TABLE stored_responses")
+        with pytest.raises(openai.InternalServerError) as caught:
+            client.responses.create(model="chat", input="Not kept.")
+        assert caught.value.status_code == 503
+        assert isinstance(caught.value.body, dict) and caught.value.body["code"] == "responses_store_unavailable"
+        with pytest.raises(openai.InternalServerError):  # unreadable is not "not found"
+            client.responses.create(model="chat", input="Next.", previous_response_id=kept.id)
+        # A stream has sent its answer by then: it ends with the error event instead of the final receipt.
+        headers = {"Authorization": f"Bearer {key}"}
+        body = {"model": "chat", "input": "Streamed.", "stream": True}
+        with httpx.stream("POST", gateway.url + "/v1/responses", json=body, headers=headers) as response:
+            raw = b"".join(response.iter_raw())
+        frames = [f for f in raw.split(b"\n\n") if f]
+        assert frames[-2].startswith(b"event: response.completed")
+        assert frames[-1].startswith(b"event: error") and b"responses_store_unavailable" in frames[-1]
+        assert b"onshore-receipt" not in raw
+        with contextlib.closing(sqlite3.connect(tmp_path / "onshore.db")) as conn:
+            bodies = [json.loads(b) for (b,) in conn.execute("SELECT body FROM audit_records ORDER BY seq")]
+        refused = [b for b in bodies if b.get("error_code") == "responses_store_unavailable"]
+        assert [(b["endpoint"], b["status"]) for b in refused] == [("responses", 503)] * 2  # recorded too
