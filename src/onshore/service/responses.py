@@ -23,6 +23,7 @@ from onshore.refusal import Kind, Refusal
 from onshore.service.calls import ChatCall
 from onshore.service.chat import ChatService
 from onshore.service.conversations import Conversations, Turn, request_id_of, response_id_for
+from onshore.service.steps import Steps
 
 
 @runtime_checkable
@@ -68,7 +69,7 @@ def _not_found(response_id: str) -> Refusal:
 
 
 class ResponsesService(ChatService):
-    def __init__(self, steps: Any, conversations: Conversations | None, **stream_settings: Any) -> None:
+    def __init__(self, steps: Steps, conversations: Conversations | None, **stream_settings: Any) -> None:
         super().__init__(steps, **stream_settings)
         self._conversations = conversations
 
