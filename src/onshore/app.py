@@ -46,12 +46,17 @@ from onshore.route.backends.embedded.model import EmbeddedModel, default_model_p
 from onshore.route.backends.embedded.server import EmbeddedServer
 from onshore.route.breakers import Breakers
 from onshore.route.jwks_fetch import JwksFetchError, fetch_jwks
+from onshore.service.conversations import Conversations, Sealer
 from onshore.service.pipeline import Pipeline
+from onshore.service.ports import ResponseStore
+from onshore.service.steps import Steps
 from onshore.settings import BUILT_IN, EmbeddedSettings, OidcIssuerSettings, Settings, load_settings
 from onshore.siem.build import build_emitter
-from onshore.store.keyfile import load_or_create_signing_key
+from onshore.store.keyfile import load_or_create_secret_key, load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
 from onshore.store.redis_controls import BackendSwitchWatcher, RedisControls
+from onshore.store.responses_postgres import PostgresResponses
+from onshore.store.responses_sqlite import SqliteResponses
 from onshore.store.sqlite import SqliteStore
 from onshore.worker import Worker
 
@@ -59,6 +64,8 @@ log = logging.getLogger("onshore")
 
 DB_FILE = "onshore.db"
 SIGNING_KEY_FILE = "signing-key.pem"
+RESPONSES_DB_FILE = "responses.db"  # kept Responses turns (SQLite), sealed under RESPONSES_KEY_FILE
+RESPONSES_KEY_FILE = "responses.key"
 AUDIT_PROBE_SECONDS = 0.5  # how soon /readyz turns green again once the audit store takes writes
 JWKS_STARTUP_SECONDS = 5.0  # the first fetch of every issuer's keys, before serving
 EVENTS_FLUSH_SECONDS = 2.0  # at shutdown, how long queued security events may take to go out
@@ -135,6 +142,39 @@ def open_store(settings: Settings) -> Store:
     if settings.gateway.storage == "postgresql":
         return PostgresStore(settings.secrets["#storage"].value)
     return SqliteStore(settings.data_dir / DB_FILE, settings.gateway.audit.durability)
+
+
+def open_response_store(settings: Settings) -> ResponseStore:
+    """Where kept Responses turns go: a file of their own under the data directory, or the shared database."""
+    if settings.gateway.storage == "postgresql":
+        return PostgresResponses(settings.secrets["#storage"].value)
+    return SqliteResponses(settings.data_dir / RESPONSES_DB_FILE, settings.gateway.audit.durability)
+
+
+def _conversations(
+    settings: Settings, audit: AuditWriter, clock: Clock, stack: contextlib.AsyncExitStack
+) -> Conversations | None:
+    config = settings.gateway.responses
+    if not config.store:
+        return None
+    store = open_response_store(settings)
+    stack.push_async_callback(store.aclose)
+    sealer = Sealer(load_or_create_secret_key(settings.data_dir / RESPONSES_KEY_FILE))
+    conversations = Conversations(store, sealer, config.retention_days * 86400, audit, clock.now, Steps.new_id)
+    _background(stack, _purge_responses(conversations, config.purge_interval_seconds))
+    return conversations
+
+
+async def _purge_responses(conversations: Conversations, interval: float) -> None:
+    """Delete expired Responses turns (a read also deletes the expired turn it meets)."""
+    while True:
+        try:
+            purged = await conversations.purge()
+            if purged:
+                log.info("purged %d expired Responses turns", purged)
+        except Exception as exc:  # noqa: BLE001 - retried next interval; expired turns stay unreadable meanwhile
+            log.warning("purging expired Responses turns failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval)
 
 
 def open_controls(settings: Settings) -> RedisControls | None:
@@ -394,6 +434,7 @@ async def _start(
         with contextlib.suppress(TimeoutError):
             first = (_fetch_into(v.keys, session, fetches) for v in oidc.issuers.values())
             await asyncio.wait_for(asyncio.gather(*first), JWKS_STARTUP_SECONDS)
+    conversations = _conversations(settings, audit, clock, stack)
     shared = Shared(
         session,
         embedded_sessions,
@@ -411,11 +452,12 @@ async def _start(
         auth_bursts=_auth_bursts(settings),
         access=open_access_log(settings, stack),  # observe: closed at teardown
         tracer=start_tracer(settings, metrics, stack),  # observe: None (telemetry off) unless configured
+        conversations=conversations,
     )
     built = build_generation(settings, shared, policy, protector)
     if built.limits is not None:
         stack.push_async_callback(built.limits.drain)
-    pipeline = Pipeline(built.generation)
+    pipeline = Pipeline(built.generation, conversations)
     serving = Serving(built, pipeline, shared)
     stack.push_async_callback(serving.drain)  # earlier generations' token charges, before Redis closes
     gateway = Gateway(

@@ -46,6 +46,7 @@ from onshore.route.breakers import Breakers
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.router import Router
 from onshore.service.chat import ChatService
+from onshore.service.conversations import Conversations
 from onshore.service.embeddings import EmbeddingsService
 from onshore.service.limits import Limits
 from onshore.service.pipeline import Generation, Pipeline
@@ -186,6 +187,7 @@ class Shared:
     auth_bursts: BurstDetector | None = None
     access: AccessLog | None = None  # gateway.access_log: opened once at start-up
     tracer: Tracer | None = None  # gateway.telemetry: None when traces are off
+    conversations: Conversations | None = None  # gateway.responses: kept turns (store and key: start-up only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,7 +252,14 @@ def build_generation(
         max_stream_seconds=gw.upstream.max_stream_seconds,
     )
     embedded = frozenset(name for name, backend in settings.file.backends.items() if backend.kind == "embedded")
-    generation = Generation.of(steps, decisions, chat, EmbeddingsService(steps), tokenizer_backends=embedded)
+    generation = Generation.of(
+        steps,
+        decisions,
+        chat,
+        EmbeddingsService(steps),
+        tokenizer_backends=embedded,
+        conversations=shared.conversations,
+    )
     return Built(settings, policy, generation, index, protector, credentials, limits)
 
 

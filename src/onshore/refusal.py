@@ -23,6 +23,9 @@ class Kind(enum.Enum):
     MODEL_NOT_FOUND = "model_not_found"
     WRONG_ENDPOINT = "wrong_endpoint"
     INVALID_DATA_CLASS = "invalid_data_class"
+    # A Responses turn naming an earlier response that is absent, expired or another caller's (one
+    # answer for all three, as OpenAI's: nothing says whether it exists).
+    PREVIOUS_RESPONSE_NOT_FOUND = "previous_response_not_found"
     # Decide and protect: the policy's answer.
     RESIDENCY_POLICY_DENIED = "residency_policy_denied"
     PERSONAL_DATA_BLOCKED = "personal_data_blocked"
@@ -46,6 +49,7 @@ class Kind(enum.Enum):
     LIMITS_UNAVAILABLE = "limits_unavailable"  # the shared store is unreachable and limits fail closed
     # Prove, and the gateway itself.
     AUDIT_UNAVAILABLE = "audit_unavailable"
+    RESPONSES_STORE_UNAVAILABLE = "responses_store_unavailable"  # the stored Responses turns cannot be read or kept
     INTERNAL_ERROR = "internal_error"
 
     @property

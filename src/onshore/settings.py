@@ -123,6 +123,16 @@ class ProtectSettings(_Strict, frozen=True, kw_only=True):
     allow_list: list[str] = []  # values never treated as personal data (e.g. the company's own number)
 
 
+class ResponsesSettings(_Strict, frozen=True, kw_only=True):
+    """Responses API turns kept by Onshore for `previous_response_id` (never at the provider: the
+    upstream always gets store: false). Encrypted with data_dir/responses.key; kept in responses.db
+    (SQLite) or the stored_responses table (PostgreSQL)."""
+
+    store: bool = True  # off: nothing is kept, and previous_response_id is refused
+    retention_days: float = 30.0  # a kept turn is unreadable after this, and purged
+    purge_interval_seconds: float = 3600.0  # how often expired turns are deleted (also when met)
+
+
 class RedisSettings(_Strict, frozen=True, kw_only=True):
     """Shared state for several replicas: rate limits, budgets, kill switch, circuit breakers."""
 
@@ -288,6 +298,7 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     console: ConsoleSettings | None = None
     access_log: AccessLogSettings | None = None  # unset: no access log
     telemetry: TelemetrySettings = TelemetrySettings()
+    responses: ResponsesSettings = ResponsesSettings()
 
 
 class EntraSettings(_Strict, frozen=True, kw_only=True):
@@ -1230,6 +1241,10 @@ def _check_gateway(gw: GatewaySettings, errors: _Errors) -> None:
     if gw.security_events is not None:
         _check_security_events(gw.security_events, errors)
     _check_observe(gw, errors)
+    if gw.responses.retention_days <= 0:
+        errors.add(ConfigError("gateway.responses.retention_days", "must be positive"))
+    if gw.responses.purge_interval_seconds <= 0:
+        errors.add(ConfigError("gateway.responses.purge_interval_seconds", "must be positive"))
 
 
 def _check_backend(name: str, backend: BackendSettings) -> None:

@@ -239,8 +239,7 @@ def test_hosted_tools_are_refused_by_name(w: World, tool: dict[str, Any]) -> Non
     ("field", "value", "says"),
     [
         ("background", True, "kept at the provider"),
-        ("previous_response_id", "resp_123", "does not yet keep conversation state"),
-        ("conversation", "conv_123", "does not yet keep conversation state"),
+        ("conversation", "conv_123", "chain turns with 'previous_response_id'"),
         ("reasoning", {"effort": "low"}, "not supported"),
         ("prompt_cache_retention", "24h", "not supported"),
         ("no_such_field", 1, "not part of OpenAI's documented request format"),
@@ -266,10 +265,10 @@ def test_malformed_input_names_the_field(w: World) -> None:
     assert isinstance(caught.value.body, dict) and caught.value.body["param"] == "input[0].content[0].extra"
 
 
-def test_retrieve_and_delete_find_nothing(w: World) -> None:
+def test_retrieve_and_delete_find_nothing_for_an_unknown_id(w: World) -> None:
     with pytest.raises(openai.NotFoundError) as caught:
         w.client().responses.retrieve("resp_123")
-    assert isinstance(caught.value.body, dict) and "stores no responses" in caught.value.body["message"]
+    assert isinstance(caught.value.body, dict) and "'resp_123' not found" in caught.value.body["message"]
     with pytest.raises(openai.NotFoundError):
         w.client().responses.delete("resp_123")
     with (

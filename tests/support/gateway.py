@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from onshore.app import build_app, open_store
+from onshore.clock import Clock
 from onshore.identify.keys import KeyRecord, generate_key
 from onshore.settings import Settings, parse_settings
 
@@ -67,8 +68,9 @@ def add_key(settings: Settings, tenant: str, floor: str = "public", models: tupl
 
 
 class RunningGateway:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self._clock = clock
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
@@ -92,7 +94,8 @@ class RunningGateway:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         try:
-            self._runner = web.AppRunner(build_app(self.settings), access_log=None, handler_cancellation=False)
+            app = build_app(self.settings, self._clock)
+            self._runner = web.AppRunner(app, access_log=None, handler_cancellation=False)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             self._loop.run_until_complete(site.start())

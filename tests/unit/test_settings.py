@@ -495,3 +495,20 @@ def test_the_embedded_model_has_no_dimensions() -> None:
         "dimensions": True,
     }
     assert "models.vec.dimensions" in str(error_of(raw))
+
+
+def test_responses_state_is_kept_for_30_days_by_default() -> None:
+    responses = parse_settings(minimal(), "test", {}).gateway.responses
+    assert (responses.store, responses.retention_days) == (True, 30.0)
+
+
+def test_responses_section_is_strict_and_checked() -> None:
+    raw = minimal()
+    raw["gateway"] = {"responses": {"retention": "30d"}}
+    error = error_of(raw)
+    assert error.path == "gateway.responses" and "unknown field `retention`" in str(error)
+    raw["gateway"] = {"responses": {"retention_days": 0}}
+    assert "gateway.responses.retention_days" in str(error_of(raw))
+    raw["gateway"] = {"responses": {"store": False, "retention_days": 7}}
+    responses = parse_settings(raw, "test", {}).gateway.responses
+    assert (responses.store, responses.retention_days) == (False, 7)

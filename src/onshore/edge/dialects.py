@@ -134,16 +134,16 @@ class AnthropicDialect:
 
 class _ResponsesStream:
     def __init__(self, encoder: responses.ResponsesStreamEncoder) -> None:
-        self._encoder = encoder
+        self.encoder = encoder
 
     def start(self, request_id: str) -> bytes:
-        return self._encoder.start(request_id)
+        return self.encoder.start(request_id)
 
     def chunk(self, document: dict[str, Any]) -> bytes:
-        return self._encoder.chunk(document)
+        return self.encoder.chunk(document)
 
     def finish(self) -> bytes:
-        return self._encoder.finish()
+        return self.encoder.finish()
 
     def receipt(self, receipt: str) -> bytes:
         return _receipt(receipt)
@@ -152,12 +152,13 @@ class _ResponsesStream:
         return b""  # the Responses stream ends with response.completed, no [DONE]
 
     def error(self, refusal: Refusal) -> bytes:
-        return self._encoder.error(refusal.kind.code or "api_error", refusal.detail)
+        return self.encoder.error(refusal.kind.code or "api_error", refusal.detail)
 
 
 class ResponsesDialect:
-    """OpenAI's Responses API, served by the chat service. One per request: parsing keeps the
-    request's fields the Response object echoes (instructions, tools, metadata, ...)."""
+    """OpenAI's Responses API, served by the Responses service (service/responses.py). One per request:
+    parsing keeps the request's fields the Response object echoes (instructions, tools, metadata, ...)
+    and what the conversation state needs (its ResponsesTurn port); answering keeps the Response sent."""
 
     name = "responses"
     chat_endpoint = "responses"
@@ -166,14 +167,42 @@ class ResponsesDialect:
     def __init__(self) -> None:
         self._echo: dict[str, Any] = {}
         self._created_at = 0
+        self._resp_id: str | None = None
+        self.store = False
+        self.previous_response_id: str | None = None
+        self.instructions = 0
+        self._sent: dict[str, Any] | None = None
+        self._stream: _ResponsesStream | None = None
+        self._items: tuple[responses.Item, ...] = ()
 
     def parse(self, raw: bytes) -> dict[str, Any]:
         self._created_at = int(time.time())
-        request, self._echo = responses.to_chat_request(decode_json_object(raw))
-        return request
+        inbound = responses.to_chat_turn(decode_json_object(raw))
+        self._echo = inbound.echo
+        self.store, self.previous_response_id, self.instructions = (
+            inbound.store,
+            inbound.previous_response_id,
+            inbound.instructions,
+        )
+        self._items = inbound.items
+        return inbound.request
+
+    def begin(self, response_id: str, stored: bool) -> None:
+        self._resp_id = response_id
+        self._echo["store"] = stored
+        self._echo["previous_response_id"] = self.previous_response_id
+
+    def sent(self) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
+        response = self._stream.encoder.final if self._stream is not None else self._sent
+        if response is None:
+            return None
+        return response, responses.history_of(response["output"]), responses.input_items(self._items, response["id"])
 
     def encode_response(self, document: dict[str, Any], model: str) -> bytes:
-        answer = responses.to_response(document, model, self._echo, self._created_at, int(time.time()))
+        answer = responses.to_response(
+            document, model, self._echo, self._created_at, int(time.time()), resp_id=self._resp_id
+        )
+        self._sent = answer
         return _encoder.encode(answer)
 
     def render_refusal(self, refusal: Refusal) -> Reply:
@@ -181,7 +210,9 @@ class ResponsesDialect:
         return Reply(error.status, error.body(), error.headers)
 
     def stream_encoder(self, model: str) -> StreamEncoder:
-        return _ResponsesStream(responses.ResponsesStreamEncoder(model, self._echo, self._created_at, time.time))
+        encoder = responses.ResponsesStreamEncoder(model, self._echo, self._created_at, time.time)
+        self._stream = _ResponsesStream(encoder)
+        return self._stream
 
     def standard_headers(self, request_id: str, quota: Quota | None, now: float) -> dict[str, str]:
         return openai_headers(request_id, quota, now)

@@ -58,6 +58,7 @@ _STATUS: dict[Kind, tuple[int, str]] = {
     Kind.MODEL_NOT_FOUND: (404, _INVALID),
     Kind.WRONG_ENDPOINT: (400, _INVALID),
     Kind.INVALID_DATA_CLASS: (400, _INVALID),
+    Kind.PREVIOUS_RESPONSE_NOT_FOUND: (400, _INVALID),
     Kind.RESIDENCY_POLICY_DENIED: (403, _DENIED),
     Kind.PERSONAL_DATA_BLOCKED: (403, _DENIED),
     Kind.UNSUPPORTED_BY_BACKEND: (400, _INVALID),
@@ -75,6 +76,7 @@ _STATUS: dict[Kind, tuple[int, str]] = {
     Kind.BUDGET_EXCEEDED: (429, _LIMIT),
     Kind.LIMITS_UNAVAILABLE: (503, _SERVER),
     Kind.AUDIT_UNAVAILABLE: (503, _SERVER),
+    Kind.RESPONSES_STORE_UNAVAILABLE: (503, _SERVER),
     Kind.INTERNAL_ERROR: (500, _SERVER),
 }
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}  # a 401 names the scheme it wants

@@ -57,6 +57,7 @@ class RequestTrace:
     # Which personal-data types were found, how many, and what was done; never the values.
     personal_data: dict[str, Any] | None = None
     quota: Quota | None = None  # where the caller stands against its limits: response headers only, never recorded
+    continues: str | None = None  # a Responses turn: the id of the record of the earlier turn it continues
 
 
 def entry(trace: RequestTrace) -> dict[str, Any]:
@@ -92,6 +93,8 @@ def entry(trace: RequestTrace) -> dict[str, Any]:
         doc["personal_data"] = trace.personal_data
     if trace.stream_of is not None:
         doc["stream_of"] = trace.stream_of
+    if trace.continues is not None:
+        doc["continues"] = trace.continues
     if decision is not None:
         verdict = decision.verdict
         doc["decision"] = {
@@ -162,4 +165,21 @@ def reload_entry(
         "previous_policy_hash": previous_policy_hash,
         "reason": "; ".join(problems)[:2000] if problems else None,
         "problems": problems,
+    }
+
+
+def stored_response_entry(
+    record_id: str, ts: float, action: str, response_id: str, tenant: str, principal: str, outcome: str
+) -> dict[str, Any]:
+    """A Responses turn kept by the gateway read or deleted (GET/DELETE /v1/responses/{id}), and by whom.
+    The response id is `resp_` + the id of the request record that produced it."""
+    return {
+        "id": record_id,
+        "ts": round(ts, 6),
+        "kind": "stored_response",
+        "action": action,
+        "response_id": response_id,
+        "tenant": tenant,
+        "key_id": principal,
+        "outcome": outcome,
     }

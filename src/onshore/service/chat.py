@@ -12,6 +12,7 @@ import functools
 from typing import Any
 
 from onshore.decide.decision import Decision
+from onshore.identify.principal import Principal
 from onshore.protect.answer import ChunkRestorer, restore_completion
 from onshore.protect.plan import Plan
 from onshore.prove.record import RequestTrace
@@ -47,6 +48,7 @@ class ChatService:
         try:
             principal = await steps.caller(trace, call.authorization)  # identify
             await steps.admit(trace, principal, call, "chat")  # the request, the model, the limits
+            principal, call = await self._resume(trace, principal, call)  # what it continues (Responses)
             scan = await steps.scan(call, self.upstream)  # protect: what the body holds
             decision = steps.decide(trace, principal, call, scan)  # decide: where it may go
             plan = steps.plan(trace, decision, call, scan)  # protect: what each route receives
@@ -68,6 +70,7 @@ class ChatService:
         if vault is not None:
             note_restored(trace, restore_completion(document, vault, plan.sent_text()))
         payload = call.dialect.encode_response(document, trace.model or "")
+        await self._keep(trace, call)  # before the answer leaves: a follow-up finds it
         return await steps.answer(trace, started, decision, opened, payload, call.dialect)
 
     async def _stream(
@@ -132,11 +135,23 @@ class ChatService:
             elif ended.tail:
                 await ended.write(ended.tail)
             elif ended.outcome == "completed":
+                try:
+                    await self._keep(trace, call)  # before the stream ends: a follow-up finds it
+                except Refusal as refusal:
+                    await ended.write(encoder.error(refusal))
+                    return None
                 receipt = encoder.receipt(steps.final_receipt(trace, decision, opened, ended.digest))
                 await ended.write(receipt + encoder.done())  # one write: the receipt and the end together
         except ClientGone:
             pass
         return None
+
+    async def _resume(self, trace: RequestTrace, principal: Principal, call: ChatCall) -> tuple[Principal, ChatCall]:
+        """What the request continues (ResponsesService: a kept conversation); nothing for chat."""
+        return principal, call
+
+    async def _keep(self, trace: RequestTrace, call: ChatCall) -> None:
+        """Keep what a later request continues (ResponsesService: the turn); nothing for chat."""
 
     async def _close(
         self, trace: RequestTrace, opened: Opened, ended: StreamOutcome, relayed_from: float, timer: StreamTimer

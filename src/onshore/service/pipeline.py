@@ -17,9 +17,11 @@ from onshore.refusal import Refusal
 from onshore.service.calls import ChatCall, EmbeddingsCall
 from onshore.service.chat import ChatService
 from onshore.service.completions import CompletionsService
+from onshore.service.conversations import Conversations
 from onshore.service.count_tokens import CountTokensService
 from onshore.service.embeddings import EmbeddingsService
 from onshore.service.ports import Dialect, OpenStream, Reply
+from onshore.service.responses import ResponsesService
 from onshore.service.steps import Steps
 
 
@@ -33,6 +35,7 @@ class Generation:
     embeddings: EmbeddingsService
     completions: CompletionsService
     count_tokens: CountTokensService
+    responses: ResponsesService
 
     @classmethod
     def of(
@@ -42,6 +45,7 @@ class Generation:
         chat: ChatService,
         embeddings: EmbeddingsService,
         tokenizer_backends: frozenset[str] = frozenset(),
+        conversations: Conversations | None = None,
     ) -> Generation:
         return cls(
             steps,
@@ -50,12 +54,15 @@ class Generation:
             embeddings,
             CompletionsService(steps, **chat.stream_settings),
             CountTokensService(steps, tokenizer_backends),
+            ResponsesService(steps, conversations, **chat.stream_settings),
         )
 
 
 class Pipeline:
-    def __init__(self, generation: Generation) -> None:
+    def __init__(self, generation: Generation, conversations: Conversations | None = None) -> None:
         self._current = generation
+        # Kept Responses turns outlive a reload (their store and key are the gateway's, not a config's).
+        self.conversations = conversations  # None: the config keeps no Responses turns
 
     @property
     def current(self) -> Generation:
@@ -68,7 +75,10 @@ class Pipeline:
         return previous
 
     async def chat(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:
-        """The answer, or None once a stream has been written through `open_stream`."""
+        """The answer, or None once a stream has been written through `open_stream`. Chat in the
+        Responses dialect goes to the Responses service (the conversation kept by Onshore)."""
+        if call.endpoint == "responses":
+            return await self._current.responses.serve(call, open_stream)
         return await self._current.chat.serve(call, open_stream)
 
     async def completions(self, call: ChatCall, open_stream: OpenStream) -> Reply | None:

@@ -87,3 +87,34 @@ class Counters(Protocol):
     async def charge(self, key_id: str, tenant: str, policy: LimitPolicy, tokens: int, now: float) -> None:
         """Add the tokens a request used to its token windows and its budget."""
         ...
+
+
+@runtime_checkable
+class ResponseStore(Protocol):
+    """Responses API turns Onshore keeps for `previous_response_id` (service/conversations.py), sealed
+    before they get here: a store holds ids, owners and times in the clear and the turn only as
+    ciphertext. Implemented by store/responses_sqlite.py, responses_postgres.py and memory.py.
+
+    A turn is found only by its id together with its owner (tenant and principal) and only before it
+    expires: someone else's turn and an expired one look exactly like one that never existed.
+    Expired turns are deleted when met, and by `purge`. A store that cannot be reached raises its
+    own error; the service treats any as "unavailable" (503), never as "not found".
+    """
+
+    async def put(
+        self, response_id: str, tenant: str, owner: str, created_at: float, expires_at: float, sealed: bytes
+    ) -> None: ...
+
+    async def get(self, response_id: str, tenant: str, owner: str, now: float) -> tuple[bytes, float] | None:
+        """The sealed turn and its expiry time, or None."""
+        ...
+
+    async def delete(self, response_id: str, tenant: str, owner: str, now: float) -> bool:
+        """True if the caller's live turn was there (and is now gone)."""
+        ...
+
+    async def purge(self, now: float) -> int:
+        """Delete every turn expired by `now`; how many."""
+        ...
+
+    async def aclose(self) -> None: ...

@@ -1,4 +1,5 @@
-"""The gateway's Ed25519 signing key, kept as a PEM file readable only by its owner."""
+"""The gateway's keys under the data directory, each a file readable only by its owner: the Ed25519
+signing key (PEM) and the key that encrypts stored Responses turns (32 random bytes)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,31 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+SECRET_KEY_BYTES = 32  # AES-256
+
 
 def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     if path.exists():
         return _load(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return key if _create(path, pem) else _load(path)
+
+
+def load_or_create_secret_key(path: Path) -> bytes:
+    """A symmetric key, created on first use; a file of any other size is refused, never replaced
+    (a new key would make everything sealed under the old one unreadable)."""
+    if not path.exists():
+        _create(path, os.urandom(SECRET_KEY_BYTES))  # lost a race: the other process's key is read below
+    key = path.read_bytes()
+    if len(key) != SECRET_KEY_BYTES:
+        raise ValueError(f"{path} does not hold a {SECRET_KEY_BYTES}-byte key ({len(key)} bytes)")
+    return key
+
+
+def _create(path: Path, data: bytes) -> bool:
+    """Write a new key file with mode 0600; False if another process created it first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     # Written whole and fsynced under a temporary name, then linked into place: the key file is never
     # seen empty or half-written (a power loss or a disk that fails right after start-up once left a
     # truncated PEM here, and with it every checkpoint unverifiable). link() fails if the name exists:
@@ -23,13 +42,13 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(pem)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         try:
             os.link(temporary, path)
         except FileExistsError:
-            return _load(path)
+            return False
     finally:
         temporary.unlink(missing_ok=True)
     directory = os.open(path.parent, os.O_RDONLY)
@@ -37,7 +56,7 @@ def load_or_create_signing_key(path: Path) -> Ed25519PrivateKey:
         os.fsync(directory)
     finally:
         os.close(directory)
-    return key
+    return True
 
 
 def _load(path: Path) -> Ed25519PrivateKey:

@@ -168,6 +168,67 @@ def _head(records: list[ChainedRecord]) -> ChainHead:
     return ChainHead(0, GENESIS_HASH) if not records else ChainHead(records[-1].seq, records[-1].hash)
 
 
+# --- stored Responses turns -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredTurn:
+    tenant: str
+    owner: str
+    created_at: float
+    expires_at: float
+    sealed: bytes
+
+
+class MemoryResponses:
+    """Same semantics as SqliteResponses: found only by id and owner, and only before it expires."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, _StoredTurn] = {}
+        self._closed = False
+
+    def _open(self) -> dict[str, _StoredTurn]:
+        if self._closed:
+            raise StoreError("the memory response store is closed")
+        return self._turns
+
+    async def put(
+        self, response_id: str, tenant: str, owner: str, created_at: float, expires_at: float, sealed: bytes
+    ) -> None:
+        turns = self._open()
+        if response_id in turns:
+            raise StoreError(f"unique constraint: response {response_id} is already stored")
+        turns[response_id] = _StoredTurn(tenant, owner, created_at, expires_at, sealed)
+
+    def _live(self, response_id: str, tenant: str, owner: str, now: float) -> _StoredTurn | None:
+        turns = self._open()
+        turn = turns.get(response_id)
+        if turn is not None and turn.expires_at <= now:
+            del turns[response_id]
+            return None
+        return turn if turn is not None and (turn.tenant, turn.owner) == (tenant, owner) else None
+
+    async def get(self, response_id: str, tenant: str, owner: str, now: float) -> tuple[bytes, float] | None:
+        turn = self._live(response_id, tenant, owner, now)
+        return None if turn is None else (turn.sealed, turn.expires_at)
+
+    async def delete(self, response_id: str, tenant: str, owner: str, now: float) -> bool:
+        if self._live(response_id, tenant, owner, now) is None:
+            return False
+        del self._turns[response_id]
+        return True
+
+    async def purge(self, now: float) -> int:
+        turns = self._open()
+        expired = [rid for rid, turn in turns.items() if turn.expires_at <= now]
+        for rid in expired:
+            del turns[rid]
+        return len(expired)
+
+    async def aclose(self) -> None:
+        self._closed = True
+
+
 # --- limits, kill switch, breakers ----------------------------------------------------------------
 
 SWEEP_EVERY = 60.0  # seconds of the callers' clock between sweeps of expired counters

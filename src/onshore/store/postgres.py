@@ -44,7 +44,7 @@ from onshore.prove.chain import ChainedRecord, ChainHead, Checkpoint, link
 from onshore.store.sqlite import StoreError
 from onshore.worker import Worker
 
-REQUIRED_REVISION = "0002"
+REQUIRED_REVISION = "0003"
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 _PAGE = 5000  # records fetched per round trip by iter_records

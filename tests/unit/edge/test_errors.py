@@ -23,6 +23,7 @@ EXPECTED = {
     Kind.MODEL_NOT_FOUND: (404, "invalid_request_error", "model_not_found"),
     Kind.WRONG_ENDPOINT: (400, "invalid_request_error", "wrong_endpoint"),
     Kind.INVALID_DATA_CLASS: (400, "invalid_request_error", "invalid_data_class"),
+    Kind.PREVIOUS_RESPONSE_NOT_FOUND: (400, "invalid_request_error", "previous_response_not_found"),
     Kind.RESIDENCY_POLICY_DENIED: (403, "permission_error", "residency_policy_denied"),
     Kind.PERSONAL_DATA_BLOCKED: (403, "permission_error", "personal_data_blocked"),
     Kind.UNSUPPORTED_BY_BACKEND: (400, "invalid_request_error", "unsupported_by_backend"),
@@ -40,6 +41,7 @@ EXPECTED = {
     Kind.BUDGET_EXCEEDED: (429, "rate_limit_error", "budget_exceeded"),
     Kind.LIMITS_UNAVAILABLE: (503, "api_error", "limits_unavailable"),
     Kind.AUDIT_UNAVAILABLE: (503, "api_error", "audit_unavailable"),
+    Kind.RESPONSES_STORE_UNAVAILABLE: (503, "api_error", "responses_store_unavailable"),
     Kind.INTERNAL_ERROR: (500, "api_error", "internal_error"),
 }
 

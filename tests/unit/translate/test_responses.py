@@ -9,7 +9,14 @@ import pytest
 
 from onshore.refusal import Kind, Refusal
 from onshore.translate.anthropic import to_messages_request
-from onshore.translate.responses import ResponsesStreamEncoder, to_chat_request, to_response
+from onshore.translate.responses import (
+    ResponsesStreamEncoder,
+    history_of,
+    input_items,
+    to_chat_request,
+    to_chat_turn,
+    to_response,
+)
 from onshore.translate.responses.wire import DOCUMENTED_FIELDS
 from tests.openapi import schema_properties, validate
 
@@ -96,13 +103,13 @@ def test_tools_choice_and_formats_take_chats_shapes() -> None:
         ({"tool_choice": {"type": "file_search"}}, "tool_choice.type", "residency policy"),
         ({"tool_choice": {"type": "allowed_tools", "mode": "auto", "tools": []}}, "tool_choice.type", "not supported"),
         ({"input": [{"type": "web_search_call", "id": "ws_1"}]}, "input[0].type", "residency policy"),
-        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type", "conversation state"),
+        ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input[0].type", "state kept at the provider"),
         ({"input": [{"type": "reasoning", "summary": []}]}, "input[0].type", "not supported"),
         ({"truncation": "auto"}, "truncation", "not supported"),
         ({"include": ["reasoning.encrypted_content"]}, "include", "not supported"),
         ({"background": True}, "background", "kept at the provider"),
-        ({"previous_response_id": "resp_1"}, "previous_response_id", "does not yet keep conversation state"),
-        ({"conversation": {"id": "conv_1"}}, "conversation", "does not yet keep conversation state"),
+        ({"previous_response_id": ""}, "previous_response_id", "Invalid value"),
+        ({"conversation": {"id": "conv_1"}}, "conversation", "previous_response_id"),
         ({"temperature": 3}, "temperature", "Invalid value"),
         ({"input": []}, "input", "Invalid value"),
         ({"input": [{"role": "tool", "content": "x"}]}, "input[0].role", "Invalid value"),
@@ -262,3 +269,77 @@ def test_the_chat_request_also_reaches_anthropic_backends() -> None:
     messages = to_messages_request(request, "claude")
     assert messages["system"] == "Be brief." and messages["max_tokens"] == 20
     assert "store" not in messages and messages["tools"][0]["name"] == "get"
+
+
+def test_a_turn_says_what_is_kept_and_what_it_continues() -> None:
+    turn = to_chat_turn({"model": "m", "input": "Hi", "instructions": "Be brief.", "previous_response_id": "resp_1"})
+    assert (turn.store, turn.previous_response_id, turn.instructions) == (True, "resp_1", 1)  # store defaults to true
+    assert turn.request["store"] is False  # never upstream
+    assert "previous_response_id" not in turn.request
+    assert (turn.echo["store"], turn.echo["previous_response_id"]) == (False, None)  # until the service keeps it
+    quiet = to_chat_turn({"model": "m", "input": "Hi", "store": False})
+    assert (quiet.store, quiet.previous_response_id, quiet.instructions) == (False, None, 0)
+
+
+def test_an_answer_becomes_the_history_a_later_turn_sends() -> None:
+    answer = to_response(
+        completion(
+            {
+                "role": "assistant",
+                "content": "Looking.",
+                "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{}"}}],
+            }
+        ),
+        "pub",
+        ECHO,
+        5,
+        6,
+        resp_id="resp_abc",
+    )
+    assert answer["id"] == "resp_abc"
+    assert history_of(answer["output"]) == [
+        {
+            "role": "assistant",
+            "content": "Looking.",
+            "tool_calls": [{"id": "call_1", "type": "function", "function": {"name": "get", "arguments": "{}"}}],
+        }
+    ]
+
+
+def test_a_turns_input_becomes_valid_item_resources() -> None:
+    turn = to_chat_turn(
+        {
+            "model": "m",
+            "input": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "What is this?"},
+                        {"type": "input_image", "image_url": "https://example.com/a.png"},
+                    ],
+                },
+                {"role": "assistant", "content": [{"type": "refusal", "refusal": "No."}], "id": "msg_given"},
+                {"type": "function_call_output", "call_id": "call_1", "output": [{"type": "input_text", "text": "ok"}]},
+            ],
+        }
+    )
+    items = input_items(turn.items, "resp_abc")
+    for item in items:
+        validate(item, "ItemResource")
+    assert [i["id"] for i in items] == ["msg_abc_0", "msg_given", "fco_abc_2"]
+    assert items[0]["content"][1] == {
+        "type": "input_image",
+        "image_url": "https://example.com/a.png",
+        "file_id": None,
+        "detail": "auto",
+    }
+    assert items[1]["content"] == [{"type": "refusal", "refusal": "No."}]
+    assert input_items(to_chat_turn({"model": "m", "input": "Hi"}).items, "resp_x") == [
+        {
+            "id": "msg_x_0",
+            "type": "message",
+            "role": "user",
+            "status": "completed",
+            "content": [{"type": "input_text", "text": "Hi"}],
+        }
+    ]

@@ -3,15 +3,18 @@
 What Onshore translates: text (and image-URL) input, earlier answers and function calls as history,
 instructions, function tools, tool_choice, sampling and length limits, text.format. What it forces:
 `store` is always false upstream. What it refuses, by name, with the rule: anything that keeps
-state or runs at the provider (background, previous_response_id, conversation, hosted tools and
-their items), documented fields it does not translate, and fields OpenAI does not document.
+state or runs at the provider (background, conversation, item references, hosted tools and their
+items), documented fields it does not translate, and fields OpenAI does not document.
 
+`store` and `previous_response_id` are Onshore's own business: the turn is kept (and an earlier one
+re-assembled) by the gateway, in its own encrypted store (service/conversations.py), never upstream.
 `metadata` is kept by Onshore (echoed in the Response object), never forwarded.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import msgspec
@@ -56,8 +59,12 @@ HOSTED_ITEMS = frozenset(
 )
 _RESIDENCY = "a hosted tool runs at the provider, outside the route Onshore's residency policy decided"
 _NO_STATE = (
-    "Onshore does not yet keep conversation state (it will, in its own encrypted store bound to the "
-    "principal); send the whole conversation in 'input' instead"
+    "it points into state kept at the provider; Onshore keeps conversations itself: chain turns with "
+    "'previous_response_id', or send the whole conversation in 'input'"
+)
+_NO_CONVERSATIONS = (
+    "Onshore does not serve the Conversations API; chain turns with 'previous_response_id' (kept by Onshore, "
+    "encrypted, in its own store), or send the whole conversation in 'input'"
 )
 # Documented fields Onshore does not translate: refused by name whenever they are set.
 UNSUPPORTED_FIELDS = frozenset(
@@ -106,12 +113,24 @@ def _check_fields(body: dict[str, Any]) -> None:
             raise _refused(field, f"Unrecognized field '{field}': not part of OpenAI's documented request format.")
         if field == "background" and value is True:
             raise _refused(field, "'background' is refused: a background response is kept at the provider.")
-        if field in ("previous_response_id", "conversation") and value is not None:
-            raise _refused(field, f"'{field}' is refused: {_NO_STATE}.")
+        if field == "conversation" and value is not None:
+            raise _refused(field, f"'conversation' is refused: {_NO_CONVERSATIONS}.")
         if field == "truncation" and value == "auto":
             raise _refused(field, "truncation 'auto' is not supported by this gateway (it cannot drop input safely).")
         if field in UNSUPPORTED_FIELDS and value not in (None, []):
             raise _refused(field, f"'{field}' is not supported by this gateway's Responses API.")
+
+
+@dataclass(frozen=True, slots=True)
+class Inbound:
+    """A Responses request as the chat path takes it."""
+
+    request: dict[str, Any]  # the chat request (store forced false)
+    echo: dict[str, Any]  # the request's fields the Response object echoes
+    store: bool  # the client asks Onshore to keep this turn (the API's default: true)
+    previous_response_id: str | None  # the earlier turn this one continues
+    instructions: int  # leading messages made from `instructions`: never carried into a later turn
+    items: tuple[wire.Item, ...]  # the input as items (a string input is one user message)
 
 
 def to_chat_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -119,17 +138,25 @@ def to_chat_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
     Raises Refusal naming the field for anything refused or malformed.
     """
+    inbound = to_chat_turn(body)
+    return inbound.request, inbound.echo
+
+
+def to_chat_turn(body: dict[str, Any]) -> Inbound:
+    """A Responses request translated, with what Onshore keeps or continues for it."""
     _check_fields(body)
     _check_tool_choice(body.get("tool_choice"))
     parsed = _convert(body, wire.CreateResponse, "")
     messages: list[dict[str, Any]] = []
     if parsed.instructions:
         messages.append({"role": "system", "content": parsed.instructions})
+    items: list[wire.Item] = []
     if isinstance(parsed.input, str):
         messages.append({"role": "user", "content": parsed.input})
+        items.append(wire.Message(role="user", content=[wire.InputText(parsed.input)]))
     else:
         for position, item in enumerate(parsed.input):
-            _add_item(messages, item, f"input[{position}]")
+            items.append(_add_item(messages, item, f"input[{position}]"))
 
     # Forced false: a stored completion would be kept at the provider (the chat field means the same).
     request: dict[str, Any] = {"model": parsed.model, "messages": messages, "store": False}
@@ -171,20 +198,31 @@ def to_chat_request(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
         "metadata": dict(parsed.metadata or {}),
         "text": {"format": _echo_format(text.format), **({"verbosity": text.verbosity} if text.verbosity else {})},
         "truncation": "disabled",
-        "store": False,
+        "store": False,  # until the service says it keeps the turn (ResponsesDialect.begin)
         "background": False,
         "previous_response_id": None,
         **({"user": parsed.user} if parsed.user is not None else {}),
         **({"safety_identifier": parsed.safety_identifier} if parsed.safety_identifier is not None else {}),
         **({"prompt_cache_key": parsed.prompt_cache_key} if parsed.prompt_cache_key is not None else {}),
     }
-    return request, echo
+    store = parsed.store is not False
+    instructions = 1 if parsed.instructions else 0
+    return Inbound(request, echo, store, parsed.previous_response_id, instructions, tuple(items))
+
+
+def history_of(output: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A Response's output items as the chat messages a later turn sends back (they are valid input
+    items: the assistant message and its function calls)."""
+    messages: list[dict[str, Any]] = []
+    for position, item in enumerate(output):
+        _add_item(messages, item, f"output[{position}]")
+    return messages
 
 
 # --- input items -----------------------------------------------------------------------------------
 
 
-def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> None:
+def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> wire.Item:
     kind = item.get("type", "message")
     if kind in HOSTED_ITEMS:
         raise _refused(f"{where}.type", f"Input item type '{kind}' is refused: {_RESIDENCY}.")
@@ -193,7 +231,7 @@ def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) 
     struct = wire.ITEMS.get(kind) if isinstance(kind, str) else None
     if struct is None:
         raise _refused(f"{where}.type", f"Input item type {msgspec.json.encode(kind).decode()} is not supported.")
-    parsed = _convert(item, struct, where)
+    parsed: wire.Item = _convert(item, struct, where)  # type: ignore[assignment] # one of ITEMS' structs
     if isinstance(parsed, wire.Message):
         messages.append(_message(parsed, where))
     elif isinstance(parsed, wire.FunctionCall):
@@ -209,6 +247,7 @@ def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) 
         assert isinstance(parsed, wire.FunctionCallOutput)
         output = parsed.output if isinstance(parsed.output, str) else _texts(parsed.output, f"{where}.output")
         messages.append({"role": "tool", "tool_call_id": parsed.call_id, "content": output})
+    return parsed
 
 
 def _texts(parts: list[wire.Part], where: str) -> str:

@@ -105,9 +105,15 @@ def response_object(
 
 
 def to_response(
-    completion: dict[str, Any], model: str, echo: dict[str, Any], created_at: int, completed_at: int
+    completion: dict[str, Any],
+    model: str,
+    echo: dict[str, Any],
+    created_at: int,
+    completed_at: int,
+    resp_id: str | None = None,
 ) -> dict[str, Any]:
-    """The Response object for a chat.completion; ValueError if the completion is malformed."""
+    """The Response object for a chat.completion, under `resp_id` (default: from the completion's id);
+    ValueError if the completion is malformed."""
     try:
         parsed = msgspec.convert(completion, openai.Completion, strict=True)
     except msgspec.ValidationError as exc:
@@ -117,7 +123,7 @@ def to_response(
     choice = parsed.choices[0]
     message = choice.message
     assert message is not None
-    resp_id = response_id(parsed.id)
+    resp_id = resp_id or response_id(parsed.id)
     output: list[dict[str, Any]] = []
     text = message.content or message.refusal
     if text:

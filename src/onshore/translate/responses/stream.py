@@ -76,6 +76,7 @@ class ResponsesStreamEncoder:
         "_resp_id",
         "_sequence",
         "_usage",
+        "final",
     )
 
     def __init__(self, model: str, echo: dict[str, Any], created_at: int, now: Callable[[], float]) -> None:
@@ -92,6 +93,7 @@ class ResponsesStreamEncoder:
         self._finish_reason: str | None = None
         self._usage: dict[str, Any] | None = None
         self._finished = False
+        self.final: dict[str, Any] | None = None  # the whole Response, once `finish` has sent it
 
     @property
     def response_id(self) -> str:
@@ -144,7 +146,7 @@ class ResponsesStreamEncoder:
             return b""
         self._finished = True
         closed = b"".join(self._close(item) for item in self._items)
-        final = self._response("completed", with_usage=True)
+        final = self.final = self._response("completed", with_usage=True)
         kind = "response.completed" if final["status"] == "completed" else "response.incomplete"
         return closed + self.event({"type": kind, "response": final})
 

@@ -115,6 +115,7 @@ class FunctionCallOutput(_Strict):
     status: Literal["in_progress", "completed", "incomplete"] | None = None
 
 
+Item = Message | FunctionCall | FunctionCallOutput
 ITEMS: dict[str, type[msgspec.Struct]] = {
     "message": Message,
     "function_call": FunctionCall,
@@ -190,6 +191,7 @@ class CreateResponse(msgspec.Struct, omit_defaults=True):
     stream: bool | None = None
     stream_options: StreamOptions | None = None
     store: bool | None = None
+    previous_response_id: Annotated[str, msgspec.Meta(min_length=1, max_length=256)] | None = None
     truncation: Literal["disabled"] | None = None
     user: str | None = None
     safety_identifier: Annotated[str, msgspec.Meta(max_length=64)] | None = None
