@@ -14,6 +14,7 @@ from onshore.app import build_app, open_store
 from onshore.clock import Clock
 from onshore.identify.keys import KeyRecord, generate_key
 from onshore.settings import Settings, parse_settings
+from tests.support.access_audit import suite_access_log
 
 
 def make_settings(
@@ -24,8 +25,12 @@ def make_settings(
     gateway: dict[str, Any] | None = None,
     environ: dict[str, str] | None = None,
 ) -> Settings:
+    gw: dict[str, Any] = {"data_dir": str(data_dir), "key_refresh_seconds": 0.05, **(gateway or {})}
+    suite_log = suite_access_log()
+    if suite_log is not None and "access_log" not in gw:  # every test gateway adds to the suite's access log
+        gw["access_log"] = {"format": "json", "path": str(suite_log)}
     raw = {
-        "gateway": {"data_dir": str(data_dir), "key_refresh_seconds": 0.05, **(gateway or {})},
+        "gateway": gw,
         "backends": backends,
         "models": models,
         "tenants": tenants,

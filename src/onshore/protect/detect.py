@@ -79,7 +79,9 @@ def _is_code_fragment(n: str, s: int, e: int) -> bool:
             i = s - 1
             while i > 0 and n[i - 1].isascii() and n[i - 1].isalpha():
                 i -= 1
-            if n[i:s].lower() not in _PHONE_PREFIX_WORDS:
+            # "TEL0312345678" is a phone; "…-1f0763762960" (a UUID, a hash) is not: a prefix word
+            # counts only where the letters start the token.
+            if n[i:s].lower() not in _PHONE_PREFIX_WORDS or (i > 0 and n[i - 1].isascii() and n[i - 1].isalnum()):
                 return True
         elif (c in _DASHES and s > 1 and n[s - 2].isascii() and n[s - 2].isalnum()) or (
             c == "." and s > 1 and n[s - 2].isdigit()

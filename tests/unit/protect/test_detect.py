@@ -65,11 +65,18 @@ def test_detects(det: Detector, text: str, expected: tuple[str, str]) -> None:
         "バージョン v1.2.3",
         "合計金額 ¥1,234,567",
         "保険者番号：06139995",  # check digit wrong
+        "request 01a237f6-cd61-7122-9b77-1f0763762960 failed",  # a UUID: its digits are no phone
+        "commit 3f09012345678e in the log",  # a hash with a mobile number's digits inside
     ],
 )
 def test_hard_negatives(det: Detector, text: str) -> None:
     labelled = [f for f in det.scan(text) if f.type not in {"health_info", "special_care_info"}]
     assert labelled == []
+
+
+@pytest.mark.parametrize("text", ["TEL0312345678", "F 03-1234-5678", "tel:090-1234-5678"])
+def test_a_prefix_word_that_starts_the_token_still_marks_a_phone(det: Detector, text: str) -> None:
+    assert [f.type for f in det.scan(text)] == ["phone"]
 
 
 def test_spans_point_into_original_text(det: Detector) -> None:
