@@ -50,7 +50,14 @@ from onshore.service.conversations import Conversations, Sealer
 from onshore.service.pipeline import Pipeline
 from onshore.service.ports import ResponseStore
 from onshore.service.steps import Steps
-from onshore.settings import BUILT_IN, EmbeddedSettings, OidcIssuerSettings, Settings, load_settings
+from onshore.settings import (
+    BUILT_IN,
+    EmbeddedSettings,
+    OidcIssuerSettings,
+    Settings,
+    load_settings,
+    responses_key_bytes,
+)
 from onshore.siem.build import build_emitter
 from onshore.store.keyfile import load_or_create_secret_key, load_or_create_signing_key
 from onshore.store.postgres import PostgresStore
@@ -151,6 +158,17 @@ def open_response_store(settings: Settings) -> ResponseStore:
     return SqliteResponses(settings.data_dir / RESPONSES_DB_FILE, settings.gateway.audit.durability)
 
 
+def responses_key(settings: Settings) -> bytes:
+    """The key kept Responses turns are sealed with: from gateway.responses.key_env (shared by every
+    replica on one database), else data_dir/responses.key (made on first start, mode 0600)."""
+    shared = settings.secrets.get("#responses-key")
+    if shared is not None:
+        key = responses_key_bytes(shared.value)
+        assert key is not None  # checked when the settings were read
+        return key
+    return load_or_create_secret_key(settings.data_dir / RESPONSES_KEY_FILE)
+
+
 def _conversations(
     settings: Settings, audit: AuditWriter, clock: Clock, stack: contextlib.AsyncExitStack
 ) -> Conversations | None:
@@ -159,7 +177,7 @@ def _conversations(
         return None
     store = open_response_store(settings)
     stack.push_async_callback(store.aclose)
-    sealer = Sealer(load_or_create_secret_key(settings.data_dir / RESPONSES_KEY_FILE))
+    sealer = Sealer(responses_key(settings))
     conversations = Conversations(store, sealer, config.retention_days * 86400, audit, clock.now, Steps.new_id)
     _background(stack, _purge_responses(conversations, config.purge_interval_seconds))
     return conversations

@@ -131,6 +131,9 @@ class ResponsesSettings(_Strict, frozen=True, kw_only=True):
     store: bool = True  # off: nothing is kept, and previous_response_id is refused
     retention_days: float = 30.0  # a kept turn is unreadable after this, and purged
     purge_interval_seconds: float = 3600.0  # how often expired turns are deleted (also when met)
+    # Replicas sharing one PostgreSQL must share the key: name an environment variable holding it
+    # (32 bytes, base64), e.g. from a Kubernetes Secret. Unset: data_dir/responses.key, made on first start.
+    key_env: str | None = None
 
 
 class RedisSettings(_Strict, frozen=True, kw_only=True):
@@ -839,6 +842,20 @@ def _parse_file(raw: dict[Any, Any], errors: _Errors) -> FileSettings | None:
     return FileSettings(**values)
 
 
+def responses_key_bytes(value: str) -> bytes | None:
+    """The Responses sealing key from its environment variable (standard or URL-safe base64), or None
+    if it is not exactly 32 bytes."""
+    import base64
+    import binascii
+
+    text = value.strip()
+    try:
+        key = base64.b64decode(text.replace("-", "+").replace("_", "/") + "=" * (-len(text) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return key if len(key) == 32 else None
+
+
 def _read_secrets(file: FileSettings, env: Mapping[str, str], errors: _Errors) -> dict[str, Secret]:
     """Every credential the config names, from the environment; each missing one is its own error."""
     secrets: dict[str, Secret] = {}
@@ -848,6 +865,7 @@ def _read_secrets(file: FileSettings, env: Mapping[str, str], errors: _Errors) -
         ("gateway.admin_key_env", file.gateway.admin_key_env, "#admin"),
         ("gateway.metrics_token_env", file.gateway.metrics_token_env, "#metrics"),
         ("gateway.console.oidc.client_secret_env", _console_secret_env(file), "#console-oidc"),
+        ("gateway.responses.key_env", file.gateway.responses.key_env, "#responses-key"),
     ]
     if file.gateway.security_events is not None and file.gateway.security_events.splunk_hec is not None:
         hec_env = file.gateway.security_events.splunk_hec.token_env
@@ -864,6 +882,14 @@ def _read_secrets(file: FileSettings, env: Mapping[str, str], errors: _Errors) -
             errors.add(ConfigError(field_path, f"environment variable {variable} is not set or empty"))
             continue
         secrets[secret_key] = Secret(variable, value)
+    responses_key = secrets.get("#responses-key")
+    if responses_key is not None and responses_key_bytes(responses_key.value) is None:
+        errors.add(
+            ConfigError(
+                "gateway.responses.key_env",
+                f"{responses_key.env_name} must hold 32 random bytes in base64 (e.g. `openssl rand -base64 32`)",
+            )
+        )
     storage = secrets.get("#storage")
     if storage is not None and not storage.value.startswith(("postgresql://", "postgres://")):
         errors.add(ConfigError("gateway.storage_env", f"{storage.env_name} must hold a postgresql:// URL"))
@@ -1235,6 +1261,7 @@ def _check_gateway(gw: GatewaySettings, errors: _Errors) -> None:
         ("gateway.redis.url_env", gw.redis.url_env if gw.redis else None),
         ("gateway.admin_key_env", gw.admin_key_env),
         ("gateway.metrics_token_env", gw.metrics_token_env),
+        ("gateway.responses.key_env", gw.responses.key_env),
     ):
         if variable is not None and not _ENV_NAME.match(variable):
             errors.add(ConfigError(field_path, "must be an environment variable name, not a value"))

@@ -7,6 +7,7 @@ completed request appears exactly once. Rate limits and budgets hold for the sum
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -126,7 +127,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     dsn = PG.rsplit("/", 1)[0] + "/" + database
     tmp = tmp_path_factory.mktemp("cluster")
     b1, b2 = FakeUpstream("b1").start(), FakeUpstream("b2").start()
-    env = {"ONSHORE_DATABASE_URL": dsn, "ONSHORE_REDIS_URL": REDIS, "ONSHORE_ADMIN_KEY": ADMIN}
+    env = {
+        "ONSHORE_DATABASE_URL": dsn,
+        "ONSHORE_REDIS_URL": REDIS,
+        "ONSHORE_ADMIN_KEY": ADMIN,
+        "ONSHORE_RESPONSES_KEY": base64.b64encode(os.urandom(32)).decode(),  # one sealing key, as a Secret gives
+    }
     config = tmp / "onshore.yaml"
     config.write_text(
         yaml.safe_dump(
@@ -139,6 +145,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                     "data_dir": str(tmp / "cli"),
                     "redis": {"url_env": "ONSHORE_REDIS_URL", "prefix": f"onshore-test-{uuid.uuid4().hex[:8]}:"},
                     "audit": {"checkpoint_interval_seconds": 0.5},
+                    "responses": {"key_env": "ONSHORE_RESPONSES_KEY"},
                 },
                 "backends": {"b1": backend(b1.base_url), "b2": backend(b2.base_url)},
                 "models": {"m": {"routes": [{"backend": "b1", "model": "x"}, {"backend": "b2", "model": "x"}]}},
@@ -192,6 +199,22 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         b2.stop()
         with psycopg.connect(PG, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def test_a_responses_conversation_continues_on_another_replica(cluster: Cluster) -> None:
+    # Kept turns live in the shared PostgreSQL, sealed under the key every replica reads from its
+    # environment: a load balancer may send each turn to a different replica.
+    first = cluster.client(0, cluster.key).responses.create(model="m", input="My favourite colour is teal.")
+    second = cluster.client(1, cluster.key).responses.create(
+        model="m", input="What is my favourite colour?", previous_response_id=first.id
+    )
+    assert second.id != first.id
+    sent = (cluster.b1.received + cluster.b2.received)[-1]
+    assert "My favourite colour is teal." in json.dumps(sent["messages"])  # the history came along
+    fetched = cluster.client(2, cluster.key).responses.retrieve(second.id)
+    assert fetched.id == second.id
+    for replica in range(3):
+        assert not (Path(cluster.config.parent) / f"replica{replica}" / "responses.key").exists()
 
 
 def test_rate_limit_holds_for_the_sum_across_replicas(cluster: Cluster) -> None:

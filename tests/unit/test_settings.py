@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from onshore.settings import (
     load_settings,
     parse_settings,
     read_yaml,
+    responses_key_bytes,
 )
 from tests.support.gateway import backend, rules
 
@@ -512,3 +514,21 @@ def test_responses_section_is_strict_and_checked() -> None:
     raw["gateway"] = {"responses": {"store": False, "retention_days": 7}}
     responses = parse_settings(raw, "test", {}).gateway.responses
     assert (responses.store, responses.retention_days) == (False, 7)
+
+
+def test_a_shared_responses_key_comes_from_the_environment_and_must_be_32_bytes() -> None:
+    import base64
+
+    raw = minimal()
+    raw["gateway"] = {"responses": {"key_env": "RESPONSES_KEY"}}
+    key = os.urandom(32)
+    for spelling in (base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode().rstrip("=")):
+        settings = parse_settings(raw, "test", {"RESPONSES_KEY": spelling})
+        assert responses_key_bytes(settings.secrets["#responses-key"].value) == key
+    short = base64.b64encode(os.urandom(16)).decode()
+    error = error_of(raw, {"RESPONSES_KEY": short})
+    assert "gateway.responses.key_env" in str(error) and "32 random bytes" in str(error)
+    assert short not in str(error)  # the value itself is never echoed
+    assert "is not set" in str(error_of(raw, {}))
+    raw["gateway"] = {"responses": {"key_env": "q83vEjRWeJA="}}  # a value pasted in place of a name
+    assert "must be an environment variable name" in str(error_of(raw, {}))
