@@ -207,6 +207,11 @@ def test_iter_records_since_until(store: Store) -> None:
     assert [r.seq for r in store.iter_records(1002.5, 1006.0)] == [4, 5, 6]
     assert list(store.iter_records(2000.0)) == []
     assert len(list(store.iter_records())) == 10
+    # Newest first, the same window: what the console's Decisions page reads, stopping early.
+    assert [r.seq for r in store.iter_records(1002.5, 1006.0, newest_first=True)] == [6, 5, 4]
+    newest = store.iter_records(newest_first=True)
+    assert [next(newest).seq, next(newest).seq] == [10, 9]
+    assert store.keys_revision() == 0  # abandoning it leaves the store usable
 
 
 def test_iter_records_pages_through_long_logs(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -215,6 +220,7 @@ def test_iter_records_pages_through_long_logs(backend: Backend, monkeypatch: pyt
     store.append_entries([entry(i, ts=float(i)) for i in range(50)])
     check_chain(store, 50)
     assert [r.seq for r in store.iter_records(since=10.0, until=40.0)] == list(range(11, 41))
+    assert [r.seq for r in store.iter_records(since=10.0, until=40.0, newest_first=True)] == list(range(40, 10, -1))
     # Abandoning the iterator part-way leaves the store usable.
     it = store.iter_records()
     next(it)

@@ -102,17 +102,19 @@ def matches(r: DecisionRow, wanted: Mapping[str, str]) -> bool:
 
 
 def recent(
-    records: Iterable[tuple[int, Mapping[str, Any]]], wanted: Mapping[str, str], limit: int
+    newest_first: Iterable[tuple[int, Mapping[str, Any]]], wanted: Mapping[str, str], limit: int
 ) -> list[DecisionRow]:
-    """The newest `limit` rows that pass the filters, newest first."""
+    """The newest `limit` rows that pass the filters, from records read newest first: reading
+    stops at the `limit`-th match, so a busy day's window costs only the rows shown."""
     kept: list[DecisionRow] = []
-    for seq, body in records:
+    if limit <= 0:
+        return kept
+    for seq, body in newest_first:
         r = row(seq, body)
         if r is not None and matches(r, wanted):
             kept.append(r)
-            if len(kept) > limit:
-                del kept[0]
-    kept.reverse()
+            if len(kept) == limit:
+                break
     return kept
 
 

@@ -79,8 +79,10 @@ def local_input(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M")
 
 
-def bodies(store: Store, since: float | None, until: float | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
-    for record in store.iter_records(since, until):
+def bodies(
+    store: Store, since: float | None, until: float | None = None, *, newest_first: bool = False
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    for record in store.iter_records(since, until, newest_first=newest_first):
         try:
             yield record.seq, _decoder.decode(record.body)
         except msgspec.DecodeError:
@@ -88,7 +90,7 @@ def bodies(store: Store, since: float | None, until: float | None = None) -> Ite
 
 
 def _recent(store: Store, since: float, wanted: Mapping[str, str], limit: int) -> list[decisions.DecisionRow]:
-    return decisions.recent(bodies(store, since), wanted, limit)
+    return decisions.recent(bodies(store, since, newest_first=True), wanted, limit)
 
 
 async def decisions_page(request: web.Request) -> web.Response:

@@ -31,8 +31,11 @@ class AuditStore(Protocol):
 
     def last_checkpoint_seq(self) -> int: ...
 
-    def iter_records(self, since: float | None = None, until: float | None = None) -> Iterator[ChainedRecord]:
-        """Records with since <= ts < until, in seq order, bodies byte for byte as stored."""
+    def iter_records(
+        self, since: float | None = None, until: float | None = None, *, newest_first: bool = False
+    ) -> Iterator[ChainedRecord]:
+        """Records with since <= ts < until, in seq order (or newest first: a reader that wants the
+        latest few stops early instead of reading the whole window), bodies byte for byte as stored."""
         ...
 
     def checkpoints(self) -> list[Checkpoint]:

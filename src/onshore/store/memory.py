@@ -138,14 +138,16 @@ class MemoryStore:
         with db.lock:
             return max(db.checkpoints, default=0)
 
-    def iter_records(self, since: float | None = None, until: float | None = None) -> Iterator[ChainedRecord]:
-        """Records in seq order. The chain only grows, so the records up to the length at the call
-        are read without copying them; records appended meanwhile are not included."""
+    def iter_records(
+        self, since: float | None = None, until: float | None = None, *, newest_first: bool = False
+    ) -> Iterator[ChainedRecord]:
+        """Records in seq order (or newest first). The chain only grows, so the records up to the
+        length at the call are read without copying them; records appended meanwhile are not included."""
         db = self._open()
         with db.lock:
             count = len(db.records)
         records = db.records
-        for index in range(count):
+        for index in range(count - 1, -1, -1) if newest_first else range(count):
             record = records[index]
             if (since is None or record.ts >= since) and (until is None or record.ts < until):
                 yield record

@@ -259,11 +259,14 @@ class PostgresStore:
         row = self._writer().execute("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints").fetchone()
         return 0 if row is None else int(row[0])
 
-    def iter_records(self, since: float | None = None, until: float | None = None) -> Iterator[ChainedRecord]:
-        """Records in seq order, fetched a page at a time (keyset on seq), the read lock held per page
-        only: a long export or verification never blocks key refreshes, and abandoning the iterator
-        leaves nothing open. Records appended meanwhile may be included; the chain is append-only."""
-        clauses, args = ["seq > %s"], []
+    def iter_records(
+        self, since: float | None = None, until: float | None = None, *, newest_first: bool = False
+    ) -> Iterator[ChainedRecord]:
+        """Records in seq order (or newest first), fetched a page at a time (keyset on seq), the read
+        lock held per page only: a long export or verification never blocks key refreshes, and
+        abandoning the iterator leaves nothing open. Records appended meanwhile may be included in
+        seq order (never newest first: that starts from the newest at the call); the chain is append-only."""
+        clauses, args = ["seq < %s" if newest_first else "seq > %s"], []
         if since is not None:
             clauses.append("ts >= %s")
             args.append(since)
@@ -273,9 +276,9 @@ class PostgresStore:
         query = (
             "SELECT seq, id, ts, body, hash FROM audit_records WHERE "  # noqa: S608 - fixed clauses only
             + " AND ".join(clauses)
-            + f" ORDER BY seq LIMIT {_PAGE}"
+            + f" ORDER BY seq {'DESC' if newest_first else 'ASC'} LIMIT {_PAGE}"
         )
-        after = 0
+        after = 2**63 - 1 if newest_first else 0
         while True:
             with self._lock:
                 rows = self._reader().execute(query, [after, *args]).fetchall()

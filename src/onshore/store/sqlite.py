@@ -173,7 +173,9 @@ class SqliteStore:
         row = self._write.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints").fetchone()
         return int(row[0])
 
-    def iter_records(self, since: float | None = None, until: float | None = None) -> Iterator[ChainedRecord]:
+    def iter_records(
+        self, since: float | None = None, until: float | None = None, *, newest_first: bool = False
+    ) -> Iterator[ChainedRecord]:
         query = "SELECT seq, id, ts, body, hash FROM audit_records"
         clauses, args = [], []
         if since is not None:
@@ -184,7 +186,7 @@ class SqliteStore:
             args.append(until)
         if clauses:
             query += " WHERE " + " AND ".join(clauses)
-        cursor = self._read.execute(query + " ORDER BY seq", args)
+        cursor = self._read.execute(query + (" ORDER BY seq DESC" if newest_first else " ORDER BY seq"), args)
         for seq, rid, ts, body, digest in cursor:
             # A row edited by hand may hold TEXT where the gateway wrote a BLOB: verify it as bytes anyway.
             raw = body if isinstance(body, bytes) else str(body).encode("utf-8")

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -203,9 +204,17 @@ def test_a_decision_row_has_where_and_what_kind_never_a_value() -> None:
 
 
 def test_filters_and_the_newest_first() -> None:
-    records = [(i, {**RECORD, "id": f"r{i}", "model": "chat" if i % 2 else "other"}) for i in range(1, 8)]
-    rows = decisions.recent(records, {"model": "chat"}, limit=2)
+    records = [(i, {**RECORD, "id": f"r{i}", "model": "chat" if i % 2 else "other"}) for i in range(7, 0, -1)]
+    read: list[int] = []
+
+    def newest_first() -> Iterator[tuple[int, dict[str, Any]]]:
+        for seq, body in records:
+            read.append(seq)
+            yield seq, body
+
+    rows = decisions.recent(newest_first(), {"model": "chat"}, limit=2)
     assert [r.seq for r in rows] == [7, 5]
+    assert read == [7, 6, 5]  # reading stopped at the second match
     assert decisions.recent(records, {"rule": "tenants.acme"}, 10)[0].seq == 7  # rule by prefix
     assert decisions.recent(records, {"principal": "nobody"}, 10) == []
 
