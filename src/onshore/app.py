@@ -494,7 +494,7 @@ async def _start(
     )
     serving.on_swap.append(lambda new: setattr(gateway, "admin_roles", _admin_roles(new.settings)))
     # Before the pid file exists (on_started): a SIGHUP from then on reloads, never ends the process.
-    app[RELOADER] = _reloader(settings, serving, audit, clock, reload_from, stack)
+    app[RELOADER] = _reloader(settings, serving, audit, clock, reload_from, stack, events)
     if on_started is not None:
         on_started()
         keys.records = store.list_keys()
@@ -533,13 +533,14 @@ def _reloader(
     clock: Clock,
     reload_from: Callable[[], Settings] | None,
     stack: contextlib.AsyncExitStack,
+    events: SecurityEvents,
 ) -> Reloader:
     """Reload on SIGHUP when `onshore serve` asked for it; cancelled reloads and the handler go first
     at shutdown (registered last)."""
     source = settings.source
     load = reload_from or (lambda: load_settings(None if source == BUILT_IN else source))
     control_dir = settings.data_dir / CONTROL_DIR if reload_from is not None else None
-    reloader = Reloader(serving, load, audit.append, clock.now, control_dir)
+    reloader = Reloader(serving, load, audit.append, clock.now, control_dir, events=events)
     stack.push_async_callback(reloader.aclose)
     if reload_from is not None:
         stack.callback(reloader.install(asyncio.get_running_loop()))

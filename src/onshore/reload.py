@@ -28,6 +28,7 @@ from typing import Any, Literal, Protocol, TypeVar
 
 import msgspec
 
+from onshore.events.model import NO_EVENTS, EventType, SecurityEvent, SecurityEvents
 from onshore.ids import uuid7
 from onshore.prove.record import reload_entry
 from onshore.settings import ConfigError, ConfigErrors, FileSettings, Settings
@@ -160,6 +161,17 @@ class Target(Protocol[_B]):
     def swap(self, new: _B) -> None: ...
 
 
+def _reload_event(result: Result, now: float) -> SecurityEvent:
+    """For the SIEM: who reloaded, the outcome as a stable code, the policy now serving (no problem text)."""
+    reason: str
+    if result.outcome != "refused":
+        kind, reason = EventType.CONFIG_RELOADED, result.outcome
+    else:
+        kind = EventType.CONFIG_RELOAD_REFUSED
+        reason = "restart_needed" if result.restart_needed else "invalid_config"
+    return SecurityEvent(type=kind, time=now, actor=result.actor, reason=reason, policy_hash=result.policy_hash)
+
+
 class Reloader:
     """Runs one reload at a time (SIGHUPs that arrive meanwhile run after it, in order)."""
 
@@ -170,7 +182,9 @@ class Reloader:
         audit_append: Callable[[dict[str, Any]], Any],
         now: Callable[[], float],
         control_dir: Path | None = None,
+        events: SecurityEvents = NO_EVENTS,
     ) -> None:
+        self._events = events
         self._target = target
         self._load = load
         self._append = audit_append
@@ -253,6 +267,7 @@ class Reloader:
         return replace(result, outcome="refused", policy_hash=result.previous_policy_hash, problems=[problem])
 
     def _report(self, result: Result) -> None:
+        self._events.emit(_reload_event(result, self._now()))
         if result.outcome == "refused":
             log.error("config reload refused (actor %s): %s", result.actor, result.line())
             for problem in result.problems:

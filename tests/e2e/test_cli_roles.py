@@ -214,3 +214,19 @@ def test_reload_needs_config_write_and_asks_no_gateway_without_it(tmp_path: Path
     line = refused(onshore(config, "reload"), "config.write")
     assert "admin" in line
     assert snapshot(data) == before  # no request file written, no signal sent
+
+
+def test_a_refused_command_is_a_security_event(tmp_path: Path) -> None:
+    config = gateway_config(tmp_path, None, f"onshore-roles-{uuid.uuid4().hex}:")
+    raw = yaml.safe_load(config.read_text())
+    events = tmp_path / "events.ndjson"
+    raw["gateway"]["security_events"] = {"ndjson": {"path": str(events)}}
+    config.write_text(yaml.safe_dump(raw))
+    assert onshore(config, "keys", "create", "--tenant", "acme").returncode == 0
+    give_away(tmp_path / "data", pwd.getpwnam("nobody").pw_uid)
+    refused(onshore(config, "keys", "create", "--tenant", "acme"), "keys.write")
+    found = [json.loads(x) for x in events.read_text().splitlines()]
+    [event] = [e for e in found if e["metadata"]["event_code"] == "admin_action_refused"]
+    assert event["class_uid"] == 6003 and event["action_id"] == 2 and event["status"] == "Failure"
+    assert event["actor"]["user"]["uid"] == "cli:root" and event["api"]["operation"] == "keys.write"
+    assert event["src_endpoint"]["name"] == "cli"

@@ -61,6 +61,7 @@ def base_config(data_dir: Path, port: int, upstream: FakeUpstream) -> dict[str, 
             "data_dir": str(data_dir),
             "key_refresh_seconds": 0.05,
             "protect": {"names": False},
+            "security_events": {"ndjson": {"path": str(data_dir.parent / "events.ndjson")}},
         },
         "backends": {"us-cloud": facts(upstream.base_url, "US"), "jp-local": facts(upstream.base_url, "JP")},
         "models": {
@@ -114,6 +115,14 @@ class Served:
         with sqlite3.connect(self.data_dir / "onshore.db") as conn:
             return [json.loads(bytes(b)) for (b,) in conn.execute("SELECT body FROM audit_records ORDER BY seq")]
 
+    def events(self, code: str) -> list[dict[str, Any]]:
+        path = self.data_dir.parent / "events.ndjson"
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        return [e for e in map(json.loads, lines) if e["metadata"]["event_code"] == code]
+
+    def refusals(self) -> list[dict[str, Any]]:
+        return [r for r in self.reloads() if r["outcome"] == "refused"]
+
     def reloads(self) -> list[dict[str, Any]]:
         return [r for r in self.records() if r.get("action") == "config_reload"]
 
@@ -121,6 +130,12 @@ class Served:
         self.write(self.base)
         result = self.reload_cli()
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def wait_for(check: Any, seconds: float = 10) -> None:
+    deadline = time.monotonic() + seconds
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def receipt_policy_hash(response: httpx.Response) -> str:
@@ -197,6 +212,13 @@ def test_a_tightened_rule_applies_to_the_next_request_and_is_audited(served: Ser
     assert (reload["previous_policy_hash"], reload["policy_hash"]) == (old_hash, new_hash)
     last = [r for r in records if r.get("kind") == "request"][-1]
     assert last["decision"]["policy_hash"] == new_hash
+    # The SIEM hears of it too: who, and the policy now serving (OCSF API Activity, Update).
+    wait_for(lambda: bool(served.events("config_reloaded")))
+    [event] = served.events("config_reloaded")
+    facts = event["unmapped"]["onshore"]
+    assert (event["class_uid"], event["activity_name"], facts["reason"]) == (6003, "Update", "applied")
+    assert facts["policy_hash"] == new_hash and facts["actor"] == reload["actor"]
+    assert event["src_endpoint"]["name"] == "cli"
     served.restore()
     assert receipt_policy_hash(served.chat()) == old_hash  # same file, same hash
 
@@ -248,6 +270,10 @@ def test_a_broken_config_is_refused_and_the_old_one_keeps_serving(served: Served
     refusal = served.reloads()[-1]
     assert refusal["outcome"] == "refused" and refusal["policy_hash"] is None
     assert refusal["previous_policy_hash"] == serving and refusal["problems"]
+    wait_for(lambda: len(served.events("config_reload_refused")) >= len(served.refusals()))
+    event = served.events("config_reload_refused")[-1]
+    assert event["unmapped"]["onshore"]["reason"] == "invalid_config" and event["action_id"] == 2
+    assert "nowhere" not in json.dumps(event)  # a stable code, never the problem text
     served.restore()
 
 

@@ -145,8 +145,24 @@ def actor_for(data_dir: Path, granted: Mapping[str, Iterable[str]]) -> CliActor:
 
 
 def require_role(args: argparse.Namespace, settings: Settings, action: Action) -> CliActor:
-    """The caller, if a role they hold permits `action`; else RoleRefused, saying how to grant it."""
-    return require_role_in(args, settings.data_dir, settings.file.identity.cli_roles, action)
+    """The caller, if a role they hold permits `action`; else RoleRefused, saying how to grant it
+    (and the SIEM, if configured, hears of the refusal: who, which action, never more)."""
+    try:
+        return require_role_in(args, settings.data_dir, settings.file.identity.cli_roles, action)
+    except RoleRefused:
+        _refusal_event(settings, actor_for(settings.data_dir, settings.file.identity.cli_roles).actor, action)
+        raise
+
+
+def _refusal_event(settings: Settings, actor: str, action: str) -> None:
+    import time
+
+    from onshore.events.model import EventType, SecurityEvent
+    from onshore.siem.build import deliver_now
+
+    event = SecurityEvent(type=EventType.ADMIN_ACTION_REFUSED, time=time.time(), actor=actor, reason=action)
+    for sink in deliver_now(settings, [event]):
+        print(f"warning: the security event for this refusal was not sent to {sink}", file=sys.stderr)
 
 
 def require_role_in(

@@ -29,6 +29,9 @@ class EventType(enum.Enum):
     BREAKER_OPENED = "circuit_breaker_opened"
     RATE_LIMITED = "rate_limited"
     BUDGET_EXHAUSTED = "budget_exhausted"
+    CONFIG_RELOADED = "config_reloaded"  # applied or unchanged, with the policy hash now serving
+    CONFIG_RELOAD_REFUSED = "config_reload_refused"
+    ADMIN_ACTION_REFUSED = "admin_action_refused"  # a command refused for want of a role
     EVENTS_DROPPED = "security_events_dropped"  # the emitter's own report of what it could not send
 
 
@@ -48,6 +51,7 @@ class SecurityEvent:
     counts: tuple[tuple[str, int], ...] = ()  # e.g. personal-data types and how many of each
     count: int | None = None  # e.g. failures in a burst, events dropped
     seq: int | None = None  # the audit record at fault (a broken chain)
+    policy_hash: str | None = None  # a config reload: the policy serving after it
 
 
 def counted(counts: Mapping[str, int]) -> tuple[tuple[str, int], ...]:

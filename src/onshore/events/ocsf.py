@@ -48,6 +48,9 @@ _SHAPES: dict[EventType, _Shape] = {
     EventType.BUDGET_EXHAUSTED: _Shape(API_ACTIVITY, 1, "Create", MEDIUM, "Token budget exhausted", True),
     EventType.BACKEND_DISABLED: _Shape(API_ACTIVITY, 3, "Update", MEDIUM, "Backend disabled (kill switch)", False),
     EventType.BACKEND_ENABLED: _Shape(API_ACTIVITY, 3, "Update", LOW, "Backend enabled (kill switch)", False),
+    EventType.CONFIG_RELOADED: _Shape(API_ACTIVITY, 3, "Update", LOW, "Configuration reloaded", False),
+    EventType.CONFIG_RELOAD_REFUSED: _Shape(API_ACTIVITY, 3, "Update", MEDIUM, "Configuration reload refused", True),
+    EventType.ADMIN_ACTION_REFUSED: _Shape(API_ACTIVITY, 3, "Update", MEDIUM, "Admin action refused (role)", True),
     EventType.AUTH_FAILED: _Shape(AUTHENTICATION, 1, "Logon", LOW, "Authentication failed"),
     EventType.API_KEY_CREATED: _Shape(ACCOUNT_CHANGE, 1, "Create", LOW, "API key created"),
     EventType.API_KEY_REVOKED: _Shape(ACCOUNT_CHANGE, 5, "Disable", LOW, "API key revoked"),
@@ -119,7 +122,19 @@ def _metadata(event: SecurityEvent, product_version: str, event_uid: str | None)
 
 def _facts(event: SecurityEvent) -> dict[str, Any]:
     facts: dict[str, Any] = {"event": event.type.value}
-    for name in ("tenant", "principal", "actor", "backend", "model", "rule", "request_id", "reason", "count", "seq"):
+    for name in (
+        "tenant",
+        "principal",
+        "actor",
+        "backend",
+        "model",
+        "rule",
+        "request_id",
+        "reason",
+        "count",
+        "seq",
+        "policy_hash",
+    ):
         value = getattr(event, name)
         if value is not None:
             facts[name] = value
@@ -138,11 +153,11 @@ def _user(uid: str | None, tenant: str | None) -> dict[str, Any]:
 def _api_activity(document: dict[str, Any], event: SecurityEvent, shape: _Shape) -> None:
     admin = event.actor is not None
     document["actor"] = {"user": _user(event.actor if admin else event.principal, None if admin else event.tenant)}
-    operation = (
-        f"backends.{'disable' if event.type is EventType.BACKEND_DISABLED else 'enable'}" if admin else "inference"
-    )
+    operation = _OPERATIONS.get(event.type, "admin") if admin else "inference"
+    if event.type is EventType.ADMIN_ACTION_REFUSED and event.reason is not None:
+        operation = event.reason  # the action refused, e.g. keys.write
     document["api"] = {"operation": operation, "service": {"name": PRODUCT}}
-    document.setdefault("src_endpoint", {"name": "admin-api" if admin else "unknown"})
+    document.setdefault("src_endpoint", {"name": _admin_source(event.actor) if admin else "unknown"})
     document["status_id"] = FAILURE if shape.denied else SUCCESS
     document["status"] = "Failure" if shape.denied else "Success"
     resources = []
@@ -154,6 +169,24 @@ def _api_activity(document: dict[str, Any], event: SecurityEvent, shape: _Shape)
         document["resources"] = resources
     if event.rule is not None:
         document["status_detail"] = event.rule
+
+
+def _admin_source(actor: str | None) -> str:
+    """Where an admin action came from: the CLI on the host (or a signal to the process), the
+    console, else the admin API."""
+    if actor is not None and actor.startswith(("cli:", "signal:")):
+        return "cli"
+    if actor is not None and actor.startswith("console:"):
+        return "console"
+    return "admin-api"
+
+
+_OPERATIONS = {
+    EventType.BACKEND_DISABLED: "backends.disable",
+    EventType.BACKEND_ENABLED: "backends.enable",
+    EventType.CONFIG_RELOADED: "config.reload",
+    EventType.CONFIG_RELOAD_REFUSED: "config.reload",
+}
 
 
 def _authentication(document: dict[str, Any], event: SecurityEvent, shape: _Shape) -> None:
