@@ -23,7 +23,7 @@ from onshore.decide.classes import DATA_CLASSES
 from onshore.decide.declared import build_policy
 from onshore.decide.policy import Policy
 from onshore.edge.handlers import GATEWAY
-from onshore.edge.routes import ROUTES, openai_errors
+from onshore.edge.routes import ROUTES
 from onshore.edge.state import Gateway
 from onshore.events.burst import BurstDetector
 from onshore.events.model import NO_EVENTS, SecurityEvents
@@ -380,7 +380,6 @@ def build_app(
     clock = clock or SystemClock()
     gw = settings.gateway
     app = web.Application(
-        middlewares=[openai_errors],
         client_max_size=gw.max_body_bytes + 1,
         # Room for a whole bearer JWT, so the verifier refuses an oversized one and says why.
         handler_args={"max_field_size": MAX_TOKEN_BYTES + 1024},

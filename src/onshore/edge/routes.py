@@ -34,26 +34,51 @@ ROUTES = [
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-@web.middleware
-async def openai_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every error leaves in OpenAI's format, including aiohttp's own 404 and 405; and every response
-    carries an x-request-id (a model request's is its audit id, set by the service)."""
-    response = await _served(request, handler)
-    if not response.prepared and X_REQUEST_ID not in response.headers:
-        response.headers[X_REQUEST_ID] = request.app[handlers.GATEWAY].pipeline.new_id()
-    return response
+def openai_errors(handler: Handler) -> Handler:
+    """Every error leaves in OpenAI's format; and every response carries an x-request-id (a model
+    request's is its audit id, set by the service). A wrapper per route rather than an aiohttp
+    middleware: an application with no middleware skips aiohttp's middleware chain (and its own
+    current-app middleware) on every request: ~22,000 instructions, 1.1% of a JSON request."""
+
+    async def served(request: web.Request) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except (ApiError, Refusal, web.HTTPException) as exc:
+            response = _error_response(request, exc)
+        if not response.prepared and X_REQUEST_ID not in response.headers:
+            response.headers[X_REQUEST_ID] = request.app[handlers.GATEWAY].pipeline.new_id()
+        return response
+
+    return served
 
 
-async def _served(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except ApiError as error:
-        return handlers.error_response(error)
-    except Refusal as refusal:  # e.g. an invalid key on /v1/models, a body over the limit on the admin API
-        return handlers.error_response(api_error(refusal))
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status, "http_error")
-        message = f"{request.method} {request.path} is not served here." if exc.status in (404, 405) else exc.reason
-        return handlers.error_response(ApiError(exc.status, message, code=code))
+def _error_response(request: web.Request, exc: Exception) -> web.StreamResponse:
+    if isinstance(exc, ApiError):
+        return handlers.error_response(exc)
+    if isinstance(exc, Refusal):  # e.g. an invalid key on /v1/models, a body over the limit on the admin API
+        return handlers.error_response(api_error(exc))
+    assert isinstance(exc, web.HTTPException)
+    if exc.status < 400:
+        raise exc
+    code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status, "http_error")
+    message = f"{request.method} {request.path} is not served here." if exc.status in (404, 405) else exc.reason
+    return handlers.error_response(ApiError(exc.status, message, code=code))
+
+
+async def _not_served(request: web.Request) -> web.StreamResponse:
+    """Any path or method no route serves: 405 where another method of the path is served, else 404
+    (what aiohttp's router would answer, in OpenAI's shape)."""
+    own = request.match_info.route.resource
+    for resource in request.app.router.resources():
+        if resource is not own:
+            _, allowed = await resource.resolve(request)
+            if allowed:
+                raise web.HTTPMethodNotAllowed(request.method, allowed)
+    raise web.HTTPNotFound()
+
+
+# Every route's handler wrapped, and a catch-all (the router tries it after every other resource).
+ROUTES = [
+    *(web.RouteDef(r.method, r.path, openai_errors(r.handler), r.kwargs) for r in ROUTES),
+    web.route("*", "/{path:.*}", openai_errors(_not_served)),
+]
