@@ -104,7 +104,7 @@ ALLOWED: dict[str, set[str] | str] = {
     "__init__": set(),
     # Config reload: reads and diffs settings, records the attempt; what it builds and swaps it is
     # handed (generation.Serving), so it knows no stage.
-    "reload": {"settings", "prove", "ids"},
+    "reload": {"settings", "prove", "ids", "events"},
     # Composition roots: they wire everything. generation: one config's request path (app and reload).
     "app": EVERYTHING,
     "generation": EVERYTHING,
