@@ -224,3 +224,23 @@ def test_spans_per_stage_reach_a_real_otlp_receiver_without_content(rig: Rig) ->
     raw = b"".join(rig.otlp.bodies)
     for value in (*PERSONAL, SECRET_WORDS, "merger", rig.key, rig.key.split("_", 2)[2], "wrongsecret"):
         assert value.encode() not in raw, value
+
+
+def test_requests_without_an_audit_record_of_their_own_are_logged_too(rig: Rig) -> None:
+    listed = httpx.get(f"{rig.gateway.url}/v1/models", headers={"Authorization": f"Bearer {rig.key}"})
+    assert listed.status_code == 200
+    refused = httpx.get(f"{rig.gateway.url}/v1/models", headers={"Authorization": "Bearer onsk_0123456789ab_nope"})
+    assert refused.status_code == 401
+    missing = httpx.get(f"{rig.gateway.url}/v1/responses/resp_nothing", headers={"Authorization": f"Bearer {rig.key}"})
+    assert missing.status_code == 404
+    _wait(lambda: len(rig.lines()) >= 3)
+    lines = rig.lines()
+    assert [(x["endpoint"], x["status"], x["outcome"]) for x in lines] == [
+        ("models", 200, "ok"),
+        ("models", 401, "refused"),
+        ("responses_stored", 404, "refused"),
+    ]
+    assert lines[0]["request_id"] == listed.headers["x-request-id"] and lines[0]["tenant"] == "acme"
+    assert lines[0]["principal"] == rig.key.split("_")[1] and lines[1]["principal"] is None
+    assert lines[2]["request_id"] == missing.headers["x-request-id"]
+    assert rig.key.encode() not in rig.log_path.read_bytes()

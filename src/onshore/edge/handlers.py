@@ -17,6 +17,7 @@ from onshore.edge.errors import DEFAULT_RETRY_AFTER, RETRY_AFTER, ApiError
 from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
 from onshore.events.model import client_source
+from onshore.identify.principal import Principal
 from onshore.identify.roles import Action
 from onshore.identify.roles import refusal as role_refusal
 from onshore.prove.writer import AuditUnavailable
@@ -154,10 +155,13 @@ def _model_card(name: str, created: int) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": created, "owned_by": "onshore"}
 
 
+CALLER = web.RequestKey("onshore_caller", Principal)  # who an unrecorded request came from (its access line)
+
+
 async def list_models(request: web.Request) -> web.Response:
     client_source.set(request.remote)
     gateway = request.app[GATEWAY]
-    principal = gateway.pipeline.identify(request.headers.get("Authorization"))
+    principal = request[CALLER] = gateway.pipeline.identify(request.headers.get("Authorization"))
     names = gateway.reachable_models(principal, request.headers.get(DATA_CLASS_HEADER))
     body = {"object": "list", "data": [_model_card(name, gateway.started_at) for name in names]}
     return web.Response(body=_encoder.encode(body), content_type="application/json")
@@ -166,7 +170,7 @@ async def list_models(request: web.Request) -> web.Response:
 async def retrieve_model(request: web.Request) -> web.Response:
     client_source.set(request.remote)
     gateway = request.app[GATEWAY]
-    principal = gateway.pipeline.identify(request.headers.get("Authorization"))
+    principal = request[CALLER] = gateway.pipeline.identify(request.headers.get("Authorization"))
     name = request.match_info["model"]
     if name not in gateway.reachable_models(principal, request.headers.get(DATA_CLASS_HEADER)):
         raise model_not_found(name)

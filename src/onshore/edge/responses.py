@@ -33,7 +33,7 @@ async def create(request: web.Request) -> web.StreamResponse:
 def _owner(request: web.Request) -> tuple[Principal, Conversations, str]:
     client_source.set(request.remote)  # for the security event of a failed authentication
     pipeline = request.app[handlers.GATEWAY].pipeline
-    principal = pipeline.identify(request.headers.get("Authorization"))  # 401 before 404
+    principal = request[handlers.CALLER] = pipeline.identify(request.headers.get("Authorization"))  # 401 before 404
     response_id = request.match_info["response_id"]
     if pipeline.conversations is None:
         raise ApiError(

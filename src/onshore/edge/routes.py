@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -77,8 +78,42 @@ async def _not_served(request: web.Request) -> web.StreamResponse:
     raise web.HTTPNotFound()
 
 
+# API requests that write no audit record of their own, by path: the access log still gets their line.
+UNRECORDED = {
+    "/v1/models": "models",
+    "/v1/models/{model:.+}": "models",
+    "/v1/responses/{response_id}": "responses_stored",
+    "/v1/responses/{response_id}/input_items": "responses_stored",
+}
+
+
+def access_logged(handler: Handler, endpoint: str) -> Handler:
+    """Around `openai_errors`: one access-log line with the status the client got."""
+
+    async def served(request: web.Request) -> web.StreamResponse:
+        started = time.perf_counter()
+        response = await handler(request)
+        request.app[handlers.GATEWAY].pipeline.log_unrecorded(
+            endpoint,
+            response.headers.get(X_REQUEST_ID, ""),
+            response.status,
+            (time.perf_counter() - started) * 1000,
+            request.get(handlers.CALLER),
+        )
+        return response
+
+    return served
+
+
+def _wrapped(route: web.RouteDef) -> web.RouteDef:
+    handler = openai_errors(route.handler)
+    if route.path in UNRECORDED:
+        handler = access_logged(handler, UNRECORDED[route.path])
+    return web.RouteDef(route.method, route.path, handler, route.kwargs)
+
+
 # Every route's handler wrapped, and a catch-all (the router tries it after every other resource).
 ROUTES = [
-    *(web.RouteDef(r.method, r.path, openai_errors(r.handler), r.kwargs) for r in ROUTES),
+    *(_wrapped(r) for r in ROUTES),
     web.route("*", "/{path:.*}", openai_errors(_not_served)),
 ]

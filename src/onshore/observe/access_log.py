@@ -68,6 +68,26 @@ def fields(
     return line
 
 
+def plain_fields(
+    ts: float, request_id: str, endpoint: str, status: int, total_ms: float, tenant: str | None, principal: str | None
+) -> dict[str, Any]:
+    """The line of an API request that makes no audit record of its own (listing models, reading or
+    deleting a kept Responses turn: those are audited by what they read): who, what, the status, the time."""
+    return {
+        "ts": _iso(ts),
+        "level": "error" if status >= 500 else "info",
+        "event": "access",
+        "request_id": request_id,
+        "endpoint": endpoint,
+        "stream": False,
+        "tenant": tenant,
+        "principal": principal,
+        "status": status,
+        "outcome": "ok" if status < 400 else ("error" if status >= 500 else "refused"),
+        "total_ms": round(total_ms, 3),
+    }
+
+
 def _iso(ts: float) -> str:
     seconds = int(ts)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((ts - seconds) * 1000):03d}Z"

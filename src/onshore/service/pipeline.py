@@ -96,6 +96,12 @@ class Pipeline:
         steps = self._current.steps
         return steps.new_id(steps.clock.now())
 
+    def log_unrecorded(
+        self, endpoint: str, request_id: str, status: int, total_ms: float, principal: Principal | None
+    ) -> None:
+        """The access-log line of a request with no audit record of its own (models, kept turns)."""
+        self._current.steps.log_unrecorded(endpoint, request_id, status, total_ms, principal)
+
     def identify(self, authorization: str | None) -> Principal:
         """The caller, for endpoints that only list what it may use (a Refusal if it is not a valid key)."""
         return self._current.steps.identify(authorization)

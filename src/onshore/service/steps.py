@@ -26,7 +26,7 @@ from onshore.identify.oidc.token import KeySet, TokenRefused
 from onshore.identify.principal import Principal
 from onshore.ids import uuid7
 from onshore.metrics import Metrics
-from onshore.observe.access_log import AccessLog, fields
+from onshore.observe.access_log import AccessLog, fields, plain_fields
 from onshore.observe.spans import Tracer, instrument
 from onshore.protect.answer import Restored
 from onshore.protect.body import has_token_input
@@ -326,6 +326,15 @@ class Steps:
             self._access_line(trace, opened, timer, failed=True)
             raise
         self._access_line(trace, opened, timer, failed=False)
+
+    def log_unrecorded(
+        self, endpoint: str, request_id: str, status: int, total_ms: float, principal: Principal | None
+    ) -> None:
+        """observe: the access-log line of an API request that writes no audit record of its own."""
+        if self._access is None:
+            return
+        tenant, key_id = (None, None) if principal is None else (principal.tenant, principal.key_id)
+        self._access.write(plain_fields(self.clock.now(), request_id, endpoint, status, total_ms, tenant, key_id))
 
     def _access_line(
         self, trace: RequestTrace, opened: RequestTrace | None, timer: StreamTimer | None, *, failed: bool
