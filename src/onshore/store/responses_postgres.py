@@ -1,7 +1,7 @@
 """Stored Responses turns in the shared PostgreSQL database (table stored_responses, migration 0003),
 so every replica finds a turn another one kept. The same semantics as SqliteResponses.
 
-Every replica must hold the same responses key (data_dir/responses.key): a turn sealed under another
+Every replica must hold the same responses key (gateway.responses.key_env): a turn sealed under another
 key cannot be opened, and is answered as not found (and logged) rather than decrypted wrongly.
 """
 
@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from onshore.store.responses_worker import WorkerResponses
 from onshore.store.sqlite import StoreError
 from onshore.worker import Worker
 
@@ -19,7 +20,7 @@ _Connection = psycopg.Connection[tuple[Any, ...]]
 _OWNED = "id = %s AND tenant = %s AND owner = %s"
 
 
-class PostgresResponses:
+class PostgresResponses(WorkerResponses):
     """One connection, used on the store's worker thread; reopened on its next use if it broke."""
 
     def __init__(self, dsn: str) -> None:
@@ -42,26 +43,7 @@ class PostgresResponses:
             self._conn = self._connect()
         return self._conn
 
-    async def put(
-        self, response_id: str, tenant: str, owner: str, created_at: float, expires_at: float, sealed: bytes
-    ) -> None:
-        await self.worker.run(self._put, (response_id, tenant, owner, created_at, expires_at, sealed))
-
-    async def get(self, response_id: str, tenant: str, owner: str, now: float) -> tuple[bytes, float] | None:
-        return await self.worker.run(self._get, response_id, tenant, owner, now)
-
-    async def delete(self, response_id: str, tenant: str, owner: str, now: float) -> bool:
-        return await self.worker.run(self._delete, response_id, tenant, owner, now)
-
-    async def purge(self, now: float) -> int:
-        return await self.worker.run(self._purge, now)
-
-    async def aclose(self) -> None:
-        await self.worker.aclose()
-        self.close()
-
-    def close(self) -> None:
-        self.worker.close()
+    def _close_connection(self) -> None:
         with self._lock:
             self._conn.close()
 

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+from onshore.store.responses_worker import WorkerResponses
 from onshore.worker import Worker
 
 _SCHEMA = """
@@ -28,7 +29,7 @@ CREATE INDEX IF NOT EXISTS stored_responses_expiry ON stored_responses (expires_
 _OWNED = "id = ? AND tenant = ? AND owner = ?"
 
 
-class SqliteResponses:
+class SqliteResponses(WorkerResponses):
     """One connection, used only on the store's worker thread (every call goes through it)."""
 
     def __init__(self, path: Path, durability: str = "normal") -> None:
@@ -42,26 +43,7 @@ class SqliteResponses:
         self._lock = threading.Lock()
         self.worker = Worker("onshore-responses")
 
-    async def put(
-        self, response_id: str, tenant: str, owner: str, created_at: float, expires_at: float, sealed: bytes
-    ) -> None:
-        await self.worker.run(self._put, (response_id, tenant, owner, created_at, expires_at, sealed))
-
-    async def get(self, response_id: str, tenant: str, owner: str, now: float) -> tuple[bytes, float] | None:
-        return await self.worker.run(self._get, response_id, tenant, owner, now)
-
-    async def delete(self, response_id: str, tenant: str, owner: str, now: float) -> bool:
-        return await self.worker.run(self._delete, response_id, tenant, owner, now)
-
-    async def purge(self, now: float) -> int:
-        return await self.worker.run(self._purge, now)
-
-    async def aclose(self) -> None:
-        await self.worker.aclose()
-        self.close()
-
-    def close(self) -> None:
-        self.worker.close()
+    def _close_connection(self) -> None:
         with self._lock:
             self._conn.close()
 
