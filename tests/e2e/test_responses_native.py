@@ -61,18 +61,25 @@ def _settings(data_dir: Path, us: FakeUpstream, jp: FakeUpstream, bad: FakeUpstr
         "jp-native": backend(jp.base_url, "JP", region="tokyo-1", responses="native"),
         "bad-native": backend(bad.base_url, "JP", region="tokyo-2", responses="native"),
         "jp-chat": backend(chat.base_url, "JP", region="osaka-1"),
+        "jp-azure": {
+            **backend(
+                f"http://127.0.0.1:{jp.port}", "JP", region="japaneast", responses="native", api_key_env="AZ_KEY"
+            ),
+            "kind": "azure_openai",
+        },
     }
     models = {
         "abroad": {"routes": [{"backend": "us-native", "model": "gpt-x"}]},
         "home": {"routes": [{"backend": "jp-native", "model": "qwen"}]},
         "failover": {"routes": [{"backend": "bad-native", "model": "qwen"}, {"backend": "jp-chat", "model": "qwen"}]},
         "back": {"routes": [{"backend": "jp-chat", "model": "qwen"}, {"backend": "bad-native", "model": "qwen"}]},
+        "azure": {"routes": [{"backend": "jp-azure", "model": "dep-1"}]},
     }
     # Personal data may reach the US cloud, but only pseudonymised (the default actions).
     rule = {"jurisdictions": ["JP", "US"], "max_retention_days": 30, "audit_content": "digest"}
     tenants = {"acme": {"classes": {c: rule for c in ("public", "internal", "confidential", "personal")}}}
     tenants["acme"]["classes"]["special_care"] = {"jurisdictions": ["JP"]}
-    return make_settings(data_dir, backends, models, tenants)
+    return make_settings(data_dir, backends, models, tenants, environ={"AZ_KEY": "az-secret"})
 
 
 @pytest.fixture(scope="module")
@@ -234,6 +241,19 @@ def test_streamed_placeholder_split_across_deltas_is_restored(n: Native) -> None
     assert json.loads(final["output"][1]["arguments"]) == {"q": f"電話は{PHONE}です"}
     assert "[[PHONE_1]]" not in raw.decode()
     final_receipt(n, raw)
+
+
+def test_azure_native_uses_its_v1_responses_path_with_the_deployment_as_model(n: Native) -> None:
+    events, _, _ = stream(n, {"model": "azure", "input": "Hello", "stream": True})
+    assert events[-1]["response"]["model"] == "azure"
+    assert n.jp.received_paths == ["/openai/v1/responses"] and n.jp.received[0]["model"] == "dep-1"
+    assert n.jp.received_headers[-1]["api-key"] == "az-secret"
+
+
+def test_chat_completions_to_a_native_backend_stay_chat_completions(n: Native) -> None:
+    completion = n.client.chat.completions.create(model="home", messages=[{"role": "user", "content": "Hi"}])
+    assert completion.choices[0].message.content == "Hello from upstream"
+    assert n.jp.received_paths == ["/v1/chat/completions"]
 
 
 def test_a_failed_response_ends_the_stream_with_a_scrubbed_error_and_is_recorded(n: Native) -> None:

@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from onshore.generation import build_adapters
 from onshore.route.backends.openai_responses import NATIVE, ResponsesNativeAdapter
 from onshore.settings import ConfigError, parse_settings
-from onshore.translate.responses import to_chat_turn
-from onshore.translate.responses.native import present, to_responses_request
+from onshore.translate.responses import history_of, to_chat_turn
+from onshore.translate.responses.native import history_items, present, to_responses_request
 from tests.support.gateway import backend, rules
 
 
@@ -196,3 +196,29 @@ def test_native_is_only_for_openai_and_azure_backends() -> None:
     raw["backends"]["c"]["responses"] = "passthrough"
     with pytest.raises(ConfigError, match="native"):
         parse_settings(raw, "test", {})
+
+
+def test_history_keeps_messages_and_calls_without_a_backends_extra_fields() -> None:
+    output = [
+        {"type": "reasoning", "id": "rs_1", "summary": []},
+        {
+            "type": "message",
+            "id": "m",
+            "role": "assistant",
+            "status": "completed",
+            "extra": 1,
+            "content": [{"type": "output_text", "text": "Hi", "annotations": [], "logprobs": [], "new_field": True}],
+        },
+        {"type": "function_call", "id": "f", "call_id": "c", "name": "n", "arguments": "{}", "namespace": "x"},
+    ]
+    assert history_items(output) == [
+        {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "Hi"}]},
+        {"type": "function_call", "call_id": "c", "name": "n", "arguments": "{}"},
+    ]
+    assert history_of(history_items(output)) == [
+        {
+            "role": "assistant",
+            "content": "Hi",
+            "tool_calls": [{"id": "c", "type": "function", "function": {"name": "n", "arguments": "{}"}}],
+        }
+    ]

@@ -187,8 +187,23 @@ def present(
 
 
 def history_items(output: Any) -> list[dict[str, Any]]:
-    """The output items a later turn sends back (assistant messages and function calls)."""
-    return [item for item in output or [] if isinstance(item, dict) and item.get("type") in HISTORY_ITEMS]
+    """The output items a later turn sends back (assistant messages and function calls), with only the
+    fields history needs: a backend's extra fields never make a kept turn unreadable."""
+    items: list[dict[str, Any]] = []
+    for item in output or []:
+        if not isinstance(item, dict) or item.get("type") not in HISTORY_ITEMS:
+            continue
+        if item["type"] == "function_call":
+            items.append({k: item[k] for k in ("type", "call_id", "name", "arguments") if k in item})
+            continue
+        parts = []
+        for part in item.get("content") or []:
+            if isinstance(part, dict) and part.get("type") == "output_text" and isinstance(part.get("text"), str):
+                parts.append({"type": "output_text", "text": part["text"]})
+            elif isinstance(part, dict) and part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+                parts.append({"type": "refusal", "refusal": part["refusal"]})
+        items.append({"type": "message", "role": "assistant", "content": parts})
+    return items
 
 
 def _complete_usage(usage: dict[str, Any]) -> dict[str, Any]:
