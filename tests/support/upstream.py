@@ -461,9 +461,9 @@ class FakeUpstream:
                     return self._cut(request, response)
                 await send({"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []})
                 if b.fail_response:
-                    failed = snapshot("failed", [], False)
-                    failed["error"] = {"code": "server_error", "message": "shard http://10.0.0.7:8000/x failed"}
-                    await send({"type": "response.failed", "response": failed})
+                    broken = snapshot("failed", [], False)
+                    broken["error"] = {"code": "server_error", "message": "shard http://10.0.0.7:8000/x failed"}
+                    await send({"type": "response.failed", "response": broken})
                     await response.write_eof()
                     return response
             await send({"type": "response.output_text.done", **where, "text": text, "logprobs": []})
