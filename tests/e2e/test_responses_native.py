@@ -265,6 +265,17 @@ def test_a_failed_response_ends_the_stream_with_a_scrubbed_error_and_is_recorded
     assert close["kind"] == "stream_close" and close["outcome"] == "upstream_error"
 
 
+def test_a_native_stream_cut_off_is_not_certified_as_an_answer(n: Native) -> None:
+    n.jp.behaviour.cut_after = 1
+    headers = {"Authorization": f"Bearer {n.key}"}
+    body = {"model": "home", "input": "Hello", "stream": True}
+    with httpx.stream("POST", n.gateway.url + "/v1/responses", json=body, headers=headers) as response:
+        raw = b"".join(response.iter_raw())
+    assert b"event: error" in raw and b"response.completed" not in raw and b": onshore-receipt" not in raw
+    close = n.record()
+    assert close["kind"] == "stream_close" and close["outcome"] == "upstream_cut"
+
+
 def test_failover_from_a_failing_native_backend_to_a_translated_one(n: Native) -> None:
     n.bad.behaviour.status = 503
     response = n.client.responses.create(model="failover", input="Hello", instructions="Be brief.")

@@ -91,7 +91,13 @@ class NativeRelay(StreamRelay):
 
     async def _relay_reads(self, write: Write) -> str:
         outcome = await super()._relay_reads(write)
-        return "upstream_error" if self._failed and outcome == "completed" else outcome
+        if outcome == "completed" and self._failed:
+            return "upstream_error"
+        if outcome == "completed" and not self._finished:
+            # A `[DONE]` before response.completed: a cut, never certified as a whole answer.
+            self._end_with(Refusal(Kind.UPSTREAM_ERROR, "The backend's stream ended before the answer."))
+            return "upstream_cut"
+        return outcome
 
     def _relay_chunk(self, document: dict[str, Any]) -> None:
         kind = document.get("type")
