@@ -42,6 +42,7 @@ from onshore.route.backends.azure import AzureOpenAIAdapter
 from onshore.route.backends.base import Adapter
 from onshore.route.backends.embedded.server import EMBEDDED_PATHS
 from onshore.route.backends.openai import OpenAIAdapter
+from onshore.route.backends.openai_responses import ResponsesNativeAdapter
 from onshore.route.breakers import Breakers
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.router import Router
@@ -62,12 +63,15 @@ def build_adapters(settings: Settings) -> dict[str, Adapter]:
     for name, backend in settings.file.backends.items():
         secret = settings.secrets.get(name)
         key = secret.value if secret else None
+        native = backend.responses == "native"  # the Responses API passed through (settings: openai/azure only)
         if backend.kind == "openai":
             assert backend.base_url is not None  # checked by settings
-            adapters[name] = OpenAIAdapter(backend.base_url, key)
+            plain = OpenAIAdapter(backend.base_url, key)
+            adapters[name] = ResponsesNativeAdapter.openai(plain, backend.base_url, key) if native else plain
         elif backend.kind == "azure_openai":
             assert backend.base_url is not None
-            adapters[name] = AzureOpenAIAdapter(backend.base_url, key, backend.api_version)
+            azure = AzureOpenAIAdapter(backend.base_url, key, backend.api_version)
+            adapters[name] = ResponsesNativeAdapter.azure(azure, backend.base_url, key) if native else azure
         elif backend.kind == "anthropic":
             assert backend.base_url is not None
             adapters[name] = AnthropicAdapter(backend.base_url, key, backend.anthropic_version)

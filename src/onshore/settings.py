@@ -344,6 +344,9 @@ class BackendSettings(_Strict, frozen=True, kw_only=True):
     api_version: str = "2024-10-21"  # azure_openai
     entra: EntraSettings | None = None  # azure_openai
     anthropic_version: str = "2023-06-01"  # anthropic
+    # openai / azure_openai: "native" sends /v1/responses requests to the backend's own Responses API
+    # (still store:false, scanned, pseudonymised and restored); "translate" puts them onto chat.
+    responses: Literal["translate", "native"] = "translate"
     embedded: EmbeddedSettings | None = None  # embedded
 
 
@@ -1297,6 +1300,8 @@ def _check_backend(name: str, backend: BackendSettings) -> None:
             raise ConfigError(f"{path}.base_url", "an embedded backend runs inside the gateway: no base_url")
     if backend.entra is not None and backend.kind != "azure_openai":
         raise ConfigError(f"{path}.entra", "only for kind azure_openai")
+    if backend.responses == "native" and backend.kind not in ("openai", "azure_openai"):
+        raise ConfigError(f"{path}.responses", "native only for kind openai or azure_openai")
     if backend.embedded is not None and backend.kind != "embedded":
         raise ConfigError(f"{path}.embedded", "only for kind embedded")
     if backend.entra is not None and backend.api_key_env is not None:

@@ -36,6 +36,7 @@ class Behaviour:
     tool_call: bool = False
     echo: bool = False  # reply with the user's own text (to test restoration of placeholders)
     chunk_chars: int = 0  # stream: with echo, split the reply every N characters
+    fail_response: bool = False  # Responses stream: response.failed (naming an internal URL) after one delta
 
 
 class FakeUpstream:
@@ -89,6 +90,9 @@ class FakeUpstream:
                 web.post("/v1/messages/count_tokens", self._count_tokens),
                 # Legacy text completions (vLLM, llama.cpp and Ollama serve them).
                 web.post("/v1/completions", self._completions),
+                # OpenAI's Responses API, for a backend that speaks it natively (and Azure's v1 path).
+                web.post("/v1/responses", self._responses),
+                web.post("/openai/v1/responses", self._responses),
             ]
         )
         self._runner = web.AppRunner(app, access_log=None)
@@ -377,3 +381,126 @@ class FakeUpstream:
                 "usage": {"prompt_tokens": len(inputs), "total_tokens": len(inputs)},
             }
         )
+
+    # --- the Responses API (a backend that speaks it natively) -------------------------------------------
+    async def _responses(self, request: web.Request) -> web.StreamResponse:
+        """A Responses answer: the reply (or, with echo, the user's input text) as one message, and with
+        tool_call a function call; streamed as the typed events when asked."""
+        body, failed = await self._common(request)
+        if failed is not None:
+            return failed
+        b = self.behaviour
+        text = self._responses_text(body)
+        arguments = json.dumps({"q": text if b.echo else "weather"}, ensure_ascii=False)
+        usage = {
+            "input_tokens": 11,
+            "input_tokens_details": {"cached_tokens": 0},
+            "output_tokens": 5,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 16,
+        }
+        message: dict[str, Any] = {
+            "id": "msg_upstream",
+            "type": "message",
+            "role": "assistant",
+            "status": "completed",
+            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+        }
+        call: dict[str, Any] = {
+            "id": "fc_upstream",
+            "type": "function_call",
+            "status": "completed",
+            "call_id": "call_up",
+            "name": "lookup",
+            "arguments": arguments,
+        }
+        output: list[dict[str, Any]] = [message, call] if b.tool_call else [message]
+
+        def snapshot(status: str, items: list[dict[str, Any]], with_usage: bool) -> dict[str, Any]:
+            # The provider's echo of the request (its view: what Onshore sent): the client must not see it.
+            return {
+                "id": "resp_upstream",
+                "object": "response",
+                "created_at": int(time.time()),
+                "status": status,
+                "model": body.get("model"),
+                "output": items,
+                "instructions": body.get("instructions"),
+                "metadata": {"seen_by": "upstream"},
+                "store": body.get("store"),
+                "tools": body.get("tools", []),
+                **({"usage": usage} if with_usage else {}),
+            }
+
+        if not body.get("stream"):
+            return web.json_response(snapshot("completed", output, True))
+        response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await response.prepare(request)
+        sequence = 0
+
+        async def send(data: dict[str, Any]) -> None:
+            nonlocal sequence
+            data["sequence_number"] = sequence
+            sequence += 1
+            await response.write(f"event: {data['type']}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode())
+
+        size = b.chunk_chars or max(1, len(text) // max(1, b.chunks))
+        pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
+        try:
+            await send({"type": "response.created", "response": snapshot("in_progress", [], False)})
+            await send({"type": "response.in_progress", "response": snapshot("in_progress", [], False)})
+            empty = {**message, "status": "in_progress", "content": []}
+            await send({"type": "response.output_item.added", "output_index": 0, "item": empty})
+            part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
+            where = {"item_id": "msg_upstream", "output_index": 0, "content_index": 0}
+            await send({"type": "response.content_part.added", **where, "part": part})
+            for n, piece in enumerate(pieces):
+                if b.chunk_delay:
+                    await asyncio.sleep(b.chunk_delay)
+                if n == b.cut_after:
+                    return self._cut(request, response)
+                await send({"type": "response.output_text.delta", **where, "delta": piece, "logprobs": []})
+                if b.fail_response:
+                    broken = snapshot("failed", [], False)
+                    broken["error"] = {"code": "server_error", "message": "shard http://10.0.0.7:8000/x failed"}
+                    await send({"type": "response.failed", "response": broken})
+                    await response.write_eof()
+                    return response
+            await send({"type": "response.output_text.done", **where, "text": text, "logprobs": []})
+            await send({"type": "response.content_part.done", **where, "part": {**part, "text": text}})
+            await send({"type": "response.output_item.done", "output_index": 0, "item": message})
+            if b.tool_call:
+                added = {**call, "status": "in_progress", "arguments": ""}
+                await send({"type": "response.output_item.added", "output_index": 1, "item": added})
+                at = {"item_id": "fc_upstream", "output_index": 1}
+                half = len(arguments) // 2
+                for piece in (arguments[:half], arguments[half:]):
+                    await send({"type": "response.function_call_arguments.delta", **at, "delta": piece})
+                await send(
+                    {"type": "response.function_call_arguments.done", **at, "name": "lookup", "arguments": arguments}
+                )
+                await send({"type": "response.output_item.done", "output_index": 1, "item": call})
+            await send({"type": "response.completed", "response": snapshot("completed", output, True)})
+            await response.write_eof()
+            self.streams_finished += 1
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.streams_closed_early += 1
+            raise
+        return response
+
+    def _responses_text(self, body: dict[str, Any]) -> str:
+        if not self.behaviour.echo:
+            return self.behaviour.reply
+        items = body.get("input")
+        if isinstance(items, str):
+            return items
+        texts: list[str] = []
+        for item in items or []:
+            if item.get("type", "message") != "message" or item.get("role") != "user":
+                continue
+            content = item.get("content")
+            if isinstance(content, str):
+                texts.append(content)
+            else:
+                texts.extend(p["text"] for p in content if p.get("type") == "input_text")
+        return " ".join(texts[-1:])  # the newest user turn (the history is the test's to check)

@@ -21,6 +21,7 @@ from onshore.edge.wire import decode_json_object
 from onshore.refusal import Kind, Refusal
 from onshore.service.ports import Reply, StreamEncoder
 from onshore.translate import anthropic, responses
+from onshore.translate.responses import native
 
 _encoder = msgspec.json.Encoder()
 
@@ -174,6 +175,7 @@ class ResponsesDialect:
         self._sent: dict[str, Any] | None = None
         self._stream: _ResponsesStream | None = None
         self._items: tuple[responses.Item, ...] = ()
+        self._answered: dict[str, Any] | None = None  # a native backend's final Response, as presented
 
     def parse(self, raw: bytes) -> dict[str, Any]:
         self._created_at = int(time.time())
@@ -193,10 +195,20 @@ class ResponsesDialect:
         self._echo["previous_response_id"] = self.previous_response_id
 
     def sent(self) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]] | None:
-        response = self._stream.encoder.final if self._stream is not None else self._sent
+        response = self._answered
+        if response is None:
+            response = self._stream.encoder.final if self._stream is not None else self._sent
         if response is None:
             return None
-        return response, responses.history_of(response["output"]), responses.input_items(self._items, response["id"])
+        history = responses.history_of(native.history_items(response["output"]))
+        return response, history, responses.input_items(self._items, response["id"])
+
+    def present(self, upstream: dict[str, Any], model: str, *, final: bool) -> dict[str, Any]:
+        """A native backend's Response (restored) as the client gets it; `final`: the one kept."""
+        response = native.present(upstream, model, self._echo, self._created_at, self._resp_id or "resp_onshore")
+        if final:
+            self._answered = response
+        return response
 
     def encode_response(self, document: dict[str, Any], model: str) -> bytes:
         answer = responses.to_response(

@@ -21,7 +21,7 @@ from onshore.refusal import Kind, Refusal
 from onshore.route.backends.base import Endpoint
 from onshore.route.router import Opened
 from onshore.service.calls import ChatCall
-from onshore.service.ports import ClientGone, OpenStream, Reply
+from onshore.service.ports import ClientGone, OpenStream, Reply, StreamEncoder
 from onshore.service.relay import StreamOutcome, StreamRelay
 from onshore.service.steps import RECEIPT_HEADER, REQUEST_ID_HEADER, Steps, StreamTimer, note_restored
 
@@ -61,8 +61,14 @@ class ChatService:
     async def _answer(
         self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, call: ChatCall
     ) -> Reply:
+        opened = await self._steps.open(trace, plan, self.upstream, stream=False)
+        return await self._answered(trace, started, decision, plan, call, opened)
+
+    async def _answered(
+        self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, call: ChatCall, opened: Opened
+    ) -> Reply:
+        """The backend's whole answer: restored, kept (Responses), recorded, then handed out."""
         steps = self._steps
-        opened = await steps.open(trace, plan, self.upstream, stream=False)
         document = opened.document or {}
         document["model"] = trace.model  # clients see the public name, not the backend's
         steps.take_usage(trace, document, plan.body_for(opened.route), self.upstream)
@@ -101,25 +107,8 @@ class ChatService:
             opened.close()  # the relay never took the upstream connection over
             raise
         # observe: the encoder notes its first chunk (time to first token)
-        encoder = StreamTimer(call.dialect.stream_encoder(trace.model or ""), steps.clock.monotonic, started)
-        vault = plan.restores(opened.route)
-        router = steps.router
-        relay = StreamRelay(
-            opened,
-            encoder,
-            request_id=trace.id,
-            model=trace.model,
-            created=int(trace.ts),
-            wants_usage=call.wants_usage,
-            restorer=None if vault is None else ChunkRestorer(vault, plan.sent_text()),
-            sent_body=plan.body_for(opened.route),
-            max_seconds=self._max_stream_seconds,
-            monotonic=steps.clock.monotonic,
-            still_enabled=(
-                functools.partial(router.is_enabled, opened.route.backend.name) if self._cut_disabled_streams else None
-            ),
-            scrub=router.scrub,
-        )
+        encoder = StreamTimer(self._stream_encoder(call, opened, trace.model or ""), steps.clock.monotonic, started)
+        relay = self._relay(trace, plan, call, opened, encoder)
         relayed_from = steps.clock.monotonic()
         try:
             ended = await relay.run(open_stream, headers)
@@ -145,6 +134,33 @@ class ChatService:
         except ClientGone:
             pass
         return None
+
+    def _stream_encoder(self, call: ChatCall, opened: Opened, model: str) -> StreamEncoder:
+        """How the stream is written to the client (ResponsesService: a native backend's own events)."""
+        return call.dialect.stream_encoder(model)
+
+    def _relay(
+        self, trace: RequestTrace, plan: Plan, call: ChatCall, opened: Opened, encoder: StreamTimer
+    ) -> StreamRelay:
+        """The relay of the opened backend stream (ResponsesService: one for a native backend's events)."""
+        vault = plan.restores(opened.route)
+        router = self._steps.router
+        return StreamRelay(
+            opened,
+            encoder,
+            request_id=trace.id,
+            model=trace.model,
+            created=int(trace.ts),
+            wants_usage=call.wants_usage,
+            restorer=None if vault is None else ChunkRestorer(vault, plan.sent_text()),
+            sent_body=plan.body_for(opened.route),
+            max_seconds=self._max_stream_seconds,
+            monotonic=self._steps.clock.monotonic,
+            still_enabled=(
+                functools.partial(router.is_enabled, opened.route.backend.name) if self._cut_disabled_streams else None
+            ),
+            scrub=router.scrub,
+        )
 
     async def _resume(self, trace: RequestTrace, principal: Principal, call: ChatCall) -> tuple[Principal, ChatCall]:
         """What the request continues (ResponsesService: a kept conversation); nothing for chat."""

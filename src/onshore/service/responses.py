@@ -12,18 +12,30 @@ answered, before the answer leaves (for a stream: before it ends).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
 
 from onshore.decide.classes import stricter
+from onshore.decide.decision import Decision
+from onshore.decide.policy import Route
 from onshore.identify.principal import Principal
+from onshore.protect.plan import Plan
+from onshore.protect.responses_answer import EventRestorer, restore_response
 from onshore.prove.record import RequestTrace
 from onshore.refusal import Kind, Refusal
+from onshore.route.backends.openai_responses import NATIVE
+from onshore.route.router import Opened
 from onshore.service.calls import ChatCall
 from onshore.service.chat import ChatService
 from onshore.service.conversations import Conversations, Turn, request_id_of, response_id_for
-from onshore.service.steps import Steps
+from onshore.service.native_relay import NativeEncoder, NativeRelay, chat_usage
+from onshore.service.ports import OpenStream, Reply, StreamEncoder
+from onshore.service.relay import StreamRelay
+from onshore.service.steps import UPSTREAM, Steps, StreamTimer, note_restored
+
+_encoder = msgspec.json.Encoder()
 
 
 @runtime_checkable
@@ -52,6 +64,25 @@ class ResponsesTurn(Protocol):
         as items; None before then."""
         ...
 
+    def present(self, upstream: dict[str, Any], model: str, *, final: bool) -> dict[str, Any]:
+        """A native backend's Response (restored) as the client gets it: Onshore's id, the public
+        model, the request's echo; `final`: the one `sent` then reports."""
+        ...
+
+
+class _NativePlan(Plan):
+    """The plan, with each native route's body marked for its Responses endpoint (the adapter builds
+    the Responses request from the planned chat body: the same scan, the same vault)."""
+
+    __slots__ = ("instructions", "native")
+
+    native: frozenset[str]
+    instructions: int
+
+    def body_for(self, route: Route) -> dict[str, Any]:
+        body = super().body_for(route)
+        return {**body, NATIVE: self.instructions} if route.backend.name in self.native else body
+
 
 def _turn(call: ChatCall) -> ResponsesTurn:
     turn = call.dialect
@@ -72,6 +103,91 @@ class ResponsesService(ChatService):
     def __init__(self, steps: Steps, conversations: Conversations | None, **stream_settings: Any) -> None:
         super().__init__(steps, **stream_settings)
         self._conversations = conversations
+
+    # --- native backends: the Responses API passed through ------------------------------------------
+    def _routed(self, plan: Plan, call: ChatCall) -> Plan:
+        """The plan, marking the routes whose backend speaks the Responses API natively."""
+        router = self._steps.router
+        native = frozenset(route.backend.name for route in plan.routes if router.serves(route, "responses"))
+        if not native:
+            return plan
+        routed = _NativePlan(**{f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)})
+        routed.native, routed.instructions = native, _turn(call).instructions
+        return routed
+
+    def _is_native(self, opened: Opened) -> bool:
+        return self._steps.router.serves(opened.route, "responses")
+
+    async def _answer(
+        self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, call: ChatCall
+    ) -> Reply:
+        return await super()._answer(trace, started, decision, self._routed(plan, call), call)
+
+    async def _stream(
+        self,
+        trace: RequestTrace,
+        started: float,
+        decision: Decision,
+        plan: Plan,
+        call: ChatCall,
+        open_stream: OpenStream,
+    ) -> Reply | None:
+        return await super()._stream(trace, started, decision, self._routed(plan, call), call, open_stream)
+
+    async def _answered(
+        self, trace: RequestTrace, started: float, decision: Decision, plan: Plan, call: ChatCall, opened: Opened
+    ) -> Reply:
+        if not self._is_native(opened):
+            return await super()._answered(trace, started, decision, plan, call, opened)
+        steps = self._steps
+        document = opened.document or {}
+        if document.get("object") != "response":
+            name = opened.route.backend.name
+            raise Refusal(Kind.UPSTREAM_BAD_RESPONSE, f"Backend '{name}' did not answer with a Response object.")
+        trace.usage, trace.usage_source = chat_usage(document), UPSTREAM
+        if not trace.usage:
+            steps.take_usage(trace, {}, plan.body_for(opened.route), self.upstream)  # an estimate, and says so
+        vault = plan.restores(opened.route)
+        if vault is not None:
+            note_restored(trace, restore_response(document, vault, plan.sent_text()))
+        response = _turn(call).present(document, trace.model or "", final=True)
+        payload = _encoder.encode(response)
+        await self._keep(trace, call)  # before the answer leaves: a follow-up finds it
+        return await steps.answer(trace, started, decision, opened, payload, call.dialect)
+
+    def _stream_encoder(self, call: ChatCall, opened: Opened, model: str) -> StreamEncoder:
+        base = super()._stream_encoder(call, opened, model)
+        return NativeEncoder(base) if self._is_native(opened) else base
+
+    def _relay(
+        self, trace: RequestTrace, plan: Plan, call: ChatCall, opened: Opened, encoder: StreamTimer
+    ) -> StreamRelay:
+        if not self._is_native(opened):
+            return super()._relay(trace, plan, call, opened, encoder)
+        vault = plan.restores(opened.route)
+        router = self._steps.router
+        turn = _turn(call)
+        model = trace.model or ""
+        return NativeRelay(
+            opened,
+            encoder,
+            request_id=trace.id,
+            model=trace.model,
+            created=int(trace.ts),
+            wants_usage=False,  # response.completed carries the usage
+            restorer=None,
+            sent_body=plan.body_for(opened.route),
+            max_seconds=self._max_stream_seconds,
+            monotonic=self._steps.clock.monotonic,
+            still_enabled=(
+                functools.partial(router.is_enabled, opened.route.backend.name) if self._cut_disabled_streams else None
+            ),
+            scrub=router.scrub,
+            events=None if vault is None else EventRestorer(vault, plan.sent_text()),
+            present=lambda snapshot, final: turn.present(snapshot, model, final=final),
+        )
+
+    # --- the conversation kept by Onshore -----------------------------------------------------------
 
     async def _resume(self, trace: RequestTrace, principal: Principal, call: ChatCall) -> tuple[Principal, ChatCall]:
         turn = _turn(call)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-# What a backend is asked for: chat, embeddings, legacy text completions, or a prompt's token count.
-Endpoint = Literal["chat", "embeddings", "completions", "count_tokens"]
+# What a backend is asked for: chat, embeddings, legacy text completions, or a prompt's token count;
+# "responses": only asked of an adapter (serves), by a backend that speaks the Responses API natively.
+Endpoint = Literal["chat", "embeddings", "completions", "count_tokens", "responses"]
 
 
 @dataclass(frozen=True, slots=True)
