@@ -341,7 +341,8 @@ async def open_loop(endpoint: Endpoint, rate: float, duration: float) -> OpenLoo
                 out.connections += 1
             conn, reply = await _one_reply(conn, endpoint, out.phase)
             if reply is not None:
-                out.from_schedule.append(reply.done - due)
+                # The loop's timers may wake a little early: then time from the actual write instead.
+                out.from_schedule.append(reply.done - min(due, reply.started))
             if conn is not None and not conn.closed:
                 idle.append(conn)
 
