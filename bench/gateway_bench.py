@@ -8,8 +8,11 @@ One run starts a cheap OpenAI-compatible upstream (bench/upstream_server.py) and
 drives both with the same load generator and prints a Markdown table:
 
 - added latency at concurrency 1 (non-streaming), p50/p99, direct vs through the gateway;
-- throughput at concurrency 32 over a fixed duration, with error counts;
-- streaming time to the first SSE data event at concurrency 1.
+- throughput at concurrency 32 over a fixed duration, with error counts, for JSON answers and for
+  streamed answers of 20 chunks, with the gateway's CPU time per request for each;
+- streaming time to the first SSE data event at concurrency 1;
+- latency at an open-loop 300 req/s (requests sent on a fixed schedule, timed from the scheduled
+  send, so queueing is not hidden by coordinated omission), p50/p99.
 
 CPU layout: the gateway (one process) is pinned to one core with taskset; the upstream and this
 load generator share the other, so the gateway's core is never contended by the measurement.
@@ -48,6 +51,11 @@ BENCH_DIR = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 GATEWAY_MODEL = "bench"
 UPSTREAM_MODEL = "upstream-model"
+# Streaming throughput uses answers of STREAM_CHUNKS content chunks: the upstream answers a model named
+# "...-c<N>" with N chunks, and the gateway routes GATEWAY_MODEL_CHUNKS to it.
+STREAM_CHUNKS = 20
+GATEWAY_MODEL_CHUNKS = f"bench-c{STREAM_CHUNKS}"
+UPSTREAM_MODEL_CHUNKS = f"{UPSTREAM_MODEL}-c{STREAM_CHUNKS}"
 MESSAGES = [{"role": "user", "content": "Hello, how are you?"}]
 # --prompt personal: a Japanese prompt with a name, a phone number and an address, so the protect
 # stage runs the name analyser, pseudonymises and restores on every request.
@@ -55,8 +63,12 @@ PERSONAL = "山田太郎様（電話 090-1234-5678、東京都千代田区丸の
 RECEIPT_HEADER = b"onshore-receipt"  # lower-cased: header names are compared case-insensitively
 
 # Full and --quick sizes. Requests counts are per path (direct, gateway).
-FULL = {"latency_n": 2000, "latency_warmup": 300, "stream_n": 1000, "duration": 10.0, "tp_warmup": 1.0, "rounds": 3}
-QUICK = {"latency_n": 400, "latency_warmup": 100, "stream_n": 200, "duration": 3.0, "tp_warmup": 0.5, "rounds": 1}
+FULL = {"latency_n": 2000, "latency_warmup": 300, "stream_n": 1000, "duration": 10.0, "tp_warmup": 1.0, "rounds": 3,
+        "open_duration": 10.0, "open_rounds": 2}  # fmt: skip
+QUICK = {"latency_n": 400, "latency_warmup": 100, "stream_n": 200, "duration": 3.0, "tp_warmup": 0.5, "rounds": 1,
+         "open_duration": 3.0, "open_rounds": 1}  # fmt: skip
+OPEN_LOOP_RATE = 300.0  # req/s, the issue's open-loop measure
+OPEN_LOOP_MAX_CONNECTIONS = 512  # past this, scheduled requests wait for a connection (and that wait counts)
 MAX_REQUESTS_PER_PHASE = 5_000_000  # hard cap on a throughput phase, whatever the duration
 PHASE_TIMEOUT = 300.0  # no single phase may run longer than this (a hung server ends the run)
 
@@ -237,6 +249,13 @@ class PhaseResult:
 
 async def _one(conn: HttpConnection | None, endpoint: Endpoint, result: PhaseResult) -> HttpConnection | None:
     """Send one request; record the reply or the error. Returns the connection to reuse (None: reconnect)."""
+    return (await _one_reply(conn, endpoint, result))[0]
+
+
+async def _one_reply(
+    conn: HttpConnection | None, endpoint: Endpoint, result: PhaseResult
+) -> tuple[HttpConnection | None, Reply | None]:
+    """As _one, also returning the 200 reply (None on an error)."""
     try:
         if conn is None or conn.closed:
             if conn is not None:
@@ -247,13 +266,13 @@ async def _one(conn: HttpConnection | None, endpoint: Endpoint, result: PhaseRes
         result.error(f"{type(exc).__name__}: {exc}")
         if conn is not None:
             conn.close()
-        return None
+        return None, None
     if reply.status != 200:
         result.error(f"HTTP {reply.status}: {reply.body[:300]!r}")
-    else:
-        result.replies.append(reply)
-        endpoint.answered += 1
-    return conn
+        return conn, None
+    result.replies.append(reply)
+    endpoint.answered += 1
+    return conn, reply
 
 
 async def sequential(endpoint: Endpoint, n: int, result: PhaseResult | None = None) -> PhaseResult:
@@ -293,6 +312,59 @@ async def closed_loop(endpoint: Endpoint, concurrency: int, duration: float) -> 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed = time.perf_counter() - started
     return result
+
+
+@dataclass
+class OpenLoopResult:
+    """An open-loop phase: latencies measured from each request's scheduled send time."""
+
+    phase: PhaseResult
+    from_schedule: list[float] = field(default_factory=list)  # seconds, one per 200 reply
+    scheduled: int = 0
+    lag_max: float = 0.0  # how late the scheduler sent a request, at worst
+    connections: int = 0  # connections opened (about the most requests in flight at once)
+
+
+async def open_loop(endpoint: Endpoint, rate: float, duration: float) -> OpenLoopResult:
+    """Requests sent on a fixed schedule (request i due at start + i/rate), each on its own task, never
+    waiting for earlier answers. Latency runs from the due time, not from the write, so queueing in
+    the gateway (or a late client) is counted rather than hidden (no coordinated omission)."""
+    out = OpenLoopResult(PhaseResult(), scheduled=max(1, round(rate * duration)))
+    idle: list[HttpConnection] = []
+    slots = asyncio.Semaphore(OPEN_LOOP_MAX_CONNECTIONS)
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def send(due: float) -> None:
+        async with slots:
+            conn = idle.pop() if idle else None
+            if conn is None:
+                out.connections += 1
+            conn, reply = await _one_reply(conn, endpoint, out.phase)
+            if reply is not None:
+                # The loop's timers may wake a little early: then time from the actual write instead.
+                out.from_schedule.append(reply.done - min(due, reply.started))
+            if conn is not None and not conn.closed:
+                idle.append(conn)
+
+    started = time.perf_counter() + 0.005
+    try:
+        for i in range(out.scheduled):
+            due = started + i / rate
+            delay = due - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            out.lag_max = max(out.lag_max, time.perf_counter() - due)
+            task = asyncio.create_task(send(due))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks)
+    finally:
+        for task in list(tasks):
+            task.cancel()
+        for conn in idle:
+            conn.close()
+    out.phase.elapsed = time.perf_counter() - started
+    return out
 
 
 async def count_loop(endpoint: Endpoint, concurrency: int, total: int) -> PhaseResult:
@@ -554,6 +626,7 @@ def write_config(
         "region: bench, operator: Bench KK, operator_jurisdiction: JP, retention_days: 0, trains_on_inputs: false}\n"
         "models:\n"
         f"  {GATEWAY_MODEL}: {{routes: [{{backend: local, model: {UPSTREAM_MODEL}}}]}}\n"
+        f"  {GATEWAY_MODEL_CHUNKS}: {{routes: [{{backend: local, model: {UPSTREAM_MODEL_CHUNKS}}}]}}\n"
         "tenants:\n"
         "  bench:\n"
         "    classes:\n"
@@ -766,6 +839,9 @@ class Options:
     prompt: str
     jwt: bool = True
     memory: int = 0  # > 0: only the memory check, over this many requests
+    open_rate: float = OPEN_LOOP_RATE  # open-loop phase: requests per second
+    open_duration: float = 10.0  # seconds per open-loop round and path
+    open_rounds: int = 2  # open-loop rounds per path, alternating (latencies pooled)
 
 
 def source_revision() -> str:
@@ -810,8 +886,10 @@ def machine_facts() -> dict[str, Any]:
 
 
 async def measure(opts: Options, direct: Endpoint, gateway: Endpoint, sdirect: Endpoint, sgateway: Endpoint,
-                  pids: dict[str, int], log: Callable[[str], None],
-                  jwt: Endpoint | None = None) -> dict[str, Any]:  # fmt: skip
+                  pids: dict[str, int], log: Callable[[str], None], jwt: Endpoint | None = None,
+                  chunked: tuple[Endpoint, Endpoint] | None = None) -> dict[str, Any]:  # fmt: skip
+    """`chunked`: (direct, gateway) streaming endpoints answering STREAM_CHUNKS chunks, for the
+    streaming throughput phase (skipped without)."""
     res: dict[str, Any] = {}
 
     async def bounded(coro: Any) -> Any:
@@ -832,6 +910,13 @@ async def measure(opts: Options, direct: Endpoint, gateway: Endpoint, sdirect: E
         c = await bounded(sequential(ep, 1))
         if c.errors:
             raise BenchError(f"direct sanity request failed: {c.error_samples}")
+    for ep in chunked or ():
+        c = await bounded(sequential(ep, 1))
+        # Every content chunk plus [DONE] (the gateway adds its receipt event on top).
+        body = c.replies[0].body if c.replies else b""
+        if c.errors or b"data: [DONE]" not in body or body.count(b"data:") < STREAM_CHUNKS + 1:
+            raise BenchError(f"{ep.name} {STREAM_CHUNKS}-chunk streaming sanity request failed: "
+                             f"{c.error_samples or body[:600]!r}")  # fmt: skip
 
     # 1. Non-streaming latency at concurrency 1. The two paths alternate in blocks (A B B A ...)
     #    so drift over the run (frequency, neighbours) lands on both equally.
@@ -900,19 +985,72 @@ async def measure(opts: Options, direct: Endpoint, gateway: Endpoint, sdirect: E
     # 3. Throughput at concurrency N over a fixed duration, with CPU time per request per process.
     #    Several rounds, paths alternating, reporting the median round: one round on a shared VM
     #    can be off by tens of percent.
+    res["throughput"] = await _throughput_rounds(opts, direct, gateway, pids, log, "throughput")
+
+    # 3b. The same with streamed answers of STREAM_CHUNKS chunks: per-event relay cost at load.
+    if chunked is not None:
+        res["throughput_stream"] = await _throughput_rounds(
+            opts, *chunked, pids, log, f"streaming throughput ({STREAM_CHUNKS} chunks)"
+        )
+        res["throughput_stream"]["chunks"] = STREAM_CHUNKS
+
+    # 4. Open loop: non-streaming requests on a fixed schedule, so queueing shows in the tail.
+    res["open_loop"] = await _open_loop_rounds(opts, direct, gateway, pids, log)
+    return res
+
+
+async def _throughput_rounds(opts: Options, direct: Endpoint, gateway: Endpoint, pids: dict[str, int],
+                             log: Callable[[str], None], label: str) -> dict[str, Any]:  # fmt: skip
+    """Closed loop at concurrency N, several rounds with the paths alternating; median round."""
     rounds: dict[str, list[tuple[PhaseResult, dict[str, Any]]]] = {"direct": [], "gateway": []}
     for r in range(opts.rounds):
         for ep in (direct, gateway) if r % 2 == 0 else (gateway, direct):
             log(
-                f"throughput {ep.name} round {r + 1}/{opts.rounds}: c={opts.concurrency} for {opts.duration:g} s "
+                f"{label} {ep.name} round {r + 1}/{opts.rounds}: c={opts.concurrency} for {opts.duration:g} s "
                 f"(+{opts.tp_warmup:g} s warm-up)"
             )
-            await bounded(closed_loop(ep, opts.concurrency, opts.tp_warmup))
+            await asyncio.wait_for(closed_loop(ep, opts.concurrency, opts.tp_warmup), PHASE_TIMEOUT)
             meter = CpuMeter(pids)
-            tp = await bounded(closed_loop(ep, opts.concurrency, opts.duration))
+            tp = await asyncio.wait_for(closed_loop(ep, opts.concurrency, opts.duration), PHASE_TIMEOUT)
             rounds[ep.name].append((tp, meter.read()))
-    res["throughput"] = {name: _throughput_summary(runs) for name, runs in rounds.items()}
-    return res
+    return {name: _throughput_summary(runs) for name, runs in rounds.items()}
+
+
+async def _open_loop_rounds(opts: Options, direct: Endpoint, gateway: Endpoint, pids: dict[str, int],
+                            log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """Open loop at opts.open_rate, rounds alternating the paths (A B B A ...), latencies pooled."""
+    runs: dict[str, list[tuple[OpenLoopResult, dict[str, Any]]]] = {"direct": [], "gateway": []}
+    warmup = max(0.5, opts.tp_warmup)
+    for r in range(opts.open_rounds):
+        for ep in (direct, gateway) if r % 2 == 0 else (gateway, direct):
+            log(
+                f"open loop {ep.name} round {r + 1}/{opts.open_rounds}: {opts.open_rate:g} req/s for "
+                f"{opts.open_duration:g} s (+{warmup:g} s warm-up)"
+            )
+            await asyncio.wait_for(open_loop(ep, opts.open_rate, warmup), PHASE_TIMEOUT)
+            meter = CpuMeter(pids)
+            ol = await asyncio.wait_for(open_loop(ep, opts.open_rate, opts.open_duration), PHASE_TIMEOUT)
+            runs[ep.name].append((ol, meter.read()))
+    out: dict[str, Any] = {"rate": opts.open_rate, "seconds": opts.open_duration, "rounds": opts.open_rounds}
+    for name, results in runs.items():
+        ok = sum(len(ol.from_schedule) for ol, _ in results)
+        cpu: Counter[str] = Counter()
+        for _, usage in results:
+            cpu.update(usage["cpu_seconds"])
+        out[name] = {
+            "ms": summary_ms([v for ol, _ in results for v in ol.from_schedule]),  # from the scheduled send time
+            "p99_rounds_ms": [summary_ms(ol.from_schedule).get("p99") for ol, _ in results],
+            "scheduled": sum(ol.scheduled for ol, _ in results),
+            "requests_ok": ok,
+            "achieved_rps": [ol.scheduled / ol.phase.elapsed if ol.phase.elapsed else 0.0 for ol, _ in results],
+            "send_lag_max_ms": 1000 * max(ol.lag_max for ol, _ in results),
+            "connections_opened": max(ol.connections for ol, _ in results),
+            "errors": sum(ol.phase.errors for ol, _ in results),
+            "error_samples": [e for ol, _ in results for e in ol.phase.error_samples][:5],
+            "cpu_us_per_request": {k: 1e6 * v / ok if ok else None for k, v in cpu.items()},
+            "usage": [usage for _, usage in results],
+        }
+    return out
 
 
 def _throughput_summary(runs: list[tuple[PhaseResult, dict[str, Any]]]) -> dict[str, Any]:
@@ -1013,6 +1151,17 @@ def markdown(results: dict[str, Any], opts: Options) -> str:
     for q in ("p50", "p99"):
         a, b = td["latency_ms"][q], tg["latency_ms"][q]
         rows.append((f"Latency under load, c={c}, {q}", fmt_ms(a), fmt_ms(b), fmt_delta(b - a)))
+    ts = results.get("throughput_stream")
+    if ts is not None:
+        sd, sg = ts["direct"], ts["gateway"]
+        rows.append(
+            (
+                f"Throughput, c={c}, streaming ({ts['chunks']} chunks), median of {opts.rounds} × {opts.duration:g} s",
+                f"{sd['rps']:,.0f} req/s",
+                f"{sg['rps']:,.0f} req/s",
+                f"{100 * sg['rps'] / sd['rps']:.0f}% of direct" if sd["rps"] else "-",
+            )
+        )
     c1_cpu = lat["gateway"].get("gateway_cpu_us_per_request")
     if c1_cpu is not None:
         rows.append(("Gateway CPU per request, c=1", "-", f"{c1_cpu:,.0f} µs", ""))
@@ -1027,8 +1176,37 @@ def markdown(results: dict[str, Any], opts: Options) -> str:
                 f"gateway core {100 * (gw_util or 0):.0f}% busy",
             )
         )
+    if ts is not None:
+        s_cpu = ts["gateway"]["cpu_us_per_request"].get("gateway")
+        s_util = ts["gateway"]["cpu_utilisation"].get("gateway")
+        if s_cpu is not None:
+            rows.append(
+                (
+                    f"Gateway CPU per request, c={c}, streaming ({ts['chunks']} chunks)",
+                    "-",
+                    f"{s_cpu:,.0f} µs",
+                    f"gateway core {100 * (s_util or 0):.0f}% busy",
+                )
+            )
+    # Last, as in the issue's table: what queueing adds in the tail at a fixed offered load.
+    ol = results.get("open_loop")
+    if ol is not None:
+        for q in ("p50", "p99"):
+            a, b = ol["direct"]["ms"].get(q, float("nan")), ol["gateway"]["ms"].get(q, float("nan"))
+            rows.append(
+                (
+                    f"Latency at an open-loop {ol['rate']:g} req/s (from scheduled send), {q}",
+                    fmt_ms(a),
+                    fmt_ms(b),
+                    fmt_delta(b - a),
+                )
+            )
     errors_d = lat["direct"]["errors"] + st["direct"]["errors"] + td["errors"]
     errors_g = lat["gateway"]["errors"] + st["gateway"]["errors"] + tg["errors"]
+    for extra in (ts, ol):
+        if extra is not None:
+            errors_d += extra["direct"]["errors"]
+            errors_g += extra["gateway"]["errors"]
     rows.append(("Errors (all phases)", str(errors_d), str(errors_g), ""))
     if "wrk" in results:
         w = results["wrk"]
@@ -1168,6 +1346,16 @@ def run(opts: Options, argv: list[str]) -> int:
         gateway = Endpoint("gateway", port, build_request(port, body, api_key))
         sdirect = Endpoint("direct", upstream_port, build_request(upstream_port, {**direct_body, **stream_extra}, None))
         sgateway = Endpoint("gateway", port, build_request(port, {**body, **stream_extra}, api_key))
+        chunked = (
+            Endpoint(
+                "direct",
+                upstream_port,
+                build_request(upstream_port, {**direct_body, **stream_extra, "model": UPSTREAM_MODEL_CHUNKS}, None),
+            ),
+            Endpoint(
+                "gateway", port, build_request(port, {**body, **stream_extra, "model": GATEWAY_MODEL_CHUNKS}, api_key)
+            ),
+        )
         pids = {"gateway": gateway_child.pid, "upstream": upstream.pid}
 
         jwt = Endpoint("gateway", port, build_request(port, body, issuer.token)) if issuer else None
@@ -1182,7 +1370,7 @@ def run(opts: Options, argv: list[str]) -> int:
             if opts.json_path:
                 opts.json_path.write_text(json.dumps({"machine": facts, "memory": memory}, indent=2) + "\n")
             return 1 if memory["errors"] else 0
-        results = _run_loop(measure(opts, direct, gateway, sdirect, sgateway, pids, log, jwt))
+        results = _run_loop(measure(opts, direct, gateway, sdirect, sgateway, pids, log, jwt, chunked))
         if opts.wrk:
             wrk = shutil.which("wrk")
             if wrk is None:
@@ -1203,7 +1391,10 @@ def run(opts: Options, argv: list[str]) -> int:
         code = gateway_child.stop()
         verify = audit_verify(onshore, config)
         results["audit_verify"] = (verify.stdout + verify.stderr).strip()
-        results["gateway_answered"] = {"non_streaming": gateway.answered, "streaming": sgateway.answered}
+        results["gateway_answered"] = {
+            "non_streaming": gateway.answered,
+            "streaming": sgateway.answered + chunked[1].answered,
+        }
         results["gateway_exit_code"] = code
         results["gateway_stderr"] = gateway_child.stderr()[-4000:]
 
@@ -1219,6 +1410,10 @@ def run(opts: Options, argv: list[str]) -> int:
                 "stream_requests": opts.stream_n,
                 "throughput_seconds": opts.duration,
                 "throughput_rounds": opts.rounds,
+                "stream_throughput_chunks": STREAM_CHUNKS,
+                "open_loop_rate": opts.open_rate,
+                "open_loop_seconds": opts.open_duration,
+                "open_loop_rounds": opts.open_rounds,
                 "quick": opts.quick,
             },
             "results": results,
@@ -1262,21 +1457,42 @@ def print_report(report: dict[str, Any], opts: Options) -> None:
     print(
         f"Setup: {placement}; audit durability {s['audit_durability']}; c=1 latency over {s['latency_requests']} "
         f"requests/path, {s['stream_requests']} streams/path; c={s['concurrency']} for "
-        f"{s['throughput_rounds']} × {s['throughput_seconds']:g} s per path"
+        f"{s['throughput_rounds']} × {s['throughput_seconds']:g} s per path (JSON, then streams of "
+        f"{s['stream_throughput_chunks']} chunks); open loop {s['open_loop_rate']:g} req/s for "
+        f"{s['open_loop_rounds']} × {s['open_loop_seconds']:g} s per path"
     )
     print()
     print(markdown(r, opts))
     print()
     tp = r["throughput"]
-    for name in ("direct", "gateway"):
-        util = ", ".join(f"{k} {100 * v:.0f}%" for k, v in tp[name]["cpu_utilisation"].items() if v is not None)
-        per = ", ".join(f"{k} {v:,.0f} µs" for k, v in tp[name]["cpu_us_per_request"].items() if v is not None)
-        spread = ", ".join(f"{v:,.0f}" for v in tp[name]["rps_rounds"])
-        print(f"{name.capitalize()} throughput per round (req/s): {spread}; median reported")
-        print(f"CPU during {name} throughput: busy {util}; per request {per}")
+    closed = [("throughput", tp)]
+    if "throughput_stream" in r:
+        closed.append((f"streaming throughput ({r['throughput_stream']['chunks']} chunks)", r["throughput_stream"]))
+    for title, phase in closed:
+        for name in ("direct", "gateway"):
+            util = ", ".join(f"{k} {100 * v:.0f}%" for k, v in phase[name]["cpu_utilisation"].items() if v is not None)
+            per = ", ".join(f"{k} {v:,.0f} µs" for k, v in phase[name]["cpu_us_per_request"].items() if v is not None)
+            spread = ", ".join(f"{v:,.0f}" for v in phase[name]["rps_rounds"])
+            print(f"{name.capitalize()} {title} per round (req/s): {spread}; median reported")
+            print(f"CPU during {name} {title}: busy {util}; per request {per}")
+    ol = r.get("open_loop")
+    if ol is not None:
+        for name in ("direct", "gateway"):
+            o = ol[name]
+            sent = ", ".join(f"{v:,.0f}" for v in o["achieved_rps"])
+            per = ", ".join(f"{k} {v:,.0f} µs" for k, v in o["cpu_us_per_request"].items() if v is not None)
+            print(
+                f"{name.capitalize()} open loop at {ol['rate']:g} req/s: sent at {sent} req/s, "
+                f"{o['requests_ok']:,}/{o['scheduled']:,} answered, worst send lag {fmt_ms(o['send_lag_max_ms'])}, "
+                f"{o['connections_opened']} connections; CPU per request {per}"
+            )
     phases = [("c=1 latency", r["latency_c1"]["usage"]), ("c=1 streaming", r["stream_c1"]["usage"])]
-    for name in ("direct", "gateway"):
-        phases += [(f"{name} throughput #{i + 1}", u) for i, u in enumerate(tp[name]["usage"])]
+    for title, phase in closed:
+        for name in ("direct", "gateway"):
+            phases += [(f"{name} {title} #{i + 1}", u) for i, u in enumerate(phase[name]["usage"])]
+    if ol is not None:
+        for name in ("direct", "gateway"):
+            phases += [(f"{name} open loop #{i + 1}", u) for i, u in enumerate(ol[name]["usage"])]
     for title, usage in phases:
         cores = ", ".join(
             f"{k} {100 * v['busy']:.0f}% busy, {100 * v['steal']:.0f}% steal" for k, v in usage["machine_cpu"].items()
@@ -1297,9 +1513,9 @@ def print_report(report: dict[str, Any], opts: Options) -> None:
         f"Audit after the run: {r['audit_verify']} (gateway answered {answered['non_streaming']:,} "
         f"non-streaming + {answered['streaming']:,} streaming requests)"
     )
-    for phase in ("latency_c1", "stream_c1", "throughput"):
+    for phase in ("latency_c1", "stream_c1", "throughput", "throughput_stream", "open_loop"):
         for name in ("direct", "gateway"):
-            samples = r[phase][name].get("error_samples")
+            samples = r.get(phase, {}).get(name, {}).get("error_samples")
             if samples:
                 print(f"Errors in {phase}/{name}: {samples}")
     if r.get("gateway_stderr", "").strip():
@@ -1348,6 +1564,10 @@ def parse_args(argv: list[str]) -> Options:
     parser.add_argument("--streams", type=int, help="c=1 streaming requests per path")
     parser.add_argument("--duration", type=float, help="seconds per throughput phase")
     parser.add_argument("--rounds", type=int, help="throughput rounds per path (median reported)")
+    parser.add_argument(
+        "--open-rate", type=float, default=OPEN_LOOP_RATE, help="open-loop phase: requests per second (on schedule)"
+    )
+    parser.add_argument("--open-duration", type=float, help="seconds per open-loop round and path")
     parser.add_argument("--gateway-cpu", type=int, default=1)
     parser.add_argument("--client-cpu", type=int, default=0, help="CPU for the load generator and the upstream")
     parser.add_argument("--durability", choices=("normal", "full"), default="normal", help="gateway audit durability")
@@ -1402,6 +1622,9 @@ def parse_args(argv: list[str]) -> Options:
         prompt=a.prompt,
         jwt=not a.no_jwt and not a.memory,
         memory=max(0, a.memory or 0),
+        open_rate=min(20_000.0, max(1.0, a.open_rate)),
+        open_duration=min(600.0, max(0.5, a.open_duration or sizes["open_duration"])),
+        open_rounds=min(20, max(1, int(sizes["open_rounds"]))),
     )
 
 

@@ -3,7 +3,8 @@
 Usage: python bench/upstream_server.py [--host 127.0.0.1] [--port 0]
 
 Answers POST /v1/chat/completions with a fixed chat.completion (with usage), or, when the body
-asks for `"stream": true`, with 5 SSE chunks (`--chunks N` for N), a usage-only chunk if
+asks for `"stream": true`, with 5 SSE chunks (`--chunks N` for N; a model named `...-c<N>`, e.g.
+`upstream-model-c20`, gets N whatever the default), a usage-only chunk if
 `stream_options.include_usage`, then `data: [DONE]`. GET /healthz answers 200.
 
 It is a raw asyncio.Protocol on uvloop with every response prebuilt: an aiohttp server would
@@ -97,6 +98,23 @@ def set_chunks(chunks: int) -> None:
     RESP_STREAM_USAGE = _STREAM_HEAD + _stream_body(include_usage=True, chunks=chunks)
 
 
+MAX_CHUNKS = 1000  # a model's "-c<N>" is honoured up to this, so the cache below stays bounded
+_BY_CHUNKS: dict[tuple[int, bool], bytes] = {}
+
+
+def stream_response(model: object, include_usage: bool) -> bytes:
+    """The prebuilt stream for this model: N chunks for a name ending in "-c<N>", else the default."""
+    if isinstance(model, str):
+        _, sep, tail = model.rpartition("-c")
+        if sep and tail.isdigit() and 2 <= int(tail) <= MAX_CHUNKS:
+            key = (int(tail), include_usage)
+            resp = _BY_CHUNKS.get(key)
+            if resp is None:  # built once per (N, usage), then served from memory
+                resp = _BY_CHUNKS[key] = _STREAM_HEAD + _stream_body(include_usage=include_usage, chunks=key[0])
+            return resp
+    return RESP_STREAM_USAGE if include_usage else RESP_STREAM
+
+
 RESP_HEALTH = _response("200 OK", "text/plain", b"ok")
 RESP_NOT_FOUND = _response("404 Not Found", "application/json", b'{"error":{"message":"not found"}}')
 RESP_BAD = _response("400 Bad Request", "application/json", b'{"error":{"message":"bad request"}}')
@@ -114,7 +132,7 @@ def answer(method: bytes, path: bytes, body: bytes) -> bytes:
         if not doc.get("stream"):
             return RESP_COMPLETION
         options = doc.get("stream_options") or {}
-        return RESP_STREAM_USAGE if options.get("include_usage") else RESP_STREAM
+        return stream_response(doc.get("model"), bool(options.get("include_usage")))
     if method == b"GET" and path == b"/healthz":
         return RESP_HEALTH
     return RESP_NOT_FOUND
