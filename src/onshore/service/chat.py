@@ -144,23 +144,29 @@ class ChatService:
     ) -> StreamRelay:
         """The relay of the opened backend stream (ResponsesService: one for a native backend's events)."""
         vault = plan.restores(opened.route)
-        router = self._steps.router
         return StreamRelay(
             opened,
             encoder,
-            request_id=trace.id,
-            model=trace.model,
-            created=int(trace.ts),
             wants_usage=call.wants_usage,
             restorer=None if vault is None else ChunkRestorer(vault, plan.sent_text()),
-            sent_body=plan.body_for(opened.route),
-            max_seconds=self._max_stream_seconds,
-            monotonic=self._steps.clock.monotonic,
-            still_enabled=(
+            **self._relay_settings(trace, plan, opened),
+        )
+
+    def _relay_settings(self, trace: RequestTrace, plan: Plan, opened: Opened) -> dict[str, Any]:
+        """What every stream relay of this service is told, whatever the backend speaks."""
+        router = self._steps.router
+        return {
+            "request_id": trace.id,
+            "model": trace.model,
+            "created": int(trace.ts),
+            "sent_body": plan.body_for(opened.route),
+            "max_seconds": self._max_stream_seconds,
+            "monotonic": self._steps.clock.monotonic,
+            "still_enabled": (
                 functools.partial(router.is_enabled, opened.route.backend.name) if self._cut_disabled_streams else None
             ),
-            scrub=router.scrub,
-        )
+            "scrub": router.scrub,
+        }
 
     async def _resume(self, trace: RequestTrace, principal: Principal, call: ChatCall) -> tuple[Principal, ChatCall]:
         """What the request continues (ResponsesService: a kept conversation); nothing for chat."""

@@ -12,7 +12,6 @@ answered, before the answer leaves (for a stream: before it ends).
 from __future__ import annotations
 
 import dataclasses
-import functools
 from typing import Any, Protocol, runtime_checkable
 
 import msgspec
@@ -165,24 +164,14 @@ class ResponsesService(ChatService):
         if not self._is_native(opened):
             return super()._relay(trace, plan, call, opened, encoder)
         vault = plan.restores(opened.route)
-        router = self._steps.router
         turn = _turn(call)
         model = trace.model or ""
         return NativeRelay(
             opened,
             encoder,
-            request_id=trace.id,
-            model=trace.model,
-            created=int(trace.ts),
             wants_usage=False,  # response.completed carries the usage
             restorer=None,
-            sent_body=plan.body_for(opened.route),
-            max_seconds=self._max_stream_seconds,
-            monotonic=self._steps.clock.monotonic,
-            still_enabled=(
-                functools.partial(router.is_enabled, opened.route.backend.name) if self._cut_disabled_streams else None
-            ),
-            scrub=router.scrub,
+            **self._relay_settings(trace, plan, opened),
             events=None if vault is None else EventRestorer(vault, plan.sent_text()),
             present=lambda snapshot, final: turn.present(snapshot, model, final=final),
         )
