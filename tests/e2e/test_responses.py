@@ -48,9 +48,13 @@ def respond_raw(w: World, key: str | None = None, **params: Any) -> LegacyAPIRes
 
 
 def stream_events(w: World, key: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes, str]:
+    return responses_stream(w.gateway.url, key, body)
+
+
+def responses_stream(url: str, key: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes, str]:
     """The raw stream: its events (each checked against the schema), its bytes, and the header receipt."""
     headers = {"Authorization": f"Bearer {key}"}
-    with httpx.stream("POST", w.gateway.url + "/v1/responses", json=body, headers=headers) as response:
+    with httpx.stream("POST", url + "/v1/responses", json=body, headers=headers) as response:
         assert response.status_code == 200
         assert response.headers["content-type"].startswith("text/event-stream")
         receipt = response.headers["onshore-receipt"]

@@ -23,6 +23,7 @@ import pytest
 from onshore.prove.signer import public_key_from_jwk, verify_receipt
 from onshore.settings import Settings
 from tests.e2e.test_protect import PHONE, sent_to
+from tests.e2e.test_responses import responses_stream
 from tests.openapi import validate
 from tests.support.gateway import RunningGateway, add_key, backend, make_settings
 from tests.support.upstream import Behaviour, FakeUpstream
@@ -109,22 +110,9 @@ def n(native_world: Native) -> Native:
 
 
 def stream(n: Native, body: dict[str, Any]) -> tuple[list[dict[str, Any]], bytes, str]:
-    """The raw stream: its events (each checked against the schema), its bytes, and the header receipt."""
-    headers = {"Authorization": f"Bearer {n.key}"}
-    with httpx.stream("POST", n.gateway.url + "/v1/responses", json=body, headers=headers) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        receipt = response.headers["onshore-receipt"]
-        raw = b"".join(response.iter_raw())
-    events = []
-    for frame in (f for f in raw.split(b"\n\n") if f and not f.startswith(b":")):
-        name, data = frame.split(b"\n", 1)
-        event = json.loads(data.removeprefix(b"data: "))
-        assert name == b"event: " + event["type"].encode()
-        validate(event, "ResponseStreamEvent")
-        events.append(event)
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))  # Onshore's own numbering
-    return events, raw, receipt
+    """The raw stream: its events (each checked against the schema, numbered by Onshore), its bytes,
+    and the header receipt."""
+    return responses_stream(n.gateway.url, n.key, body)
 
 
 def receipt_claims(n: Native, token: str) -> dict[str, object]:

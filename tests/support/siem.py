@@ -3,7 +3,6 @@ test CA made here), a Splunk HEC-style HTTP receiver, and a dead sink that accep
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import json
 import shutil
@@ -19,6 +18,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from tests.support.loopback import LoopbackServer
 
 
 def free_port() -> int:
@@ -145,18 +146,14 @@ class Rsyslog:
         self._log.close()
 
 
-class HecReceiver:
+class HecReceiver(LoopbackServer):
     """A loopback HTTP receiver speaking the Splunk HEC event endpoint (token checked)."""
 
     def __init__(self, token: str) -> None:
+        super().__init__("hec")
         self.token = token
         self.bodies: list[bytes] = []
         self.refused = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._runner: web.AppRunner | None = None
-        self.port = 0
-        self._thread = threading.Thread(target=self._run, name="hec", daemon=True)
 
     @property
     def url(self) -> str:
@@ -169,22 +166,8 @@ class HecReceiver:
         self.bodies.append(await request.read())
         return web.json_response({"text": "Success", "code": 0})
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.router.add_post("/services/collector/event", self._event)
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = self._runner.addresses[0][1]
-        self._ready.set()
-        self._loop.run_forever()
-
-    def start(self) -> HecReceiver:
-        self._thread.start()
-        assert self._ready.wait(10)
-        return self
+    def routes(self) -> list[web.RouteDef]:
+        return [web.post("/services/collector/event", self._event)]
 
     def raw(self) -> bytes:
         return b"\n".join(self.bodies)
@@ -197,13 +180,6 @@ class HecReceiver:
                 envelope = json.loads(line)
                 out.append(envelope["event"])
         return out
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
 
 class DeadSink:

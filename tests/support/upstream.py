@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+
+from tests.support.loopback import LoopbackServer
 
 
 @dataclass
@@ -39,8 +40,9 @@ class Behaviour:
     fail_response: bool = False  # Responses stream: response.failed (naming an internal URL) after one delta
 
 
-class FakeUpstream:
+class FakeUpstream(LoopbackServer):
     def __init__(self, name: str = "upstream") -> None:
+        super().__init__(f"fake-{name}")
         self.name = name
         self.behaviour = Behaviour()
         self.received: list[dict[str, Any]] = []
@@ -49,59 +51,29 @@ class FakeUpstream:
         self.token_requests: list[dict[str, str]] = []
         self.streams_closed_early = 0
         self.streams_finished = 0
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"fake-{name}", daemon=True)
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-
-    # lifecycle -------------------------------------------------------------------------------
-    def start(self) -> FakeUpstream:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("fake upstream did not start")
-        return self
-
-    def stop(self) -> None:
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self._loop).result(10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-        self._loop.close()
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def _run(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        app = web.Application()
-        app.add_routes(
-            [
-                web.post("/v1/chat/completions", self._chat),
-                web.post("/v1/embeddings", self._embeddings),
-                # Azure OpenAI: deployment in the path, api-version in the query.
-                web.post("/openai/deployments/{deployment}/chat/completions", self._chat),
-                web.post("/openai/deployments/{deployment}/embeddings", self._embeddings),
-                # Entra ID token endpoint (client-credentials grant).
-                web.post("/{tenant}/oauth2/v2.0/token", self._token),
-                # Anthropic Messages API.
-                web.post("/v1/messages", self._anthropic),
-                web.post("/v1/messages/count_tokens", self._count_tokens),
-                # Legacy text completions (vLLM, llama.cpp and Ollama serve them).
-                web.post("/v1/completions", self._completions),
-                # OpenAI's Responses API, for a backend that speaks it natively (and Azure's v1 path).
-                web.post("/v1/responses", self._responses),
-                web.post("/openai/v1/responses", self._responses),
-            ]
-        )
-        self._runner = web.AppRunner(app, access_log=None)
-        self._loop.run_until_complete(self._runner.setup())
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        self._loop.run_until_complete(site.start())
-        self.port = self._runner.addresses[0][1]
-        self._ready.set()
-        self._loop.run_forever()
+    def routes(self) -> list[web.RouteDef]:
+        return [
+            web.post("/v1/chat/completions", self._chat),
+            web.post("/v1/embeddings", self._embeddings),
+            # Azure OpenAI: deployment in the path, api-version in the query.
+            web.post("/openai/deployments/{deployment}/chat/completions", self._chat),
+            web.post("/openai/deployments/{deployment}/embeddings", self._embeddings),
+            # Entra ID token endpoint (client-credentials grant).
+            web.post("/{tenant}/oauth2/v2.0/token", self._token),
+            # Anthropic Messages API.
+            web.post("/v1/messages", self._anthropic),
+            web.post("/v1/messages/count_tokens", self._count_tokens),
+            # Legacy text completions (vLLM, llama.cpp and Ollama serve them).
+            web.post("/v1/completions", self._completions),
+            # OpenAI's Responses API, for a backend that speaks it natively (and Azure's v1 path).
+            web.post("/v1/responses", self._responses),
+            web.post("/openai/v1/responses", self._responses),
+        ]
 
     # handlers ---------------------------------------------------------------------------------
     async def _token(self, request: web.Request) -> web.Response:
