@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test eval-pii bench lock clean examples
+.PHONY: serve test eval-pii bench bench-others lock clean examples
 
 # llama.cpp is compiled from source (no wheel on PyPI), portable and without AMX: the native build
 # crashes at the first token on CPUs that advertise AMX but cannot run it. pip caches the built wheel.
@@ -39,6 +39,10 @@ eval-pii: $(STAMP)
 ## Direct vs Onshore (latency, streaming, throughput, JWT); BENCH_ARGS="--quick", or "--memory 1000000" for RSS.
 bench: $(STAMP)
 	$(BIN)/python bench/gateway_bench.py $(BENCH_ARGS)
+
+## Install LiteLLM's proxy and Portkey's gateway (pinned, hashed) outside the repo, for `make bench` to compare.
+bench-others:
+	sh bench/others/install.sh
 
 ## Soak: 80% of the measured maximum for 10 minutes, mixed traffic; fails on any error, leak or lost record.
 .PHONY: soak

@@ -222,12 +222,19 @@ class Endpoint:
         return protocol
 
 
-def build_request(port: int, body: dict[str, Any], api_key: str | None, path: str = "/v1/chat/completions") -> bytes:
+def build_request(
+    port: int,
+    body: dict[str, Any],
+    api_key: str | None,
+    path: str = "/v1/chat/completions",
+    headers: dict[str, str] | None = None,
+) -> bytes:
     payload = json.dumps(body, separators=(",", ":")).encode()
     auth = f"Authorization: Bearer {api_key}\r\n" if api_key else ""
+    extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Type: application/json\r\n"
-        f"Accept: */*\r\n{auth}Content-Length: {len(payload)}\r\n\r\n"
+        f"Accept: */*\r\n{auth}{extra}Content-Length: {len(payload)}\r\n\r\n"
     )
     return head.encode() + payload
 
@@ -842,6 +849,8 @@ class Options:
     open_rate: float = OPEN_LOOP_RATE  # open-loop phase: requests per second
     open_duration: float = 10.0  # seconds per open-loop round and path
     open_rounds: int = 2  # open-loop rounds per path, alternating (latencies pooled)
+    litellm: Path | None = None  # LiteLLM's venv (default: the installer's, if present)
+    portkey: Path | None = None  # the dir holding Portkey's node_modules (same)
 
 
 def source_revision() -> str:
@@ -1234,6 +1243,181 @@ def profile_text(profile: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+# --- other gateways (optional): LiteLLM's proxy and Portkey's gateway, for comparison ------------------
+# Installed by bench/others/install.sh into their own venv / node_modules outside the repo; never
+# project dependencies. Each runs alone on the gateway's core against the same upstream, after Onshore.
+OTHERS_ENV = "ONSHORE_BENCH_OTHERS"
+OTHER_LABELS = {"litellm": "LiteLLM", "portkey": "Portkey"}
+PORTKEY_START = Path("node_modules/@portkey-ai/gateway/build/start-server.js")
+OTHERS_HINT = "LiteLLM / Portkey not installed: `make bench-others` installs them to compare (outside the repo)"
+
+
+def others_home() -> Path:
+    return Path(os.environ.get(OTHERS_ENV) or Path.home() / ".cache" / "onshore-bench-others")
+
+
+def find_others(litellm: Path | None, portkey: Path | None, log: Callable[[str], None]) -> dict[str, Path]:
+    """The installs present: the --litellm venv / --portkey dir if given, else the installer's defaults."""
+    home = others_home()
+    candidates = {
+        "litellm": (litellm or home / "litellm", Path("bin/litellm"), litellm is not None),
+        "portkey": (portkey or home / "portkey", PORTKEY_START, portkey is not None),
+    }
+    found: dict[str, Path] = {}
+    for name, (root, entry, explicit) in candidates.items():
+        usable = (root / entry).exists() and (name != "portkey" or shutil.which("node") is not None)
+        if usable:
+            found[name] = root
+        elif explicit:  # asked for by flag: say why it is skipped rather than silently dropping it
+            log(f"--{name} {root}: no {entry} there (or no node for Portkey); skipped")
+    return found
+
+
+def start_other(
+    name: str, root: Path, tmp: Path, children: list[Child], cpu: int | None, upstream_port: int
+) -> tuple[Child, int, dict[str, str]]:
+    """Start one other gateway on a free port, pinned like Onshore; returns it, its port and the
+    headers its requests need."""
+    port = free_port()
+    base = f"http://{HOST}:{upstream_port}/v1"
+    headers: dict[str, str] = {}
+    if name == "litellm":
+        cfg = tmp / "litellm.yaml"
+        q = json.dumps
+        cfg.write_text(
+            "model_list:\n"
+            f"  - model_name: {UPSTREAM_MODEL}\n"
+            f"    litellm_params: {{model: {q('openai/' + UPSTREAM_MODEL)}, api_base: {q(base)}, api_key: x}}\n"
+            # No telemetry, no verbose logging, no spend logs: only the proxying is measured.
+            "litellm_settings: {telemetry: false, set_verbose: false, drop_params: true}\n"
+            "general_settings: {disable_spend_logs: true}\n",
+            encoding="utf-8",
+        )
+        # `env` execs in place, so the pid measured is the proxy's; no DATABASE_URL = no database,
+        # the local cost map = no fetch from the internet at start-up.
+        env = ["env", "-u", "DATABASE_URL", "LITELLM_TELEMETRY=False", "LITELLM_LOCAL_MODEL_COST_MAP=True",
+               "LITELLM_LOG=ERROR"]  # fmt: skip
+        argv = [*env, str(root / "bin" / "litellm"), "--config", str(cfg), "--host", HOST, "--port", str(port),
+                "--num_workers", "1"]  # fmt: skip
+        health = "/health/liveliness"
+    else:
+        argv = ["node", str(root / PORTKEY_START), f"--port={port}", "--headless"]
+        headers = {"x-portkey-provider": "openai", "x-portkey-custom-host": base}
+        health = "/"
+    child = Child(name, [*pin(cpu), *argv], tmp)
+    children.append(child)
+    wait_until(lambda: http_get_ok(port, health), 120, f"waiting for {OTHER_LABELS[name]} on :{port}", child)
+    return child, port, headers
+
+
+async def measure_other(opts: Options, direct: Endpoint, sdirect: Endpoint, other: Endpoint, sother: Endpoint,
+                        pids: dict[str, int], log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+    """Onshore's c=1 latency, c=1 streaming and c=N throughput phases, for one other gateway against
+    direct calls measured alongside it (alternating blocks), so its "adds" is against its own direct."""
+    res: dict[str, Any] = {}
+
+    async def bounded(coro: Any) -> Any:
+        return await asyncio.wait_for(coro, PHASE_TIMEOUT)
+
+    check = await bounded(sequential(other, 1))
+    if check.errors:
+        raise BenchError(f"{other.name} sanity request failed: {check.error_samples}")
+    scheck = await bounded(sequential(sother, 1))
+    stream_ok = not scheck.errors and b"data: [DONE]" in scheck.replies[0].body
+    if not stream_ok:  # a gateway whose streaming fails here still gets its other numbers
+        log(f"{other.name}: streaming sanity request failed, streaming skipped: {scheck.error_samples}")
+        res["stream_error"] = (scheck.error_samples or ["no [DONE]"])[0][:300]
+    blocks = 4
+    log(f"{other.name} latency c=1: {opts.latency_n} requests per path (+{opts.latency_warmup} warm-up)")
+    for ep in (direct, other):
+        await bounded(sequential(ep, opts.latency_warmup))
+    lat = {"direct": PhaseResult(), other.name: PhaseResult()}
+    for b in range(blocks):
+        n = opts.latency_n // blocks + (1 if b < opts.latency_n % blocks else 0)
+        for ep in (direct, other) if b % 2 == 0 else (other, direct):
+            await bounded(sequential(ep, n, lat[ep.name]))
+    res["latency_c1"] = {k: {"ms": summary_ms([r.latency for r in v.replies]), "errors": v.errors,
+                             "error_samples": v.error_samples} for k, v in lat.items()}  # fmt: skip
+    if stream_ok:
+        log(f"{other.name} streaming c=1: {opts.stream_n} streams per path")
+        for ep in (sdirect, sother):
+            await bounded(sequential(ep, max(20, opts.latency_warmup // 4)))
+        st = {"direct": PhaseResult(), other.name: PhaseResult()}
+        for b in range(blocks):
+            n = opts.stream_n // blocks + (1 if b < opts.stream_n % blocks else 0)
+            for ep in (sdirect, sother) if b % 2 == 0 else (sother, sdirect):
+                await bounded(sequential(ep, n, st[ep.name]))
+        res["stream_c1"] = {k: {"ttfb_ms": summary_ms([r.ttfb for r in v.replies]), "errors": v.errors,
+                                "error_samples": v.error_samples} for k, v in st.items()}  # fmt: skip
+    # _throughput_rounds names its paths "direct" and "gateway"; the other gateway plays "gateway".
+    as_gateway = Endpoint("gateway", other.port, other.raw)
+    res["throughput"] = await _throughput_rounds(opts, direct, as_gateway, pids, log, f"{other.name} throughput")
+    return res
+
+
+def others_markdown(results: dict[str, Any], others: dict[str, Any], opts: Options) -> str:
+    """Onshore's and the other gateways' overhead side by side; each "adds" is against the direct
+    calls measured in alternating blocks with that gateway."""
+    names = list(others)
+    header = ["Measure", "Onshore adds"] + [c for n in names for c in (OTHER_LABELS[n], f"{OTHER_LABELS[n]} adds")]
+    c = opts.concurrency
+
+    def latency(res: dict[str, Any], phase: str, key: str, who: str, q: str) -> tuple[float, float] | None:
+        p = res.get(phase)
+        if p is None:
+            return None
+        return p[who][key][q], p["direct"][key][q]
+
+    rows: list[list[str]] = []
+    specs = [(f"Non-streaming latency, c=1, {q}", "latency_c1", "ms", q) for q in ("p50", "p99")]
+    specs += [(f"Streaming first data event, c=1, {q}", "stream_c1", "ttfb_ms", q) for q in ("p50", "p99")]
+    for title, phase, key, q in specs:
+        own = latency(results, phase, key, "gateway", q)
+        row = [title, fmt_delta(own[0] - own[1]) if own else "-"]
+        for n in names:
+            v = latency(others[n], phase, key, n, q)
+            row += [fmt_ms(v[0]), fmt_delta(v[0] - v[1])] if v else ["failed", "-"]
+        rows.append(row)
+
+    def share(tp: dict[str, Any]) -> str:
+        if not tp["direct"]["rps"]:
+            return "-"
+        pct = 100 * tp["gateway"]["rps"] / tp["direct"]["rps"]
+        return f"{pct:.0f}% of direct" if pct >= 10 else f"{pct:.1f}% of direct"  # a bare "0%" says nothing
+
+    row = [f"Throughput, c={c}, median of {opts.rounds} × {opts.duration:g} s", share(results["throughput"])]
+    for n in names:
+        row += [f"{others[n]['throughput']['gateway']['rps']:,.0f} req/s", share(others[n]["throughput"])]
+    rows.append(row)
+    for q in ("p50", "p99"):
+        own_tp = results["throughput"]
+        row = [f"Latency under load, c={c}, {q}",
+               fmt_delta(own_tp["gateway"]["latency_ms"][q] - own_tp["direct"]["latency_ms"][q])]  # fmt: skip
+        for n in names:
+            tp = others[n]["throughput"]
+            a, b = tp["gateway"]["latency_ms"].get(q), tp["direct"]["latency_ms"].get(q)
+            row += [fmt_ms(a), fmt_delta(a - b)] if a is not None and b is not None else ["-", "-"]
+        rows.append(row)
+    row = [
+        f"Gateway CPU per request, c={c}",
+        f"{results['throughput']['gateway']['cpu_us_per_request'].get('gateway') or 0:,.0f} µs",
+    ]
+    for n in names:
+        cpu = others[n]["throughput"]["gateway"]["cpu_us_per_request"].get(n)
+        row += [f"{cpu:,.0f} µs" if cpu is not None else "-", ""]
+    rows.append(row)
+    row = ["Errors (these phases)", ""]
+    for n in names:
+        o = others[n]
+        errs = o["latency_c1"][n]["errors"] + o["throughput"]["gateway"]["errors"]
+        errs += o["stream_c1"][n]["errors"] if "stream_c1" in o else 0
+        row += [str(errs), ""]
+    rows.append(row)
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
 def choose_cpus(
     gateway_cpu: int | None, client_cpu: int | None, log: Callable[[str], None]
 ) -> tuple[int | None, int | None]:
@@ -1398,6 +1582,19 @@ def run(opts: Options, argv: list[str]) -> int:
         results["gateway_exit_code"] = code
         results["gateway_stderr"] = gateway_child.stderr()[-4000:]
 
+        # Other gateways, one at a time on the core Onshore had (now stopped), same upstream.
+        found = find_others(opts.litellm, opts.portkey, log)
+        if found:
+            results["others"] = {}
+        for name, root in found.items():
+            ochild, oport, headers = start_other(name, root, tmp, children, opts.gateway_cpu, upstream_port)
+            log(f"{OTHER_LABELS[name]} on :{oport} (pid {ochild.pid}) from {root}")
+            other = Endpoint(name, oport, build_request(oport, direct_body, "x", headers=headers))
+            sother = Endpoint(name, oport, build_request(oport, {**direct_body, **stream_extra}, "x", headers=headers))
+            opids = {name: ochild.pid, "upstream": upstream.pid}
+            results["others"][name] = _run_loop(measure_other(opts, direct, sdirect, other, sother, opids, log))
+            ochild.stop()
+
         report = {
             "command": shlex.join(["python", _display_path(Path(__file__)), *argv]),
             "machine": facts,
@@ -1464,6 +1661,17 @@ def print_report(report: dict[str, Any], opts: Options) -> None:
     print()
     print(markdown(r, opts))
     print()
+    if r.get("others"):
+        print("Compared with other gateways (each alone on the gateway's core after Onshore, same upstream):")
+        print()
+        print(others_markdown(r, r["others"], opts))
+        for name, o in r["others"].items():
+            if "stream_error" in o:
+                print(f"{OTHER_LABELS[name]} streaming failed on this upstream: {o['stream_error']}")
+        print()
+    else:
+        print(OTHERS_HINT)
+        print()
     tp = r["throughput"]
     closed = [("throughput", tp)]
     if "throughput_stream" in r:
@@ -1598,6 +1806,10 @@ def parse_args(argv: list[str]) -> Options:
         help="only the memory check: gateway RSS at 0, N/4, N/2 and N requests (N default 40,000; "
         "the issue's full check is --memory 1000000)",
     )
+    parser.add_argument(
+        "--litellm", type=Path, metavar="VENV", help="LiteLLM's venv (default: bench/others/install.sh's)"
+    )
+    parser.add_argument("--portkey", type=Path, metavar="DIR", help="dir with Portkey's node_modules (same default)")
     a = parser.parse_args(argv)
     sizes = QUICK if a.quick else FULL
     return Options(
@@ -1625,6 +1837,8 @@ def parse_args(argv: list[str]) -> Options:
         open_rate=min(20_000.0, max(1.0, a.open_rate)),
         open_duration=min(600.0, max(0.5, a.open_duration or sizes["open_duration"])),
         open_rounds=min(20, max(1, int(sizes["open_rounds"]))),
+        litellm=a.litellm,
+        portkey=a.portkey,
     )
 
 
