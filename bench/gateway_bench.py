@@ -41,7 +41,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -295,6 +295,23 @@ async def sequential(endpoint: Endpoint, n: int, result: PhaseResult | None = No
             conn.close()
     result.elapsed += time.perf_counter() - started
     return result
+
+
+async def interleaved(
+    first: Endpoint,
+    second: Endpoint,
+    total: int,
+    blocks: int,
+    bounded: Callable[[Awaitable[PhaseResult]], Awaitable[PhaseResult]],
+) -> dict[str, PhaseResult]:
+    """`total` sequential requests per endpoint in `blocks` alternating blocks (ABBA...), so drift
+    on the machine lands on both sides alike. Results by endpoint name."""
+    results = {first.name: PhaseResult(), second.name: PhaseResult()}
+    for b in range(blocks):
+        n = total // blocks + (1 if b < total % blocks else 0)
+        for ep in (first, second) if b % 2 == 0 else (second, first):
+            await bounded(sequential(ep, n, results[ep.name]))
+    return results
 
 
 async def closed_loop(endpoint: Endpoint, concurrency: int, duration: float) -> PhaseResult:
@@ -1331,22 +1348,14 @@ async def measure_other(opts: Options, direct: Endpoint, sdirect: Endpoint, othe
     log(f"{other.name} latency c=1: {opts.latency_n} requests per path (+{opts.latency_warmup} warm-up)")
     for ep in (direct, other):
         await bounded(sequential(ep, opts.latency_warmup))
-    lat = {"direct": PhaseResult(), other.name: PhaseResult()}
-    for b in range(blocks):
-        n = opts.latency_n // blocks + (1 if b < opts.latency_n % blocks else 0)
-        for ep in (direct, other) if b % 2 == 0 else (other, direct):
-            await bounded(sequential(ep, n, lat[ep.name]))
+    lat = await interleaved(direct, other, opts.latency_n, blocks, bounded)
     res["latency_c1"] = {k: {"ms": summary_ms([r.latency for r in v.replies]), "errors": v.errors,
                              "error_samples": v.error_samples} for k, v in lat.items()}  # fmt: skip
     if stream_ok:
         log(f"{other.name} streaming c=1: {opts.stream_n} streams per path")
         for ep in (sdirect, sother):
             await bounded(sequential(ep, max(20, opts.latency_warmup // 4)))
-        st = {"direct": PhaseResult(), other.name: PhaseResult()}
-        for b in range(blocks):
-            n = opts.stream_n // blocks + (1 if b < opts.stream_n % blocks else 0)
-            for ep in (sdirect, sother) if b % 2 == 0 else (sother, sdirect):
-                await bounded(sequential(ep, n, st[ep.name]))
+        st = await interleaved(sdirect, sother, opts.stream_n, blocks, bounded)
         res["stream_c1"] = {k: {"ttfb_ms": summary_ms([r.ttfb for r in v.replies]), "errors": v.errors,
                                 "error_samples": v.error_samples} for k, v in st.items()}  # fmt: skip
     # _throughput_rounds names its paths "direct" and "gateway"; the other gateway plays "gateway".
