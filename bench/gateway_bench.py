@@ -866,6 +866,7 @@ class Options:
     open_rate: float = OPEN_LOOP_RATE  # open-loop phase: requests per second
     open_duration: float = 10.0  # seconds per open-loop round and path
     open_rounds: int = 2  # open-loop rounds per path, alternating (latencies pooled)
+    client_ab: bool = True  # measure Onshore again with gateway.upstream.client: aiohttp
     litellm: Path | None = None  # LiteLLM's venv (default: the installer's, if present)
     portkey: Path | None = None  # the dir holding Portkey's node_modules (same)
 
@@ -1264,7 +1265,8 @@ def profile_text(profile: dict[str, Any]) -> str:
 # Installed by bench/others/install.sh into their own venv / node_modules outside the repo; never
 # project dependencies. Each runs alone on the gateway's core against the same upstream, after Onshore.
 OTHERS_ENV = "ONSHORE_BENCH_OTHERS"
-OTHER_LABELS = {"litellm": "LiteLLM", "portkey": "Portkey"}
+OTHER_LABELS = {"onshore-aiohttp": "Onshore, aiohttp client", "litellm": "LiteLLM", "portkey": "Portkey"}
+AIOHTTP_CLIENT = "onshore-aiohttp"  # Onshore again, its backend calls on aiohttp's client (issue 14's A/B)
 PORTKEY_START = Path("node_modules/@portkey-ai/gateway/build/start-server.js")
 OTHERS_HINT = "LiteLLM / Portkey not installed: `make bench-others` installs them to compare (outside the repo)"
 
@@ -1328,7 +1330,8 @@ def start_other(
 
 
 async def measure_other(opts: Options, direct: Endpoint, sdirect: Endpoint, other: Endpoint, sother: Endpoint,
-                        pids: dict[str, int], log: Callable[[str], None]) -> dict[str, Any]:  # fmt: skip
+                        pids: dict[str, int], log: Callable[[str], None],
+                        chunked: tuple[Endpoint, Endpoint] | None = None) -> dict[str, Any]:  # fmt: skip
     """Onshore's c=1 latency, c=1 streaming and c=N throughput phases, for one other gateway against
     direct calls measured alongside it (alternating blocks), so its "adds" is against its own direct."""
     res: dict[str, Any] = {}
@@ -1361,6 +1364,10 @@ async def measure_other(opts: Options, direct: Endpoint, sdirect: Endpoint, othe
     # _throughput_rounds names its paths "direct" and "gateway"; the other gateway plays "gateway".
     as_gateway = Endpoint("gateway", other.port, other.raw)
     res["throughput"] = await _throughput_rounds(opts, direct, as_gateway, pids, log, f"{other.name} throughput")
+    if chunked is not None:  # streams of STREAM_CHUNKS chunks at load, as Onshore's own phase 3b
+        res["throughput_stream"] = await _throughput_rounds(
+            opts, chunked[0], Endpoint("gateway", other.port, chunked[1].raw), pids, log, f"{other.name} streaming"
+        )
     return res
 
 
@@ -1415,11 +1422,23 @@ def others_markdown(results: dict[str, Any], others: dict[str, Any], opts: Optio
         cpu = others[n]["throughput"]["gateway"]["cpu_us_per_request"].get(n)
         row += [f"{cpu:,.0f} µs" if cpu is not None else "-", ""]
     rows.append(row)
+    own_stream = results.get("throughput_stream")
+    if own_stream is not None and any("throughput_stream" in others[n] for n in names):
+        row = [f"Streaming throughput, c={c}, {STREAM_CHUNKS} chunks", f"{own_stream['gateway']['rps']:,.0f} req/s"]
+        cpu_row = [f"Gateway CPU per streamed request, c={c}",
+                   f"{own_stream['gateway']['cpu_us_per_request'].get('gateway') or 0:,.0f} µs"]  # fmt: skip
+        for n in names:
+            ts = others[n].get("throughput_stream")
+            row += [f"{ts['gateway']['rps']:,.0f} req/s", share(ts)] if ts else ["-", ""]
+            cpu = ts["gateway"]["cpu_us_per_request"].get(n) if ts else None
+            cpu_row += [f"{cpu:,.0f} µs" if cpu is not None else "-", ""]
+        rows += [row, cpu_row]
     row = ["Errors (these phases)", ""]
     for n in names:
         o = others[n]
         errs = o["latency_c1"][n]["errors"] + o["throughput"]["gateway"]["errors"]
         errs += o["stream_c1"][n]["errors"] if "stream_c1" in o else 0
+        errs += o["throughput_stream"]["gateway"]["errors"] if "throughput_stream" in o else 0
         row += [str(errs), ""]
     rows.append(row)
     lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
@@ -1591,10 +1610,26 @@ def run(opts: Options, argv: list[str]) -> int:
         results["gateway_exit_code"] = code
         results["gateway_stderr"] = gateway_child.stderr()[-4000:]
 
-        # Other gateways, one at a time on the core Onshore had (now stopped), same upstream.
+        # Onshore again with aiohttp's client to the upstream (same config, data and key): the A/B
+        # of issue 14's leaner client, measured like the other gateways below.
+        results["others"] = {}
+        if opts.client_ab:
+            config.write_text(config.read_text().replace("gateway: {", "gateway: {upstream: {client: aiohttp}, ", 1))
+            ab = Child(AIOHTTP_CLIENT, [*pin(opts.gateway_cpu), *onshore, "serve", "--config", str(config)], tmp)
+            children.append(ab)
+            wait_until(lambda: http_get_ok(port, "/healthz"), 60, "waiting for Onshore (aiohttp client)", ab)
+            log(f"{OTHER_LABELS[AIOHTTP_CLIENT]} on :{port} (pid {ab.pid})")
+            ab_json = Endpoint(AIOHTTP_CLIENT, port, gateway.raw)
+            ab_stream = Endpoint(AIOHTTP_CLIENT, port, sgateway.raw)
+            ab_pids = {AIOHTTP_CLIENT: ab.pid, "upstream": upstream.pid}
+            results["others"][AIOHTTP_CLIENT] = _run_loop(
+                measure_other(opts, direct, sdirect, ab_json, ab_stream, ab_pids, log, chunked)
+            )
+            ab.stop()
+            verify = audit_verify(onshore, config)
+            results["others"][AIOHTTP_CLIENT]["audit_verify"] = (verify.stdout + verify.stderr).strip()
         found = find_others(opts.litellm, opts.portkey, log)
-        if found:
-            results["others"] = {}
+        # Other gateways, one at a time on the core Onshore had (now stopped), same upstream.
         for name, root in found.items():
             ochild, oport, headers = start_other(name, root, tmp, children, opts.gateway_cpu, upstream_port)
             log(f"{OTHER_LABELS[name]} on :{oport} (pid {ochild.pid}) from {root}")
@@ -1671,7 +1706,8 @@ def print_report(report: dict[str, Any], opts: Options) -> None:
     print(markdown(r, opts))
     print()
     if r.get("others"):
-        print("Compared with other gateways (each alone on the gateway's core after Onshore, same upstream):")
+        print("Compared with other gateways, and with Onshore on aiohttp's client (each alone on the gateway's core")
+        print("after Onshore, same upstream):")
         print()
         print(others_markdown(r, r["others"], opts))
         for name, o in r["others"].items():
@@ -1816,6 +1852,11 @@ def parse_args(argv: list[str]) -> Options:
         "the issue's full check is --memory 1000000)",
     )
     parser.add_argument(
+        "--no-client-ab",
+        action="store_true",
+        help="skip measuring Onshore a second time with aiohttp's client to the upstream",
+    )
+    parser.add_argument(
         "--litellm", type=Path, metavar="VENV", help="LiteLLM's venv (default: bench/others/install.sh's)"
     )
     parser.add_argument("--portkey", type=Path, metavar="DIR", help="dir with Portkey's node_modules (same default)")
@@ -1846,6 +1887,7 @@ def parse_args(argv: list[str]) -> Options:
         open_rate=min(20_000.0, max(1.0, a.open_rate)),
         open_duration=min(600.0, max(0.5, a.open_duration or sizes["open_duration"])),
         open_rounds=min(20, max(1, int(sizes["open_rounds"]))),
+        client_ab=not a.no_client_ab and not a.memory,
         litellm=a.litellm,
         portkey=a.portkey,
     )

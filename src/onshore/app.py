@@ -46,6 +46,7 @@ from onshore.route.backends.embedded.model import EmbeddedModel, default_model_p
 from onshore.route.backends.embedded.server import EmbeddedServer
 from onshore.route.breakers import Breakers
 from onshore.route.jwks_fetch import JwksFetchError, fetch_jwks
+from onshore.route.transport import Transport, make_transport
 from onshore.service.conversations import Conversations, Sealer
 from onshore.service.pipeline import Pipeline
 from onshore.service.ports import ResponseStore
@@ -84,13 +85,13 @@ class BackendStartError(Exception):
     """A backend that could not start (start-up stops), named with what it needed."""
 
 
-async def _start_embedded(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, aiohttp.ClientSession]:
+async def _start_embedded(settings: Settings, stack: contextlib.AsyncExitStack) -> dict[str, Transport]:
     """Load each embedded model (on its own thread) and serve it on a private Unix socket.
 
     Each part is registered on `stack` as soon as it exists, so a failure half-way (a second model
     that will not load) still closes what was started, in reverse order.
     """
-    sessions: dict[str, aiohttp.ClientSession] = {}
+    transports: dict[str, Transport] = {}
     for name, backend in settings.file.backends.items():
         if backend.kind != "embedded":
             continue
@@ -110,11 +111,12 @@ async def _start_embedded(settings: Settings, stack: contextlib.AsyncExitStack) 
         socket_path.unlink(missing_ok=True)
         await web.UnixSite(runner, str(socket_path)).start()
         socket_path.chmod(0o600)
-        session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(path=str(socket_path)))
-        stack.push_async_callback(session.close)
-        sessions[name] = session
+        upstream = settings.gateway.upstream
+        transport = make_transport(upstream.client, upstream.max_connections, str(socket_path))
+        stack.push_async_callback(transport.close)
+        transports[name] = transport
         log.info("embedded backend %s: %s", name, path.name)
-    return sessions
+    return transports
 
 
 def _secret(settings: Settings, name: str) -> str | None:
@@ -432,9 +434,10 @@ async def _start(
     )
     await audit.start()
     stack.push_async_callback(_seal, audit, clock)
-    embedded_sessions = await _start_embedded(settings, stack)
-    connector = aiohttp.TCPConnector(limit=gw.upstream.max_connections, limit_per_host=0, ttl_dns_cache=300)
-    session = aiohttp.ClientSession(connector=connector, auto_decompress=True, skip_auto_headers=("User-Agent",))
+    embedded = await _start_embedded(settings, stack)
+    upstream = make_transport(gw.upstream.client, gw.upstream.max_connections)
+    stack.push_async_callback(upstream.close)
+    session = aiohttp.ClientSession(skip_auto_headers=("User-Agent",))  # sign-ins and key fetches
     stack.push_async_callback(session.close)
     controls = open_controls(settings)
     watcher = breakers = None
@@ -454,7 +457,8 @@ async def _start(
     conversations = _conversations(settings, audit, clock, stack)
     shared = Shared(
         session,
-        embedded_sessions,
+        upstream,
+        embedded,
         audit,
         signer,
         clock,

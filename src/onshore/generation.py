@@ -46,6 +46,7 @@ from onshore.route.backends.openai_responses import ResponsesNativeAdapter
 from onshore.route.breakers import Breakers
 from onshore.route.credentials import CredentialProvider, EntraTokenProvider
 from onshore.route.router import Router
+from onshore.route.transport import Transport
 from onshore.service.chat import ChatService
 from onshore.service.conversations import Conversations
 from onshore.service.embeddings import EmbeddingsService
@@ -175,8 +176,9 @@ class KeyTable:
 class Shared:
     """The parts started once, which every generation uses and no reload rebuilds."""
 
-    session: aiohttp.ClientSession  # the one upstream connection pool
-    embedded_sessions: Mapping[str, aiohttp.ClientSession]
+    session: aiohttp.ClientSession  # outbound calls off the request path: sign-ins, key fetches
+    upstream: Transport  # the one upstream connection pool (route/transport.py)
+    embedded: Mapping[str, Transport]  # each embedded model's Unix socket
     audit: AuditWriter
     signer: Signer
     clock: Clock
@@ -221,14 +223,14 @@ def build_generation(
     limits = build_limits(settings, shared.controls, shared.events) if shared.controls is not None else None
     credentials = build_credentials(settings, shared.session, shared.clock, previous)
     router = Router(
-        shared.session,
+        shared.upstream,
         build_adapters(settings),
         tuple(s.value for s in settings.secrets.values()),
         gw.upstream.connect_timeout_seconds,
         gw.upstream.read_timeout_seconds,
         shared.clock.monotonic,
         credentials=credentials,
-        sessions=shared.embedded_sessions,
+        transports=shared.embedded,
         enabled=routable(shared.watcher, shared.breakers),
         why_disabled=why_unroutable(shared.watcher, shared.breakers),
     )

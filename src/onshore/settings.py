@@ -112,6 +112,9 @@ class UpstreamSettings(_Strict, frozen=True, kw_only=True):
     # is cut with an error event rather than relayed for as long as a client reads.
     max_stream_seconds: float = 1800.0
     max_connections: int = 512
+    # The HTTP client to the backends: Onshore's own lean HTTP/1.1 client, or aiohttp's (the bench
+    # compares the two in one run; a fallback should a backend need what only aiohttp does).
+    client: Literal["onshore", "aiohttp"] = "onshore"
 
 
 class ProtectSettings(_Strict, frozen=True, kw_only=True):

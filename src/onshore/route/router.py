@@ -11,13 +11,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import aiohttp
-
 from onshore.decide.policy import Route
 from onshore.refusal import Kind, Refusal
 from onshore.route.backends.base import Adapter, Endpoint
 from onshore.route.credentials import CredentialError, CredentialProvider
+from onshore.route.http1 import BadResponse, ConnectFailed, UpstreamHttpError
 from onshore.route.stream import UpstreamEvents
+from onshore.route.transport import Transport, UpstreamAnswer
 
 RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _URL = re.compile(r"(?i)\b(?:https?|wss?)://\S+")
@@ -38,7 +38,7 @@ class Opened:
 
     route: Route
     adapter: Adapter
-    response: aiohttp.ClientResponse
+    response: UpstreamAnswer
     document: dict[str, Any] | None
     attempts: list[Attempt]
     started: float  # monotonic time the successful attempt began
@@ -72,7 +72,7 @@ def scrub(message: str, secrets: tuple[str, ...]) -> str:
 class Router:
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        transport: Transport,
         adapters: Mapping[str, Adapter],
         secrets: tuple[str, ...],
         connect_timeout: float,
@@ -80,19 +80,19 @@ class Router:
         monotonic: Callable[[], float],
         enabled: Callable[[str], bool] = lambda _backend: True,
         why_disabled: Callable[[str], str] = lambda backend: f"'{backend}' is switched off",
-        sessions: Mapping[str, aiohttp.ClientSession] | None = None,
+        transports: Mapping[str, Transport] | None = None,
         credentials: Mapping[str, CredentialProvider] | None = None,
     ) -> None:
-        self._session = session
-        self._sessions = dict(sessions or {})  # per-backend transports (e.g. a Unix socket)
+        self._transport = transport
+        self._transports = dict(transports or {})  # per-backend transports (e.g. a Unix socket)
         self._credentials = dict(credentials or {})
         self._adapters = adapters
         self._secrets = secrets
         self._monotonic = monotonic
         self._enabled = enabled
         self._why_disabled = why_disabled  # for the refusal: which backend was skipped, and why
-        self._whole = aiohttp.ClientTimeout(total=read_timeout, connect=connect_timeout)
-        self._streaming = aiohttp.ClientTimeout(total=None, connect=connect_timeout, sock_read=read_timeout)
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout  # non-streaming: the whole exchange; streaming: each read
 
     def scrub(self, message: str) -> str:
         return scrub(message, self._secrets)
@@ -136,17 +136,19 @@ class Router:
             try:
                 if provider is not None:
                     headers = {**headers, **(await provider.headers())}
-                response = await self._sessions.get(name, self._session).post(
+                response = await self._transports.get(name, self._transport).post(
                     request.url,
-                    data=request.body,
-                    headers=headers,
-                    timeout=self._streaming if stream else self._whole,
+                    request.body,
+                    headers,
+                    connect_timeout=self._connect_timeout,
+                    total_timeout=None if stream else self._read_timeout,
+                    read_timeout=self._read_timeout if stream else None,
                 )
             except TimeoutError:
                 attempts.append(Attempt(name, "timeout", (self._monotonic() - started) * 1000))
                 last_error = Refusal(Kind.UPSTREAM_TIMEOUT, f"Backend '{name}' did not answer in time.")
                 continue
-            except aiohttp.ClientResponseError:  # bytes that are not HTTP (bad status line, bad headers)
+            except BadResponse:  # bytes that are not HTTP (bad status line, bad headers)
                 attempts.append(Attempt(name, "bad_response", (self._monotonic() - started) * 1000))
                 last_error = Refusal(
                     Kind.UPSTREAM_BAD_RESPONSE, f"Backend '{name}' sent a response that is not valid HTTP."
@@ -156,11 +158,9 @@ class Router:
                 attempts.append(Attempt(name, "auth_error", (self._monotonic() - started) * 1000))
                 last_error = Refusal(Kind.UPSTREAM_AUTH_FAILED, f"Backend '{name}': {exc}.")
                 continue
-            except aiohttp.ClientError as exc:
+            except ConnectFailed as exc:  # its message names no address: an errno's name or what happened
                 attempts.append(Attempt(name, "connect_error", (self._monotonic() - started) * 1000))
-                last_error = Refusal(
-                    Kind.UPSTREAM_UNAVAILABLE, f"Backend '{name}' could not be reached ({type(exc).__name__})."
-                )
+                last_error = Refusal(Kind.UPSTREAM_UNAVAILABLE, f"Backend '{name}' could not be reached ({exc}).")
                 continue
             if 200 <= response.status < 300:
                 if stream:
@@ -168,8 +168,14 @@ class Router:
                     attempts.append(Attempt(name, "ok", elapsed))
                     return Opened(route, adapter, response, None, attempts, started, elapsed)
                 try:
-                    document = adapter.parse_response(endpoint, await _read_capped(response))
-                except (TimeoutError, aiohttp.ClientError):
+                    document = adapter.parse_response(endpoint, await response.read_all(MAX_RESPONSE_BYTES))
+                except BadResponse as exc:
+                    attempts.append(Attempt(name, "bad_response", (self._monotonic() - started) * 1000))
+                    last_error = Refusal(
+                        Kind.UPSTREAM_BAD_RESPONSE, f"Backend '{name}' sent a response that is not valid HTTP: {exc}."
+                    )
+                    continue
+                except (TimeoutError, UpstreamHttpError):
                     attempts.append(Attempt(name, "read_failed", (self._monotonic() - started) * 1000))
                     last_error = Refusal(Kind.UPSTREAM_TIMEOUT, f"Backend '{name}' stopped answering mid-response.")
                     continue
@@ -194,18 +200,23 @@ class Router:
             last_error = Refusal(Kind.BACKENDS_DISABLED, f"No compliant backend for this model can be used now: {why}.")
         raise UpstreamFailure(last_error, attempts)
 
-    async def _error_from(self, name: str, adapter: Adapter, response: aiohttp.ClientResponse) -> Refusal:
-        try:
-            raw = await response.content.read(64 * 1024)
-        except (aiohttp.ClientError, TimeoutError):
-            raw = b""
+    async def _error_from(self, name: str, adapter: Adapter, response: UpstreamAnswer) -> Refusal:
+        pieces: list[bytes] = []
+        size = 0
+        try:  # the start of the error body is enough for its message; the rest is not waited for
+            while size < MAX_ERROR_BYTES and (data := await response.read_some()):
+                pieces.append(data)
+                size += len(data)
+        except (UpstreamHttpError, TimeoutError):
+            response.close()
         finally:
             response.release()
+        raw = b"".join(pieces)[:MAX_ERROR_BYTES]
         detail = adapter.error_message(raw)
         said = f": {scrub(detail, self._secrets)}" if detail else ""
         status = response.status
         if status == 429:
-            retry_after = response.headers.get("Retry-After")
+            retry_after = response.headers.get("retry-after")
             seconds = retry_after.strip() if retry_after and retry_after.strip().isdigit() else None
             return Refusal(Kind.UPSTREAM_RATE_LIMITED, f"Backend '{name}' is rate limiting{said}", retry_after=seconds)
         if status in (400, 422):
@@ -217,19 +228,5 @@ class Router:
         return Refusal(Kind.UPSTREAM_ERROR, f"Backend '{name}' failed with HTTP {status}{said}")
 
 
-MAX_RESPONSE_BYTES = 32 * 1024 * 1024
-
-
-async def _read_capped(response: aiohttp.ClientResponse) -> bytes:
-    """A backend's whole answer, refusing one larger than any chat or embeddings response should be."""
-    declared = response.content_length
-    if declared is not None and declared > MAX_RESPONSE_BYTES:  # refused before a byte of it is buffered
-        raise ValueError(f"the backend announced a {declared}-byte response, over the {MAX_RESPONSE_BYTES} limit")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise ValueError(f"the backend's response exceeded {MAX_RESPONSE_BYTES} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # larger than any chat or embeddings answer should be
+MAX_ERROR_BYTES = 64 * 1024

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 
-import aiohttp
-
+from onshore.route.http1 import BadResponse, UpstreamHttpError
 from onshore.route.sse import EventSplitter, EventTooLarge
+from onshore.route.transport import UpstreamAnswer
 
 
 class StreamFailed(Exception):
@@ -31,20 +31,21 @@ class UpstreamEvents:
 
     __slots__ = ("_response", "_splitter")
 
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
+    def __init__(self, response: UpstreamAnswer) -> None:
         self._response = response
         self._splitter = EventSplitter()
 
     async def reads(self) -> AsyncGenerator[list[bytes], None]:
         """Each read's complete event payloads (possibly none), until the connection ends."""
+        read, feed = self._response.read_some, self._splitter.feed
         try:
-            async for chunk in self._response.content.iter_any():
-                yield self._splitter.feed(chunk)
+            while chunk := await read():
+                yield feed(chunk)
         except TimeoutError:
             raise StreamTimedOut from None
-        except EventTooLarge as exc:
+        except (EventTooLarge, BadResponse) as exc:
             raise StreamInvalid(str(exc)) from None
-        except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError) as exc:
+        except UpstreamHttpError as exc:
             raise StreamBroken(type(exc).__name__) from None
 
     def rest(self) -> list[bytes]:
