@@ -153,6 +153,10 @@ async def run_phases(opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         data_dir, config, port = tmp / "data", tmp / "onshore.yaml", gb.free_port()
         data_dir.mkdir()
         gb.write_config(config, data_dir, port, upstream_port, "normal", issuer.port)
+        if opts.client != "onshore":  # the backend calls on aiohttp's client instead (issue 14's A/B)
+            config.write_text(
+                config.read_text().replace("gateway: {", f"gateway: {{upstream: {{client: {opts.client}}}, ", 1)
+            )
         created = subprocess.run(
             [*gb.onshore_command(), "keys", "create", "--tenant", "bench", "--config", str(config)],
             capture_output=True,
@@ -313,6 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunks", type=int, default=20, help="content chunks per streamed answer")
     parser.add_argument("--prompt", choices=("plain", "personal"), default="plain")
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
+    parser.add_argument(
+        "--client", choices=("onshore", "aiohttp"), default="onshore", help="HTTP client to the upstream"
+    )
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     parser.add_argument("--top", type=int, default=0, help="also list the N functions with most own time")
     parser.add_argument("--json", type=Path, help="also write the cProfile stage table as JSON here")

@@ -26,6 +26,7 @@ MAX_CHUNK_LINE: Final = 4096
 HIGH_WATER: Final = 256 * 1024  # unread bytes above which reading from the backend pauses
 IDLE_SECONDS: Final = 15.0  # an idle kept-alive connection older than this is closed, not reused
 _HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,15}")
+_HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
 _TOKEN: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _NO_BODY: Final = frozenset({204, 304})
 
@@ -288,44 +289,49 @@ class UpstreamResponse:
         return self._take_chunked(buffer)
 
     def _take_chunked(self, buffer: bytearray) -> bytes:
-        """Every whole or partial chunk in `buffer`, joined; consumes what it parsed."""
+        """Every whole or partial chunk in `buffer`, joined; consumes what it parsed. Parsed on one
+        bytes copy of the buffer: a backend's stream often arrives as many chunks in one read."""
+        data = bytes(buffer)
         out: list[bytes] = []
-        pos, end_of_buffer = 0, len(buffer)
-        while pos < end_of_buffer:
-            if self._chunk_left:
-                n = min(self._chunk_left, end_of_buffer - pos)
-                out.append(bytes(buffer[pos : pos + n]))
+        pos, end, left = 0, len(data), self._chunk_left
+        while pos < end:
+            if left:
+                n = min(left, end - pos)
+                out.append(data[pos : pos + n])
                 pos += n
-                self._chunk_left -= n
-                if self._chunk_left:
+                left -= n
+                if left:
                     break
                 self._crlf = True
             if self._crlf:
-                if end_of_buffer - pos < 2:
+                if end - pos < 2:
                     break
-                if buffer[pos : pos + 2] != b"\r\n":
+                if data[pos : pos + 2] != b"\r\n":
                     raise BadResponse("a chunk is not followed by CRLF")
                 pos += 2
                 self._crlf = False
-                continue
-            line_end = buffer.find(b"\r\n", pos)
+            line_end = data.find(b"\r\n", pos)
             if line_end < 0:
-                if end_of_buffer - pos > MAX_CHUNK_LINE:
+                if end - pos > MAX_CHUNK_LINE:
                     raise BadResponse("a chunk-size or trailer line is too long")
                 break
-            line = bytes(buffer[pos:line_end])
+            line = data[pos:line_end]
             pos = line_end + 2
             if self._trailers:
                 if not line:  # the blank line after the trailers: the body is complete
                     self._done = True
                     break
                 continue
-            size = line.split(b";", 1)[0].strip(b" \t")
-            if not _HEX.fullmatch(size):
-                raise BadResponse("invalid chunk size")
-            self._chunk_left = int(size, 16)
-            if not self._chunk_left:
+            if 0 < len(line) < 16 and not line.lstrip(_HEX_DIGITS):  # the usual line: hex digits only
+                left = int(line, 16)
+            else:  # chunk extensions or surrounding blanks; anything else is refused
+                size = line.split(b";", 1)[0].strip(b" \t")
+                if not _HEX.fullmatch(size):
+                    raise BadResponse("invalid chunk size")
+                left = int(size, 16)
+            if not left:
                 self._trailers = True
+        self._chunk_left = left
         del buffer[:pos]
         return out[0] if len(out) == 1 else b"".join(out)
 
@@ -338,11 +344,9 @@ class UpstreamResponse:
         self._client.give_back(self._conn, reusable)
 
     def close(self) -> None:
-        """Done with the answer, read or not: its connection is dropped."""
-        if self._released:
-            return
-        self._released = True
-        self._client.give_back(self._conn, False)
+        """Done with the answer, read or not: as `release` once it was wholly read (a relayed stream
+        ends here), else its connection is dropped (what is still on the wire cannot be skipped)."""
+        self.release()
 
 
 def _until(loop: asyncio.AbstractEventLoop, deadline: float | None, read_timeout: float | None) -> float | None:

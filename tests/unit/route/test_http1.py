@@ -462,3 +462,25 @@ def test_targets() -> None:
     assert b"Host: [::1]:8080\r\n" in ipv6.head
     with pytest.raises(ValueError):
         parse_target("ftp://example.com/")
+
+
+def test_close_after_the_whole_stream_keeps_the_connection_and_mid_stream_drops_it() -> None:
+    raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunked(b"data: a\n\n", b"data: [DONE]\n\n")
+
+    async def go() -> None:
+        async with Server(keep_answering(raw)) as server:
+            client = Http1Client(4)
+            for _ in range(2):  # read to the end, then closed as the relay does: reused
+                response = await post(client, server.url)
+                assert await response.read_all(1000) == b"data: a\n\ndata: [DONE]\n\n"
+                response.close()
+            assert server.connections == 1
+            response = await post(client, server.url)
+            response.close()  # nothing read: what is on the wire cannot be skipped, so a new connection
+            response = await post(client, server.url)
+            assert await response.read_all(1000)
+            response.release()
+            assert server.connections == 2
+            await client.close()
+
+    run(go)
