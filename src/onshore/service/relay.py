@@ -198,14 +198,16 @@ class StreamRelay:
             if not choices:
                 self._usage_chunk = {**document, "usage": raw_usage}
                 return
-        for choice in choices or []:
-            if isinstance(choice, dict) and choice.get("finish_reason") is not None:
+        for choice in choices or ():
+            if not isinstance(choice, dict):
+                continue
+            if choice.get("finish_reason") is not None:
                 self._finished = True
-            delta = choice.get("delta") if isinstance(choice, dict) else None
+            delta = choice.get("delta")
             if isinstance(delta, dict):
                 self._relayed.add_delta(delta)  # before restoration: the backend's own text
-            elif isinstance(choice, dict) and isinstance(choice.get("text"), str):
-                self._relayed.add(choice["text"])  # a text completion's chunk
+            elif isinstance(piece := choice.get("text"), str):
+                self._relayed.add(piece)  # a text completion's chunk
         document["model"] = self._model
         if self._restorer is not None:
             self._restorer.chunk(document)

@@ -54,3 +54,47 @@ def test_events_split_across_reads_and_crlf() -> None:
     assert splitter.feed(b"data: one\r\n") == []
     assert splitter.feed(b"\r\ndata: tw") == [b"one"]
     assert splitter.feed(b"o\n\n") == [b"two"]
+
+
+def _reference_payloads(stream: bytes) -> tuple[list[bytes], bytes]:
+    """The SSE rule event by event (the splitter's general path, written out): each blank line
+    ends an event; its `data:` lines, one leading-space run stripped each, joined by newlines."""
+    data = stream.replace(b"\r\n", b"\n")
+    payloads: list[bytes] = []
+    start = 0
+    while (end := data.find(b"\n\n", start)) >= 0:
+        lines = [line[5:].lstrip(b" ") for line in data[start:end].split(b"\n") if line.startswith(b"data:")]
+        if lines:
+            payloads.append(b"\n".join(lines))
+        start = end + 2
+    return payloads, data[start:]
+
+
+_PIECES = st.sampled_from(
+    [b"data: ", b"data:", b"data:  ", b'{"a":1}', b"[DONE]", b"\n", b"\n\n", b"\r\n", b": c", b"x"]
+)
+
+
+@given(st.lists(_PIECES, max_size=40), st.lists(st.integers(min_value=0, max_value=400), max_size=6))
+def test_any_stream_cut_anywhere_gives_the_payloads_of_the_sse_rule(pieces: list[bytes], cuts: list[int]) -> None:
+    stream = b"".join(pieces)
+    if b"\r" in stream.replace(b"\r\n", b""):
+        return  # a lone CR is not a line end this splitter knows
+    points = sorted({min(c, len(stream)) for c in cuts})
+    splitter = EventSplitter()
+    got: list[bytes] = []
+    for start, end in zip([0, *points], [*points, len(stream)], strict=True):
+        got += splitter.feed(stream[start:end])
+    expected, rest = _reference_payloads(stream)
+    assert got == expected
+    assert splitter.pending().replace(b"\r\n", b"\n").lstrip(b"\n") == rest.lstrip(b"\n")
+
+
+def test_a_read_of_single_line_events_splits_in_one_pass() -> None:
+    splitter = EventSplitter()
+    assert splitter.feed(b'data: {"a":1}\n\ndata: {"b":2}\n\ndata: [DONE]\n\ndata: {"c"') == [
+        b'{"a":1}',
+        b'{"b":2}',
+        b"[DONE]",
+    ]
+    assert splitter.feed(b":3}\n\n") == [b'{"c":3}']

@@ -71,11 +71,11 @@ class OpenAIStreamDecoder:
     __slots__ = ()
 
     def decode(self, payload: bytes) -> list[dict[str, Any]] | None:
-        if payload.strip() == b"[DONE]":
-            return None
         try:
             document = _decoder.decode(payload)
         except msgspec.DecodeError:
+            if payload.strip() == b"[DONE]":  # not JSON: checked only once JSON fails, once per stream
+                return None
             raise ValueError("the backend sent a stream event that is not JSON") from None
         if not isinstance(document, dict):
             raise ValueError("the backend sent a stream event that is not a JSON object")
@@ -142,13 +142,15 @@ def _complete_text(document: dict[str, Any], *, chunk: bool = False) -> None:
 
 
 def _complete_chunk(document: dict[str, Any]) -> None:
-    groq = document.get("x_groq")
-    if document.get("usage") is None and isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
-        document["usage"] = groq.pop("usage")  # Groq reports stream usage there, not in `usage`
+    """Runs on every streamed chunk: plain loops and membership tests, no generators."""
+    if "x_groq" in document:
+        groq = document["x_groq"]
+        if document.get("usage") is None and isinstance(groq, dict) and isinstance(groq.get("usage"), dict):
+            document["usage"] = groq.pop("usage")  # Groq reports stream usage there, not in `usage`
     choices = document.setdefault("choices", [])
     if not isinstance(choices, list):
         raise ValueError("the backend sent a chunk whose choices are not a list")
-    if document.get("object") == "text_completion" or any(isinstance(c, dict) and "text" in c for c in choices):
+    if document.get("object") == "text_completion" or _has_text_choice(choices):
         _complete_text(document, chunk=True)  # a legacy text completion streams chunks shaped like its answer
         return
     document.setdefault("object", "chat.completion.chunk")
@@ -160,6 +162,13 @@ def _complete_chunk(document: dict[str, Any]) -> None:
         choice.setdefault("index", index)
         choice.setdefault("delta", {})
         choice.setdefault("finish_reason", None)
+
+
+def _has_text_choice(choices: list[Any]) -> bool:
+    for choice in choices:  # noqa: SIM110 - a loop: any() over a generator costs more, on every chunk
+        if isinstance(choice, dict) and "text" in choice:
+            return True
+    return False
 
 
 def _complete_embeddings(document: dict[str, Any]) -> None:

@@ -68,11 +68,12 @@ class TokenTally:
 
     def add_delta(self, delta: dict[str, Any]) -> None:
         """The text of one streamed choice delta: content, refusal, tool-call names and arguments."""
-        for key in ("content", "refusal"):
-            value = delta.get(key)
-            if isinstance(value, str):
-                self._quarters += _quarters(value)
-        for call in delta.get("tool_calls") or []:
+        content, refusal = delta.get("content"), delta.get("refusal")  # every chunk: no loop for two keys
+        if isinstance(content, str):
+            self._quarters += _quarters(content)
+        if isinstance(refusal, str):
+            self._quarters += _quarters(refusal)
+        for call in delta.get("tool_calls") or ():
             function = call.get("function") if isinstance(call, dict) else None
             if isinstance(function, dict):
                 for key in ("name", "arguments"):
