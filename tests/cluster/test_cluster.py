@@ -66,6 +66,7 @@ class Cluster:
     key: str
     limited_key: str
     budget_key: str
+    refusals_seen: int = 0  # limit and budget refusals the clients got, in whichever tests ran
 
     def url(self, i: int) -> str:
         return f"http://127.0.0.1:{self.ports[i]}"
@@ -234,6 +235,7 @@ def test_rate_limit_holds_for_the_sum_across_replicas(cluster: Cluster) -> None:
 
     with ThreadPoolExecutor(9) as pool:
         list(pool.map(one, range(45)))
+    cluster.refusals_seen += outcomes.count("limited")
     assert outcomes.count("ok") == 30  # 30 per minute for the tenant, whichever replica serves it
     assert outcomes.count("limited") == 15
 
@@ -248,6 +250,7 @@ def test_budget_holds_across_replicas(cluster: Cluster) -> None:
             assert exc.body["code"] == "budget_exceeded"  # type: ignore[index]
             refused += 1
         time.sleep(0.05)  # tokens are charged just after each answer
+    cluster.refusals_seen += refused
     assert served == 10 and refused == 6
 
 
@@ -328,7 +331,7 @@ def test_cluster_traffic_kill_switch_replica_crash_and_audit(cluster: Cluster) -
         assert ids.count(request_id) == 1, request_id
     assert len(completed) == 200
     limited = [r for r in records if r.get("error_code") in ("rate_limit_exceeded", "budget_exceeded")]
-    assert len(limited) == 21  # refusals are recorded too
+    assert len(limited) == cluster.refusals_seen  # refusals are recorded too (21 when the file runs whole)
     admin = [r for r in records if r.get("kind") == "admin"]
     switched = [a for a in admin if "backend" in a]
     assert [(a["action"], a["backend"]) for a in switched] == [("disable", "b1"), ("enable", "b1")]
