@@ -27,14 +27,11 @@ class EventSplitter:
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         end = data.rfind(b"\n\n")
-        if end < 0:
-            self._buffer = data
-            if len(data) > MAX_EVENT_BYTES:
-                raise EventTooLarge(f"a stream event exceeded {MAX_EVENT_BYTES} bytes")
-            return []
-        self._buffer = data[end + 2 :]
+        self._buffer = data if end < 0 else data[end + 2 :]  # the event still arriving
         if len(self._buffer) > MAX_EVENT_BYTES:
             raise EventTooLarge(f"a stream event exceeded {MAX_EVENT_BYTES} bytes")
+        if end < 0:
+            return []
         whole = data[:end]
         # The usual read: events of one `data: ` line each. Then every newline is in a separator and
         # one split yields the payloads (a third of the per-event cost of the general path below).
