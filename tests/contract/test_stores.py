@@ -453,6 +453,25 @@ def test_backend_terminated_while_holding_the_chain_lock(pg_dsn: str, monkeypatc
         other.close()
 
 
+def test_a_connection_left_mid_command_is_replaced_not_reused(pg_dsn: str) -> None:
+    """A backend killed while the client is sending can leave psycopg's connection open but ACTIVE
+    (its goodbye unread): reused, every later append would fail with "another command is already in
+    progress". The store replaces it on the next call, writer and reader alike."""
+    store = PostgresStore(pg_dsn)
+    try:
+        store.append_entries([entry(1)])
+        for conn in (store._write, store._read):
+            conn.pgconn.send_query(b"SELECT 1")  # a command whose result nobody reads
+            assert not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.ACTIVE
+        stale_writer = store._write
+        store.append_entries([entry(2)])
+        assert store._write is not stale_writer and stale_writer.closed
+        assert store.keys_revision() >= 0
+        check_chain(store, 2)
+    finally:
+        store.close()
+
+
 def _endless_writer(dsn: str, name: str, started: Any) -> None:
     store = PostgresStore(dsn)
     n = 0

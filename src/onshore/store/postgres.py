@@ -137,6 +137,14 @@ def _connect(dsn: str) -> _Connection:
     return conn
 
 
+def _usable(conn: _Connection) -> bool:
+    """Between calls an autocommit connection is idle. psycopg closes a connection whose break it
+    noticed, but one that failed while sending (a terminated backend whose goodbye was not read yet)
+    can stay open and ACTIVE: every later command would fail with "another command is already in
+    progress". Either way it is replaced, so one broken connection fails one batch, not all that follow."""
+    return not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+
 class PostgresStore:
     """Each connection is used by one thread at a time: `_write` by the audit writer, `_read` by the
     caller, guarded by a lock. Blocking calls from the event loop go through `worker`, which close()
@@ -167,12 +175,14 @@ class PostgresStore:
         self.close()
 
     def _writer(self) -> _Connection:
-        if self._write.closed:  # psycopg closes a connection that broke; open a fresh one
+        if not _usable(self._write):
+            self._write.close()
             self._write = _connect(self._dsn)
         return self._write
 
     def _reader(self) -> _Connection:  # call with self._lock held
-        if self._read.closed:
+        if not _usable(self._read):
+            self._read.close()
             self._read = _connect(self._dsn)
         return self._read
 
