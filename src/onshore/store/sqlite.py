@@ -15,6 +15,7 @@ from typing import Any
 
 from onshore.identify.keys import KeyRecord, key_row
 from onshore.prove.chain import GENESIS_HASH, ChainedRecord, ChainHead, Checkpoint, link
+from onshore.store.wal_checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
 from onshore.worker import Worker
 
 SCHEMA_VERSION = 1
@@ -82,9 +83,15 @@ class SqliteStore:
             )
         self._write.executescript(_SCHEMA)
         self._write.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        # The audit writer commits on the event loop: its commits never checkpoint (two fsyncs), a
+        # thread of the store's own does (store/wal_checkpoint.py).
+        self._write.execute("PRAGMA wal_autocheckpoint=0")
+        self._write.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        self.wal = WalCheckpointer(lambda: _connect(path, durability), path)
 
     def close(self) -> None:
         self.worker.close()
+        self.wal.close()
         with self._lock:
             self._write.close()
             self._read.close()
@@ -148,19 +155,21 @@ class SqliteStore:
 
     def append_entries(self, entries: list[dict[str, Any]]) -> list[ChainedRecord]:
         conn = self._write
-        conn.execute("BEGIN IMMEDIATE")  # the write lock: the head cannot move under us
-        try:
-            row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
-            head = ChainHead(0, GENESIS_HASH) if row is None else ChainHead(int(row[0]), str(row[1]))
-            records, _ = link(entries, head)
-            conn.executemany(
-                "INSERT INTO audit_records (seq, id, ts, body, hash) VALUES (?, ?, ?, ?, ?)",
-                [(r.seq, r.id, r.ts, r.body, r.hash) for r in records],
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        with self.wal.lock:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock: the head cannot move under us
+            try:
+                row = conn.execute("SELECT seq, hash FROM audit_records ORDER BY seq DESC LIMIT 1").fetchone()
+                head = ChainHead(0, GENESIS_HASH) if row is None else ChainHead(int(row[0]), str(row[1]))
+                records, _ = link(entries, head)
+                conn.executemany(
+                    "INSERT INTO audit_records (seq, id, ts, body, hash) VALUES (?, ?, ?, ?, ?)",
+                    [(r.seq, r.id, r.ts, r.body, r.hash) for r in records],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        self.wal.committed()
         return records
 
     def add_checkpoint(self, checkpoint: Checkpoint) -> None:
@@ -168,6 +177,7 @@ class SqliteStore:
             "INSERT OR REPLACE INTO audit_checkpoints VALUES (?, ?, ?, ?, ?)",
             (checkpoint.seq, checkpoint.hash, checkpoint.ts, checkpoint.kid, checkpoint.signature),
         )
+        self.wal.committed()
 
     def last_checkpoint_seq(self) -> int:
         row = self._write.execute("SELECT COALESCE(MAX(seq), 0) FROM audit_checkpoints").fetchone()
