@@ -110,3 +110,31 @@ def test_a_store_nobody_closed_does_not_hold_up_the_exit(tmp_path: Path) -> None
         assert_whole_chain(store, 300)
     finally:
         store.close()
+
+
+def test_a_failing_checkpoint_is_logged_once_and_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(wal_checkpoint, "INTERVAL_SECONDS", 3600.0)
+    monkeypatch.setattr(wal_checkpoint, "NUDGE_EVERY_COMMITS", 10**9)
+    path = tmp_path / "onshore.db"
+    store = SqliteStore(path)  # its own thread stays asleep: the WAL keeps frames to checkpoint
+    store.append_entries([entry(0)])
+    time.sleep(0.1)
+    monkeypatch.setattr(wal_checkpoint, "INTERVAL_SECONDS", 0.02)
+    # A connection that cannot write the database: SQLite refuses its checkpoints (a real error).
+    failing = wal_checkpoint.WalCheckpointer(lambda: sqlite3.connect(f"file:{path}?mode=ro", uri=True), path)
+    try:
+        with caplog.at_level("INFO", logger="onshore.store"):
+            for _ in range(5):
+                failing.checkpoint_now()
+                time.sleep(0.05)
+        assert failing._thread.is_alive()
+        assert failing.checkpoints == 0
+        warnings = [r for r in caplog.records if "WAL checkpoint" in r.getMessage()]
+        assert len(warnings) == 1, [r.getMessage() for r in warnings]
+        assert "retrying" in warnings[0].getMessage()
+    finally:
+        failing.close()
+        store.close()
+    assert not failing._thread.is_alive()

@@ -57,6 +57,7 @@ class WalCheckpointer:
         self._closed = False
         self._commits = 0  # since the last nudge; only the writer's thread touches it
         self._dirty = False  # something was committed since the last checkpoint
+        self._failing = False  # the last checkpoint failed (logged once per streak)
         self.checkpoints = 0  # completed checkpoints, for tests and diagnostics
         self.restarts = 0  # of which the writer waited for, so that the WAL could start over
         self._thread = threading.Thread(target=self._run, name="onshore-sqlite-checkpoint", daemon=True)
@@ -107,10 +108,16 @@ class WalCheckpointer:
             _, frames, _ = conn.execute(_PASSIVE).fetchone()
             if frames >= MAX_WAL_FRAMES:
                 self._restart(conn)
-            self.checkpoints += 1
-        except sqlite3.Error as exc:  # the next tick tries again; writes report their own failures
+        except Exception as exc:  # noqa: BLE001 - the thread must live on: the next tick tries again
             self._dirty = True
-            log.warning("WAL checkpoint of %s failed: %s", self._path.name, exc)
+            if not self._failing:  # once per streak, not once a second (writes report their own failures)
+                log.warning("WAL checkpoint of %s failed, retrying every second: %s", self._path.name, exc)
+            self._failing = True
+            return
+        if self._failing:
+            log.info("WAL checkpoint of %s works again", self._path.name)
+        self._failing = False
+        self.checkpoints += 1
 
     def _restart(self, conn: sqlite3.Connection) -> None:
         """The writer never paused for long enough: after two more passes (each copies what came
