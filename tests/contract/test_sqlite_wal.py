@@ -77,6 +77,7 @@ def test_audit_commits_leave_the_checkpoint_to_the_thread(tmp_path: Path, monkey
 def test_the_wal_starts_over_under_writes_that_never_pause(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(wal_checkpoint, "NUDGE_EVERY_COMMITS", 8)
     monkeypatch.setattr(wal_checkpoint, "MAX_WAL_FRAMES", 300)
+    monkeypatch.setattr(wal_checkpoint, "RESTART_MIN_SECONDS", 0.0)
     path = tmp_path / "onshore.db"
     store = SqliteStore(path)
     commits = 0
@@ -138,3 +139,38 @@ def test_a_failing_checkpoint_is_logged_once_and_retried(
         failing.close()
         store.close()
     assert not failing._thread.is_alive()
+
+
+def test_a_restart_that_cannot_happen_is_not_retried_at_every_tick(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long read pins an old snapshot: the WAL cannot start over, and the writer must not be made
+    to wait for it again at every nudge."""
+    monkeypatch.setattr(wal_checkpoint, "NUDGE_EVERY_COMMITS", 8)
+    monkeypatch.setattr(wal_checkpoint, "MAX_WAL_FRAMES", 300)
+    monkeypatch.setattr(wal_checkpoint, "RESTART_MIN_SECONDS", 3600.0)
+    path = tmp_path / "onshore.db"
+    store = SqliteStore(path)
+    reader = sqlite3.connect(path, isolation_level=None)
+    try:
+        store.append_entries([entry(0)])
+        reader.execute("BEGIN")
+        assert reader.execute("SELECT COUNT(*) FROM audit_records").fetchone()[0] == 1  # the snapshot it holds
+        commits = 1
+        deadline = time.monotonic() + 60
+        while store.wal.restarts < 1 and time.monotonic() < deadline:
+            store.append_entries([entry(commits)])
+            commits += 1
+        assert store.wal.restarts == 1
+        checked = store.wal.checkpoints
+        for n in range(commits, commits + 800):  # many more nudges past MAX_WAL_FRAMES
+            store.append_entries([entry(n)])
+        commits += 800
+        wait_for(lambda: store.wal.checkpoints > checked + 5, "more checkpoints")
+        assert store.wal.restarts == 1  # once per RESTART_MIN_SECONDS, not once per nudge
+        assert wal_frames(path) > 300  # the read still pins the WAL
+        reader.execute("COMMIT")
+        assert_whole_chain(store, commits)
+    finally:
+        reader.close()
+        store.close()

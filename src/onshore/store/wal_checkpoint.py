@@ -17,6 +17,7 @@ import atexit
 import logging
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -31,6 +32,10 @@ INTERVAL_SECONDS = 1.0  # and at least this often while anything was committed
 # the WAL grows. At this many frames (64 MiB of 4 KiB pages) the writer waits for one checkpoint.
 MAX_WAL_FRAMES = 16_384
 CATCH_UP_PASSES = 2
+# The wait fails to start the WAL over while another process writes or a long read holds an old
+# snapshot (a report, `audit verify`): retried no more often than this, so the writer never waits
+# more than once per interval, whatever else uses the file.
+RESTART_MIN_SECONDS = 5.0
 WAL_SIZE_LIMIT = 128 * 1024 * 1024  # PRAGMA journal_size_limit: a WAL file past this is cut back
 _PASSIVE = "PRAGMA wal_checkpoint(PASSIVE)"
 
@@ -60,6 +65,7 @@ class WalCheckpointer:
         self._failing = False  # the last checkpoint failed (logged once per streak)
         self.checkpoints = 0  # completed checkpoints, for tests and diagnostics
         self.restarts = 0  # of which the writer waited for, so that the WAL could start over
+        self._restarted_at = -RESTART_MIN_SECONDS  # time.monotonic() of the last such wait
         self._thread = threading.Thread(target=self._run, name="onshore-sqlite-checkpoint", daemon=True)
         self._thread.start()
         _running.add(self)
@@ -106,7 +112,7 @@ class WalCheckpointer:
     def _checkpoint(self, conn: sqlite3.Connection) -> None:
         try:
             _, frames, _ = conn.execute(_PASSIVE).fetchone()
-            if frames >= MAX_WAL_FRAMES:
+            if frames >= MAX_WAL_FRAMES and time.monotonic() - self._restarted_at >= RESTART_MIN_SECONDS:
                 self._restart(conn)
         except Exception as exc:  # noqa: BLE001 - the thread must live on: the next tick tries again
             self._dirty = True
@@ -128,4 +134,5 @@ class WalCheckpointer:
             conn.execute(_PASSIVE).fetchone()
         with self.lock:
             conn.execute(_PASSIVE).fetchone()
+        self._restarted_at = time.monotonic()
         self.restarts += 1
