@@ -28,7 +28,7 @@ NUDGE_EVERY_COMMITS = 256  # ~2-3 pages per commit: about SQLite's own 1,000-pag
 INTERVAL_SECONDS = 1.0  # and at least this often while anything was committed
 
 # The WAL starts over only once a checkpoint has copied every frame and the writer has not committed
-# since: under steady load a checkpoint's two fsyncs (~5 ms each here) always overlap a commit, so
+# since: under steady load a checkpoint's fsyncs (5-15 ms each here) always overlap a commit, so
 # the WAL grows. At this many frames (64 MiB of 4 KiB pages) the writer waits for one checkpoint.
 MAX_WAL_FRAMES = 16_384
 CATCH_UP_PASSES = 2
