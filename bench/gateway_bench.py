@@ -866,7 +866,8 @@ class Options:
     open_rate: float = OPEN_LOOP_RATE  # open-loop phase: requests per second
     open_duration: float = 10.0  # seconds per open-loop round and path
     open_rounds: int = 2  # open-loop rounds per path, alternating (latencies pooled)
-    client_ab: bool = True  # measure Onshore again with gateway.upstream.client: aiohttp
+    server_ab: bool = True  # measure Onshore again with gateway.http_server: aiohttp
+    client_ab: bool = False  # measure Onshore again with gateway.upstream.client: aiohttp
     litellm: Path | None = None  # LiteLLM's venv (default: the installer's, if present)
     portkey: Path | None = None  # the dir holding Portkey's node_modules (same)
 
@@ -1265,7 +1266,13 @@ def profile_text(profile: dict[str, Any]) -> str:
 # Installed by bench/others/install.sh into their own venv / node_modules outside the repo; never
 # project dependencies. Each runs alone on the gateway's core against the same upstream, after Onshore.
 OTHERS_ENV = "ONSHORE_BENCH_OTHERS"
-OTHER_LABELS = {"onshore-aiohttp": "Onshore, aiohttp client", "litellm": "LiteLLM", "portkey": "Portkey"}
+OTHER_LABELS = {
+    "onshore-aiohttp-server": "Onshore, aiohttp server",
+    "onshore-aiohttp": "Onshore, aiohttp client",
+    "litellm": "LiteLLM",
+    "portkey": "Portkey",
+}
+AIOHTTP_SERVER = "onshore-aiohttp-server"  # Onshore again, model routes on aiohttp's server (issue 14's A/B)
 AIOHTTP_CLIENT = "onshore-aiohttp"  # Onshore again, its backend calls on aiohttp's client (issue 14's A/B)
 PORTKEY_START = Path("node_modules/@portkey-ai/gateway/build/start-server.js")
 OTHERS_HINT = "LiteLLM / Portkey not installed: `make bench-others` installs them to compare (outside the repo)"
@@ -1610,24 +1617,30 @@ def run(opts: Options, argv: list[str]) -> int:
         results["gateway_exit_code"] = code
         results["gateway_stderr"] = gateway_child.stderr()[-4000:]
 
-        # Onshore again with aiohttp's client to the upstream (same config, data and key): the A/B
-        # of issue 14's leaner client, measured like the other gateways below.
+        # Onshore again with one part on aiohttp (same config otherwise, same data and key): the A/Bs
+        # of issue 14's lean server and lean client, measured like the other gateways below.
         results["others"] = {}
-        if opts.client_ab:
-            config.write_text(config.read_text().replace("gateway: {", "gateway: {upstream: {client: aiohttp}, ", 1))
-            ab = Child(AIOHTTP_CLIENT, [*pin(opts.gateway_cpu), *onshore, "serve", "--config", str(config)], tmp)
+        plain_config = config.read_text()
+        variants = [(AIOHTTP_SERVER, "http_server: aiohttp", opts.server_ab)]
+        variants.append((AIOHTTP_CLIENT, "upstream: {client: aiohttp}", opts.client_ab))
+        for name, setting, wanted in variants:
+            if not wanted:
+                continue
+            config.write_text(plain_config.replace("gateway: {", f"gateway: {{{setting}, ", 1))
+            ab = Child(name, [*pin(opts.gateway_cpu), *onshore, "serve", "--config", str(config)], tmp)
             children.append(ab)
-            wait_until(lambda: http_get_ok(port, "/healthz"), 60, "waiting for Onshore (aiohttp client)", ab)
-            log(f"{OTHER_LABELS[AIOHTTP_CLIENT]} on :{port} (pid {ab.pid})")
-            ab_json = Endpoint(AIOHTTP_CLIENT, port, gateway.raw)
-            ab_stream = Endpoint(AIOHTTP_CLIENT, port, sgateway.raw)
-            ab_pids = {AIOHTTP_CLIENT: ab.pid, "upstream": upstream.pid}
-            results["others"][AIOHTTP_CLIENT] = _run_loop(
+            wait_until(lambda: http_get_ok(port, "/healthz"), 60, f"waiting for {OTHER_LABELS[name]}", ab)
+            log(f"{OTHER_LABELS[name]} on :{port} (pid {ab.pid})")
+            ab_json = Endpoint(name, port, gateway.raw)
+            ab_stream = Endpoint(name, port, sgateway.raw)
+            ab_pids = {name: ab.pid, "upstream": upstream.pid}
+            results["others"][name] = _run_loop(
                 measure_other(opts, direct, sdirect, ab_json, ab_stream, ab_pids, log, chunked)
             )
             ab.stop()
             verify = audit_verify(onshore, config)
-            results["others"][AIOHTTP_CLIENT]["audit_verify"] = (verify.stdout + verify.stderr).strip()
+            results["others"][name]["audit_verify"] = (verify.stdout + verify.stderr).strip()
+        config.write_text(plain_config)
         found = find_others(opts.litellm, opts.portkey, log)
         # Other gateways, one at a time on the core Onshore had (now stopped), same upstream.
         for name, root in found.items():
@@ -1852,9 +1865,14 @@ def parse_args(argv: list[str]) -> Options:
         "the issue's full check is --memory 1000000)",
     )
     parser.add_argument(
-        "--no-client-ab",
+        "--no-server-ab",
         action="store_true",
-        help="skip measuring Onshore a second time with aiohttp's client to the upstream",
+        help="skip measuring Onshore a second time with its model routes on aiohttp's server",
+    )
+    parser.add_argument(
+        "--client-ab",
+        action="store_true",
+        help="also measure Onshore with aiohttp's client to the upstream (the lean client's A/B)",
     )
     parser.add_argument(
         "--litellm", type=Path, metavar="VENV", help="LiteLLM's venv (default: bench/others/install.sh's)"
@@ -1887,7 +1905,8 @@ def parse_args(argv: list[str]) -> Options:
         open_rate=min(20_000.0, max(1.0, a.open_rate)),
         open_duration=min(600.0, max(0.5, a.open_duration or sizes["open_duration"])),
         open_rounds=min(20, max(1, int(sizes["open_rounds"]))),
-        client_ab=not a.no_client_ab and not a.memory,
+        server_ab=not a.no_server_ab and not a.memory,
+        client_ab=a.client_ab and not a.memory,
         litellm=a.litellm,
         portkey=a.portkey,
     )

@@ -60,6 +60,7 @@ _STAGES: tuple[tuple[str, str], ...] = (
     ("onshore/prove/", "prove: record + chain hash + commit"),
     ("onshore/store/", "prove: record + chain hash + commit"),
     ("onshore/service/", "service glue (steps, chat)"),
+    ("onshore/edge/lean_server.py", "lean HTTP server (model routes)"),
     ("onshore/edge/", "edge (handlers, parse, headers)"),
     ("onshore/", "other onshore (metrics, ids, clock)"),
     ("aiohttp/client", "aiohttp client (to upstream)"),
@@ -140,6 +141,7 @@ async def run_phases(opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     from aiohttp import web
 
     from onshore.app import build_app
+    from onshore.edge.runner import GatewayRunner
     from onshore.settings import load_settings
 
     issuer = gb.JwtIssuer()
@@ -165,7 +167,9 @@ async def run_phases(opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             check=True,
         )
         api_key = created.stdout.strip().splitlines()[-1]
-        runner = web.AppRunner(build_app(load_settings(config)), access_log=None, handler_cancellation=False)
+        if opts.server != "onshore":  # aiohttp's server alone (issue 14's A/B of the lean one)
+            config.write_text(config.read_text().replace("gateway: {", f"gateway: {{http_server: {opts.server}, ", 1))
+        runner = GatewayRunner(build_app(load_settings(config)), access_log=None, handler_cancellation=False)
         await runner.setup()
         await web.TCPSite(runner, gb.HOST, port).start()
 
@@ -321,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phases", default=",".join(PHASES), help=f"comma-separated subset of {','.join(PHASES)}")
     parser.add_argument(
         "--client", choices=("onshore", "aiohttp"), default="onshore", help="HTTP client to the upstream"
+    )
+    parser.add_argument(
+        "--server", choices=("onshore", "aiohttp"), default="onshore", help="HTTP server for the model routes"
     )
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     parser.add_argument("--top", type=int, default=0, help="also list the N functions with most own time")

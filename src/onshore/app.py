@@ -494,6 +494,7 @@ async def _start(
         admin_roles=_admin_roles(settings),
         metrics_token=_secret(settings, "#metrics"),
         stream_kill=gw.redis.streams_on_kill if gw.redis else "finish",
+        lean_http=gw.http_server == "onshore",
     )
     serving.on_swap.append(lambda new: setattr(gateway, "admin_roles", _admin_roles(new.settings)))
     # Before the pid file exists (on_started): a SIGHUP from then on reloads, never ends the process.

@@ -287,6 +287,10 @@ class GatewaySettings(_Strict, frozen=True, kw_only=True):
     jurisdiction: str = "JP"
     region: str = "local"
     max_body_bytes: int = 4 * 1024 * 1024
+    # The model routes' HTTP server: Onshore's lean HTTP/1.1 protocol in front of aiohttp's (which
+    # serves everything else), or aiohttp's alone (the bench compares the two in one run). Read at
+    # start-up only: a reload does not change it.
+    http_server: Literal["onshore", "aiohttp"] = "onshore"
     key_refresh_seconds: float = 0.5
     # How long known keys keep working while the key store cannot be read (then: 503 for everyone).
     key_max_staleness_seconds: float = 30.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -56,7 +58,9 @@ class World:
             upstream.received_paths.clear()
 
 
-def world_settings(data_dir: Path, us: FakeUpstream, jp1: FakeUpstream, jp2: FakeUpstream) -> Settings:
+def world_settings(
+    data_dir: Path, us: FakeUpstream, jp1: FakeUpstream, jp2: FakeUpstream, **gateway: object
+) -> Settings:
     backends = {
         "us-cloud": backend(us.base_url, "US", operator="Hyperscaler Inc", retention_days=30, region="us-east-1"),
         "jp-primary": backend(jp1.base_url, "JP", region="tokyo-1", api_key_env="JP_PRIMARY_KEY"),
@@ -100,22 +104,22 @@ def world_settings(data_dir: Path, us: FakeUpstream, jp1: FakeUpstream, jp2: Fak
         backends,
         models,
         tenants,
-        gateway={"max_body_bytes": 65536},
+        gateway={"max_body_bytes": 65536, **gateway},
         environ={"JP_PRIMARY_KEY": UPSTREAM_SECRET},
     )
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+@contextlib.contextmanager
+def running_world(data_dir: Path, loop: asyncio.AbstractEventLoop | None = None) -> Iterator[World]:
     us, jp1, jp2 = FakeUpstream("us").start(), FakeUpstream("jp1").start(), FakeUpstream("jp2").start()
-    settings = world_settings(tmp_path_factory.mktemp("gateway"), us, jp1, jp2)
+    settings = world_settings(data_dir, us, jp1, jp2)
     keys = (
         add_key(settings, "acme"),
         add_key(settings, "acme", "personal"),
         add_key(settings, "acme", models=("chat",)),
         add_key(settings, "globex"),
     )
-    gateway = RunningGateway(settings).start()
+    gateway = RunningGateway(settings, loop=loop).start()
     world = World(gateway, settings, us, jp1, jp2, *keys)
     try:
         yield world
@@ -124,6 +128,12 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         gateway.stop()
         for upstream in (us, jp1, jp2):
             upstream.stop()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with running_world(tmp_path_factory.mktemp("gateway")) as world:
+        yield world
 
 
 @pytest.fixture

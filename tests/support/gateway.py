@@ -12,6 +12,7 @@ from aiohttp import web
 
 from onshore.app import build_app, open_store
 from onshore.clock import Clock
+from onshore.edge.runner import GatewayRunner
 from onshore.identify.keys import KeyRecord, generate_key
 from onshore.settings import Settings, parse_settings
 from tests.support.access_audit import suite_access_log
@@ -73,16 +74,23 @@ def add_key(settings: Settings, tenant: str, floor: str = "public", models: tupl
 
 
 class RunningGateway:
-    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+    def __init__(
+        self, settings: Settings, clock: Clock | None = None, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         self.settings = settings
         self._clock = clock
-        self._loop = asyncio.new_event_loop()
+        self._loop = loop or asyncio.new_event_loop()  # `onshore serve` runs on uvloop: pass one to test that
         self._ready = threading.Event()
         self._runner: web.AppRunner | None = None
         self._error: BaseException | None = None
         self.port = 0
         self.leftover_tasks: list[str] = []
         self._thread = threading.Thread(target=self._run, name="onshore-gateway", daemon=True)
+
+    @property
+    def http_server(self) -> web.Server | None:
+        """The low-level server the runner made (edge/runner.py: the lean one unless configured off)."""
+        return self._runner.server if self._runner is not None else None
 
     @property
     def url(self) -> str:
@@ -100,7 +108,7 @@ class RunningGateway:
         asyncio.set_event_loop(self._loop)
         try:
             app = build_app(self.settings, self._clock)
-            self._runner = web.AppRunner(app, access_log=None, handler_cancellation=False)
+            self._runner = GatewayRunner(app, access_log=None, handler_cancellation=False)
             self._loop.run_until_complete(self._runner.setup())
             site = web.TCPSite(self._runner, "127.0.0.1", 0)
             self._loop.run_until_complete(site.start())

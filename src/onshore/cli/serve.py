@@ -67,9 +67,8 @@ def _run(
     out: TextIO,
     reload_from: Callable[[], Settings],
 ) -> int:
-    from aiohttp import web
-
     from onshore.app import BackendStartError, build_app
+    from onshore.edge.runner import run_gateway
     from onshore.reload import remove_pid, write_pid
 
     pid_file: list[Path] = []
@@ -84,7 +83,7 @@ def _run(
     # --config / $ONSHORE_CONFIG / ./onshore.yaml and --data-dir.
     app = build_app(settings, on_started=started, reload_from=reload_from)
     try:
-        web.run_app(app, sock=sockets, print=None, access_log=None, handler_cancellation=False)
+        run_gateway(app, sockets)
     except (BackendStartError, ConfigError) as exc:
         print(f"Start-up failed: {exc} / 起動に失敗しました（API キーは作成されていません）", file=sys.stderr)
         return 2

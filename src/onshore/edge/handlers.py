@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -11,9 +12,9 @@ import msgspec
 from aiohttp import web
 
 from onshore.decide.data_class import DATA_CLASS_HEADER
-from onshore.edge.calls import chat_call, completion_call, count_tokens_call, embeddings_call
-from onshore.edge.dialects import ANTHROPIC, OPENAI, EdgeDialect
+from onshore.edge.dialects import EdgeDialect
 from onshore.edge.errors import DEFAULT_RETRY_AFTER, RETRY_AFTER, ApiError
+from onshore.edge.model_routes import ModelRoute
 from onshore.edge.state import Gateway
 from onshore.edge.wire import raise_for_size
 from onshore.events.model import client_source
@@ -74,81 +75,36 @@ def _client_write(response: web.StreamResponse) -> Write:
     return write
 
 
-async def _chat(
-    request: web.Request, authorization: str | None, dialect: EdgeDialect, completions: bool = False
-) -> web.StreamResponse:
-    """Run a chat (or text completion) request; the service either returns an answer or writes a
-    stream through us."""
-    client_source.set(request.remote)  # for security events (each request runs in its own task)
-    gateway = request.app[GATEWAY]
-    endpoint = "completions" if completions else dialect.chat_endpoint
-    raw = await _body_or_refusal(request, endpoint, authorization, dialect)
-    if isinstance(raw, web.Response):
-        return raw
-    stream_response: web.StreamResponse | None = None
+def model_handler(route: ModelRoute) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """A model route on aiohttp: the service either returns an answer or writes a stream through us."""
 
-    async def open_stream(headers: dict[str, str]) -> Write:
-        nonlocal stream_response
-        stream_response = web.StreamResponse(status=200, headers=headers)
-        try:
-            await stream_response.prepare(request)
-        except _GONE:
-            raise ClientGone from None
-        return _client_write(stream_response)
+    async def handle(request: web.Request) -> web.StreamResponse:
+        client_source.set(request.remote)  # for security events (each request runs in its own task)
+        gateway = request.app[GATEWAY]
+        dialect = route.dialect()
+        authorization = route.authorization(request.headers)
+        raw = await _body_or_refusal(request, route.endpoint, authorization, dialect)
+        if isinstance(raw, web.Response):
+            return raw
+        stream_response: web.StreamResponse | None = None
 
-    data_class = request.headers.get(DATA_CLASS_HEADER)
-    if completions:
-        result = await gateway.pipeline.completions(completion_call(raw, authorization, data_class), open_stream)
-    else:
-        result = await gateway.pipeline.chat(chat_call(raw, dialect, authorization, data_class), open_stream)
-    if result is not None:
-        return _answer(result)
-    assert stream_response is not None
-    return stream_response
+        async def open_stream(headers: dict[str, str]) -> Write:
+            nonlocal stream_response
+            stream_response = web.StreamResponse(status=200, headers=headers)
+            try:
+                await stream_response.prepare(request)
+            except _GONE:
+                raise ClientGone from None
+            return _client_write(stream_response)
 
+        data_class = request.headers.get(DATA_CLASS_HEADER)
+        result = await route.run(gateway.pipeline, dialect, raw, authorization, data_class, open_stream)
+        if result is not None:
+            return _answer(result)
+        assert stream_response is not None
+        return stream_response
 
-async def chat_completions(request: web.Request) -> web.StreamResponse:
-    return await _chat(request, request.headers.get("Authorization"), OPENAI)
-
-
-async def completions(request: web.Request) -> web.StreamResponse:
-    """Legacy text completions, for the tools that still use them: the same path as chat."""
-    return await _chat(request, request.headers.get("Authorization"), OPENAI, completions=True)
-
-
-async def messages(request: web.Request) -> web.StreamResponse:
-    """Anthropic's Messages API, for Claude-style clients: same path, same policy, same proof."""
-    return await _chat(request, _anthropic_authorization(request), ANTHROPIC)
-
-
-def _anthropic_authorization(request: web.Request) -> str | None:
-    authorization = request.headers.get("Authorization")
-    if authorization is None and "x-api-key" in request.headers:
-        authorization = f"Bearer {request.headers['x-api-key']}"
-    return authorization
-
-
-async def count_tokens(request: web.Request) -> web.Response:
-    """Anthropic's token count: the same identity, decision and protection as /v1/messages."""
-    client_source.set(request.remote)
-    gateway = request.app[GATEWAY]
-    authorization = _anthropic_authorization(request)
-    raw = await _body_or_refusal(request, "count_tokens", authorization, ANTHROPIC)
-    if isinstance(raw, web.Response):
-        return raw
-    call = count_tokens_call(raw, authorization, request.headers.get(DATA_CLASS_HEADER))
-    return _answer(await gateway.pipeline.count_tokens(call))
-
-
-async def embeddings(request: web.Request) -> web.Response:
-    client_source.set(request.remote)
-    gateway = request.app[GATEWAY]
-    authorization = request.headers.get("Authorization")
-    raw = await _body_or_refusal(request, "embeddings", authorization, OPENAI)
-    if isinstance(raw, web.Response):
-        return raw
-    call = embeddings_call(raw, authorization, request.headers.get(DATA_CLASS_HEADER))
-    return _answer(await gateway.pipeline.embeddings(call))
+    return handle
 
 
 def _model_card(name: str, created: int) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import msgspec
 from aiohttp import web
 
 from onshore.edge import handlers
-from onshore.edge.dialects import ResponsesDialect
 from onshore.edge.errors import ApiError
 from onshore.events.model import client_source
 from onshore.identify.principal import Principal
@@ -24,10 +23,6 @@ from onshore.prove.writer import AuditUnavailable
 from onshore.service.conversations import Conversations
 
 _encoder = msgspec.json.Encoder()
-
-
-async def create(request: web.Request) -> web.StreamResponse:
-    return await handlers._chat(request, request.headers.get("Authorization"), ResponsesDialect())
 
 
 def _owner(request: web.Request) -> tuple[Principal, Conversations, str]:

@@ -10,15 +10,11 @@ from aiohttp import web
 from onshore.edge import handlers, responses
 from onshore.edge.errors import ApiError, api_error
 from onshore.edge.headers import X_REQUEST_ID
+from onshore.edge.model_routes import MODEL_ROUTES
 from onshore.refusal import Refusal
 
 ROUTES = [
-    web.post("/v1/chat/completions", handlers.chat_completions),
-    web.post("/v1/completions", handlers.completions),
-    web.post("/v1/embeddings", handlers.embeddings),
-    web.post("/v1/messages", handlers.messages),
-    web.post("/v1/messages/count_tokens", handlers.count_tokens),
-    web.post("/v1/responses", responses.create),
+    *(web.post(path, handlers.model_handler(route)) for path, route in MODEL_ROUTES.items()),
     web.get("/v1/responses/{response_id}", responses.retrieve, allow_head=False),
     web.delete("/v1/responses/{response_id}", responses.delete),
     web.get("/v1/responses/{response_id}/input_items", responses.input_items, allow_head=False),

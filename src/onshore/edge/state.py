@@ -28,6 +28,7 @@ class Gateway:
     admin_roles: bool = False  # API keys or tokens may carry admin-side roles (identity config)
     metrics_token: str | None = None
     stream_kill: str = "finish"
+    lean_http: bool = True  # the model routes on edge/lean_server.py (gateway.http_server; read at start only)
     problems: dict[str, str] = field(default_factory=dict)  # readiness problems by component
     # While the audit writer is unhealthy: did the latest write probe succeed? (see app._probe_audit)
     audit_writable: bool = False
