@@ -110,12 +110,13 @@ def _parse(buffer: bytearray, end: int, max_body: int) -> _Request | None:
     if _HEADER_BLOCK.fullmatch(block) is None:
         return None
     headers: dict[str, str] = {}
-    for line in block.split(b"\r\n")[:-1]:
-        name, _, value = line.partition(b":")
-        key = name.decode("ascii").lower()
+    # Values decode as aiohttp's parser decodes them (UTF-8, surrogateescape); names are ASCII tokens.
+    for line in block.decode("utf-8", "surrogateescape").split("\r\n")[:-1]:
+        name, _, value = line.partition(":")
+        key = name.lower()
         if key in headers:
             return None  # a repeated header (Content-Length above all) is aiohttp's to judge
-        headers[key] = value.strip(b" \t").decode("utf-8", "surrogateescape")
+        headers[key] = value.strip(" \t")
     length = headers.get("content-length")
     if (
         length is None
