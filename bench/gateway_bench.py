@@ -1719,8 +1719,8 @@ def print_report(report: dict[str, Any], opts: Options) -> None:
     print(markdown(r, opts))
     print()
     if r.get("others"):
-        print("Compared with other gateways, and with Onshore on aiohttp's client (each alone on the gateway's core")
-        print("after Onshore, same upstream):")
+        print("Compared with other gateways, and with Onshore on aiohttp's server or client (each alone on the")
+        print("gateway's core after Onshore, same upstream):")
         print()
         print(others_markdown(r, r["others"], opts))
         for name, o in r["others"].items():
