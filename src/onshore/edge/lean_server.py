@@ -42,6 +42,7 @@ HIGH_WATER: Final = 256 * 1024  # pipelined bytes buffered while a request runs,
 _DATA_CLASS: Final = "onshore-data-class"  # decide/data_class.DATA_CLASS_HEADER, lower-cased
 _ROUTES: Final = {path.encode(): route for path, route in MODEL_ROUTES.items()}
 # Header lines as RFC 9110 allows them: a token, a colon, a value of visible bytes, tabs and spaces.
+# Each part's class excludes what ends it, so matching is linear (no backtracking on a hostile head).
 _HEADER_BLOCK: Final = re.compile(rb"(?:[!#$%&'*+.^_`|~0-9A-Za-z-]+:[^\x00-\x08\x0a-\x1f\x7f]*\r\n)*")
 _REASONS: Final = {s.value: s.phrase.encode() for s in HTTPStatus}
 _CHUNKED_END: Final = b"0\r\n\r\n"
