@@ -13,6 +13,10 @@ the same with a bearer JWT (RS256, cached key), and a streamed answer of `--chun
 - cProfile (default): per stage, function calls per request and the stage's share of the profiled
   CPU time. A library function's own time (msgspec, hashlib, sqlite3, asyncio...) is
   given to the stage that called it; aiohttp's server and client are stages of their own.
+- `--wall`: no profiler; a few steps timed by the clock around their calls (cProfile inflates
+  call-heavy Python and cannot see a system call's real cost): the whole request as the lean server
+  serves it, the wait for the upstream's answer, the scan, the chain link, the SQLite commit, the
+  receipt. Per request: the mean and p50 of the step's total, and its calls.
 - `--callgrind`: re-runs itself under `valgrind --tool=callgrind` and reports instructions (Ir) per
   request for each phase, minus the same client calling the upstream directly, and the split by
   shared object (the interpreter, OpenSSL's SHA-256 and Ed25519, SQLite, msgspec, aiohttp's parser).
@@ -127,6 +131,106 @@ def by_stage(stats: pstats.Stats, requests: int) -> dict[str, dict[str, float]]:
     return dict(out)
 
 
+# --wall: (module, class or None for a module function, attribute, label). Times include waiting where a
+# step awaits (the request as served, the upstream's answer); the others never suspend.
+WALL_STEPS = (
+    ("onshore.edge.lean_server", "LeanConnection", "_serve", "request in the gateway (read to answer sent)"),
+    ("onshore.route.http1", "Http1Client", "_read_head", "  of which: waiting for the upstream's answer head"),
+    ("onshore.protect.protector", "Protector", "scan", "  protect: personal-data scan"),
+    ("onshore.store.sqlite", "SqliteStore", "append_entries", "  prove: SQLite commit (chain link included)"),
+    ("onshore.store.sqlite", None, "link", "    prove: chain link (JCS + SHA-256)"),
+    ("onshore.prove.signer", "Signer", "receipt", "  prove: sign receipt (Ed25519 JWS)"),
+)
+
+
+class WallClock:
+    """Per-request totals of the WALL_STEPS, by perf_counter around each call."""
+
+    def __init__(self) -> None:
+        self.spent: dict[str, float] = defaultdict(float)
+        self.calls: Counter[str] = Counter()
+        self.current: dict[str, float] = defaultdict(float)
+        self.per_request: dict[str, list[float]] = defaultdict(list)
+        self.recording = False
+
+    def install(self) -> None:
+        import importlib
+        import inspect
+        import time
+
+        clock = time.perf_counter
+        for module_name, owner_name, attribute, label in WALL_STEPS:
+            module = importlib.import_module(module_name)
+            owner: Any = module if owner_name is None else getattr(module, owner_name)
+            original = getattr(owner, attribute)
+
+            def note(label: str, began: float) -> None:
+                if self.recording:
+                    took = clock() - began
+                    self.spent[label] += took
+                    self.calls[label] += 1
+                    self.current[label] += took
+
+            if inspect.iscoroutinefunction(original):
+
+                def timed_async(*args: Any, _f: Any = original, _label: str = label, **kwargs: Any) -> Any:
+                    async def run() -> Any:
+                        began = clock()
+                        try:
+                            return await _f(*args, **kwargs)
+                        finally:
+                            note(_label, began)
+
+                    return run()
+
+                setattr(owner, attribute, timed_async)
+            else:
+
+                def timed(*args: Any, _f: Any = original, _label: str = label, **kwargs: Any) -> Any:
+                    began = clock()
+                    try:
+                        return _f(*args, **kwargs)
+                    finally:
+                        note(_label, began)
+
+                setattr(owner, attribute, timed)
+
+    def request_done(self) -> None:
+        for _, _, _, label in WALL_STEPS:
+            self.per_request[label].append(self.current.pop(label, 0.0))
+
+    def report(self, phase: str, requests: int) -> None:
+        print(f"--- {phase}: wall time per request, {requests} requests one at a time (µs) ---")
+        print("| step | mean | p50 | p90 | calls/req |")
+        print("|---|---:|---:|---:|---:|")
+        for _, _, _, label in WALL_STEPS:
+            values = sorted(self.per_request[label])
+            if not values or not self.calls[label]:
+                continue
+            mean = 1e6 * self.spent[label] / requests
+            p50, p90 = 1e6 * values[len(values) // 2], 1e6 * values[int(len(values) * 0.9)]
+            print(f"| {label} | {mean:.1f} | {p50:.1f} | {p90:.1f} | {self.calls[label] / requests:.1f} |")
+        self.spent.clear()
+        self.calls.clear()
+        self.per_request.clear()
+
+
+async def drive_timed(endpoint: gb.Endpoint, n: int, wall: WallClock) -> None:
+    """As `drive` (one keep-alive connection, one request at a time), noting each request's totals."""
+    result, conn = gb.PhaseResult(), None
+    wall.recording = True
+    try:
+        for _ in range(n):
+            conn = await gb._one(conn, endpoint, result)
+            wall.request_done()
+    finally:
+        wall.recording = False
+        if conn is not None:
+            conn.close()
+    if result.errors:
+        raise SystemExit(f"{endpoint.name}: {result.errors} errors: {result.error_samples}")
+
+
 async def drive(endpoint: gb.Endpoint, n: int) -> None:
     result = await gb.sequential(endpoint, n)
     if result.errors:
@@ -190,9 +294,16 @@ async def run_phases(opts: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         }
         directs["json_jwt"] = directs["json"]
         results: dict[str, Any] = {}
+        wall = WallClock() if opts.wall else None
+        if wall is not None:
+            wall.install()
         for phase in opts.phases:
             for endpoint in (targets[phase], directs[phase]):
                 await drive(endpoint, opts.warmup)
+            if wall is not None:
+                await drive_timed(targets[phase], opts.requests, wall)
+                wall.report(phase, opts.requests)
+                continue
             if opts.callgrind:
                 callgrind_control("-z")
                 await drive(targets[phase], opts.requests)
@@ -329,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--server", choices=("onshore", "aiohttp"), default="onshore", help="HTTP server for the model routes"
     )
+    parser.add_argument("--wall", action="store_true", help="time a few steps by the clock, no profiler")
     parser.add_argument("--callgrind", action="store_true", help="count instructions under valgrind")
     parser.add_argument("--top", type=int, default=0, help="also list the N functions with most own time")
     parser.add_argument("--json", type=Path, help="also write the cProfile stage table as JSON here")
@@ -354,7 +466,7 @@ def main(argv: list[str] | None = None) -> int:
         return code
     with tempfile.TemporaryDirectory(prefix="onshore-profile-") as tmp:
         results = _run(run_phases(opts, Path(tmp)))
-    if not opts.callgrind:
+    if not opts.callgrind and not opts.wall:
         print_stages(results, opts)
         if opts.json:
             opts.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
