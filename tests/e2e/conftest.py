@@ -110,9 +110,10 @@ def world_settings(
 
 
 @contextlib.contextmanager
-def running_world(data_dir: Path, loop: asyncio.AbstractEventLoop | None = None) -> Iterator[World]:
+def running_world(data_dir: Path, loop: asyncio.AbstractEventLoop | None = None, **options: object) -> Iterator[World]:
+    """The world's upstreams, keys and gateway (`options`: gateway settings on top of the world's)."""
     us, jp1, jp2 = FakeUpstream("us").start(), FakeUpstream("jp1").start(), FakeUpstream("jp2").start()
-    settings = world_settings(data_dir, us, jp1, jp2)
+    settings = world_settings(data_dir, us, jp1, jp2, **options)
     keys = (
         add_key(settings, "acme"),
         add_key(settings, "acme", "personal"),

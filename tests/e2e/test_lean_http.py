@@ -13,9 +13,7 @@ import pytest
 import uvloop
 
 from onshore.edge.lean_server import LeanServer
-from tests.e2e.conftest import World, running_world, world_settings
-from tests.support.gateway import RunningGateway, add_key
-from tests.support.upstream import FakeUpstream
+from tests.e2e.conftest import World, running_world
 
 CHAT = json.dumps({"model": "chat", "messages": [{"role": "user", "content": "Hello"}]}).encode()
 STREAM = json.dumps({"model": "chat", "stream": True, "messages": [{"role": "user", "content": "Hello"}]}).encode()
@@ -244,26 +242,15 @@ def test_a_client_gone_mid_stream_leaves_the_server_serving(w: World) -> None:
 
 
 @pytest.fixture(scope="module")
-def aiohttp_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningGateway, str]]:
-    us, jp1, jp2 = FakeUpstream("us").start(), FakeUpstream("jp1").start(), FakeUpstream("jp2").start()
-    settings = world_settings(tmp_path_factory.mktemp("aiohttp-only"), us, jp1, jp2, http_server="aiohttp")
-    key = add_key(settings, "acme")
-    gateway = RunningGateway(settings).start()
-    try:
-        yield gateway, key
-    finally:
-        gateway.stop()
-        for upstream in (us, jp1, jp2):
-            upstream.stop()
+def aiohttp_only(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    with running_world(tmp_path_factory.mktemp("aiohttp-only"), http_server="aiohttp") as world:
+        yield world
 
 
-def test_http_server_aiohttp_serves_the_same_answers_without_the_lean_path(
-    aiohttp_only: tuple[RunningGateway, str],
-) -> None:
-    gateway, key = aiohttp_only
-    assert not isinstance(gateway.http_server, LeanServer)
-    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
-        sock.sendall(request(key))
+def test_http_server_aiohttp_serves_the_same_answers_without_the_lean_path(aiohttp_only: World) -> None:
+    assert not isinstance(aiohttp_only.gateway.http_server, LeanServer)
+    with socket.create_connection(("127.0.0.1", aiohttp_only.gateway.port), timeout=10) as sock:
+        sock.sendall(request(aiohttp_only.public_key))
         status, headers, body, _ = Reader(sock).response()
     assert status == 200
     assert headers["content-type"] == "application/json"
