@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 
@@ -129,6 +130,21 @@ def test_pipelined_requests_are_answered_in_order(w: World, conn: tuple[socket.s
     third = reader.response()
     assert third[0] == 401
     assert json.loads(third[2])["error"]["code"] == "invalid_api_key"
+
+
+def test_a_long_pipelined_burst_is_answered_in_full_and_in_order(w: World, conn: tuple[socket.socket, Reader]) -> None:
+    """More than the lean server buffers while it works (reading pauses, then resumes)."""
+    sock, reader = conn
+    padded = json.dumps(
+        {"model": "chat", "messages": [{"role": "user", "content": "Hello"}], "user": "x" * 3000}
+    ).encode()
+    burst = b"".join(request(w.public_key, padded) for _ in range(120))  # ~370 KB
+    sender = threading.Thread(target=sock.sendall, args=(burst,))
+    sender.start()
+    ids = [reader.response()[1]["x-request-id"] for _ in range(120)]
+    sender.join(10)
+    assert len(set(ids)) == 120
+    assert ids == sorted(ids)  # time-ordered ids: answered in the order sent
 
 
 def test_a_connection_moves_to_aiohttp_for_another_route_and_keeps_working(
