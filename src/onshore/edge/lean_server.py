@@ -227,6 +227,8 @@ class LeanConnection(asyncio.Protocol):
         protocol = self._server.aiohttp_protocol()
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
+        if self._writing_paused:
+            protocol.pause_writing()  # the transport will tell the new protocol when to resume
         if self._reading_paused:
             transport.resume_reading()
         if self._buffer:
