@@ -27,6 +27,7 @@ from typing import Any, Final, cast
 from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
+from onshore.decide.data_class import DATA_CLASS_HEADER
 from onshore.edge.errors import ApiError, api_error
 from onshore.edge.headers import X_REQUEST_ID
 from onshore.edge.model_routes import MODEL_ROUTES, Headers, ModelRoute
@@ -39,7 +40,7 @@ log = logging.getLogger("onshore")
 
 MAX_HEAD_BYTES: Final = 8192  # a larger head (a long JWT) is aiohttp's, with its per-field limits
 HIGH_WATER: Final = 256 * 1024  # pipelined bytes buffered while a request runs, before reading pauses
-_DATA_CLASS: Final = "onshore-data-class"  # decide/data_class.DATA_CLASS_HEADER, lower-cased
+_DATA_CLASS: Final = DATA_CLASS_HEADER.lower()  # the lean parser lower-cases header names
 _ROUTES: Final = {path.encode(): route for path, route in MODEL_ROUTES.items()}
 # Header lines as RFC 9110 allows them: a token, a colon, a value of visible bytes, tabs and spaces.
 # Each part's class excludes what ends it, so matching is linear (no backtracking on a hostile head).
