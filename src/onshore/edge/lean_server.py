@@ -79,6 +79,11 @@ def _head(status: int, headers: dict[str, str], framing: bytes) -> bytes:
     return b"HTTP/1.1 %d %s\r\n%s%sDate: %s\r\n\r\n" % (status, reason, lines.encode(), framing, _date.now())
 
 
+def _reply_head(reply: Reply) -> bytes:
+    headers = {"Content-Type": "application/json", **reply.headers}
+    return _head(reply.status, headers, b"Content-Length: %d\r\n" % len(reply.body))
+
+
 def _error_reply(gateway: Gateway, exc: ApiError | Refusal) -> Reply:
     error = exc if isinstance(exc, ApiError) else api_error(exc)
     headers = {"Content-Type": "application/json", **error.headers}
@@ -282,11 +287,19 @@ class LeanConnection(asyncio.Protocol):
             log.exception("request failed on the lean HTTP server")
             result = _error_reply(gateway, _INTERNAL)
             close = True
-        if result is None:
+        if result is None and stream.opened:
             stream.finish()
             return False
-        reply_headers = {"Content-Type": "application/json", **result.headers}
-        self.send(_head(result.status, reply_headers, b"Content-Length: %d\r\n" % len(result.body)) + result.body)
+        if result is None:  # the service streamed nothing, yet opened no stream: a fault, never silence
+            log.error("a stream could not be opened on the lean HTTP server")
+            result, close = _error_reply(gateway, _INTERNAL), True
+        try:
+            head = _reply_head(result)
+        except ValueError:  # a header the service made cannot be sent as it is
+            log.exception("an answer's headers could not be written")
+            result, close = _error_reply(gateway, _INTERNAL), True
+            head = _reply_head(result)
+        self.send(head + result.body)
         return close
 
     def send(self, data: bytes) -> None:
@@ -361,8 +374,8 @@ class _StreamWriter:
     async def open(self, headers: dict[str, str]) -> Write:
         if self.connection.gone():
             raise ClientGone
+        self.head = _head(200, headers, b"Transfer-Encoding: chunked\r\n")  # ValueError: nothing opened
         self.opened = True
-        self.head = _head(200, headers, b"Transfer-Encoding: chunked\r\n")
         return self.write
 
     async def write(self, data: bytes) -> None:

@@ -1,10 +1,11 @@
-"""What the lean HTTP/1.1 server reads itself, and what it leaves to aiohttp (None), by the head alone."""
+"""What the lean HTTP/1.1 server reads itself, and what it leaves to aiohttp (None), by the head alone;
+and the heads it writes."""
 
 from __future__ import annotations
 
 import pytest
 
-from onshore.edge.lean_server import _parse
+from onshore.edge.lean_server import _head, _parse
 from onshore.edge.model_routes import MODEL_ROUTES
 
 LIMIT = 1000
@@ -76,3 +77,22 @@ def test_a_non_utf8_value_survives_as_surrogates_like_aiohttps() -> None:
 )
 def test_anything_else_is_left_to_aiohttp(head: bytes) -> None:
     assert parse(head) is None
+
+
+@pytest.mark.parametrize("headers", [{"X-A": "a\r\nX-Injected: 1"}, {"X-A": "a\nb"}, {"X-\rA": "a"}])
+def test_an_answer_header_with_a_line_break_is_never_written(headers: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="line break"):
+        _head(200, headers, b"Content-Length: 0\r\n")
+
+
+def test_an_answer_head_carries_its_framing_and_a_date() -> None:
+    head = _head(404, {"Content-Type": "application/json", "x-request-id": "r1"}, b"Content-Length: 2\r\n")
+    lines = head.split(b"\r\n")
+    assert lines[:4] == [
+        b"HTTP/1.1 404 Not Found",
+        b"Content-Type: application/json",
+        b"x-request-id: r1",
+        b"Content-Length: 2",
+    ]
+    assert lines[4].startswith(b"Date: ") and lines[4].endswith(b" GMT")
+    assert head.endswith(b"\r\n\r\n")
