@@ -82,7 +82,10 @@ class AuditWriter:
         self._head = await self._call(self._store.audit_head)
         self._checkpointed_seq = await self._call(self._store.last_checkpoint_seq)
 
-    async def append(self, entry: dict[str, Any]) -> ChainedRecord:
+    def append(self, entry: dict[str, Any]) -> asyncio.Future[ChainedRecord]:
+        """Queue `entry` for the next batch now; the future resolves once it is durable (or fails).
+        Plain, not a coroutine: the entry is in the batch before the caller awaits, so a caller
+        cancelled while it waits cannot take its record back, and no task is made to shield it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[ChainedRecord] = loop.create_future()
         self._pending.append((entry, future))
@@ -92,7 +95,7 @@ class AuditWriter:
                 loop.call_soon(self._flush_inline)
             else:
                 self._flush_task = loop.create_task(self._flush())
-        return await future
+        return future
 
     async def _flush(self) -> None:
         try:

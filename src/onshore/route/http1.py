@@ -27,6 +27,7 @@ HIGH_WATER: Final = 256 * 1024  # unread bytes above which reading from the back
 IDLE_SECONDS: Final = 15.0  # an idle kept-alive connection older than this is closed, not reused
 _HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
+_WHOLE_CHUNK_HEAD: Final = re.compile(rb"([0-9A-Fa-f]{1,15})\r\n")  # a chunk's plain size line
 _TOKEN: Final = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _NO_BODY: Final = frozenset({204, 304})
 
@@ -290,11 +291,21 @@ class UpstreamResponse:
 
     def _take_chunked(self, buffer: bytearray) -> bytes:
         """Every whole or partial chunk in `buffer`, joined; consumes what it parsed. Parsed on one
-        bytes copy of the buffer: a backend's stream often arrives as many chunks in one read."""
+        bytes copy of the buffer: a backend's stream often arrives as many chunks in one read (an
+        SSE event per chunk), so the usual chunk (a plain size line, then all of its data and its
+        CRLF) is taken by one regex match and one slice; anything else goes the careful way below."""
         data = bytes(buffer)
         out: list[bytes] = []
         pos, end, left = 0, len(data), self._chunk_left
+        whole = _WHOLE_CHUNK_HEAD.match
         while pos < end:
+            if not left and not self._crlf and not self._trailers and (head := whole(data, pos)) is not None:
+                size = int(head[1], 16)
+                start = head.end()
+                if size and data[start + size : start + size + 2] == b"\r\n":
+                    out.append(data[start : start + size])
+                    pos = start + size + 2
+                    continue
             if left:
                 n = min(left, end - pos)
                 out.append(data[pos : pos + n])
@@ -322,13 +333,13 @@ class UpstreamResponse:
                     self._done = True
                     break
                 continue
-            if 0 < len(line) < 16 and not line.lstrip(_HEX_DIGITS):  # the usual line: hex digits only
+            if 0 < len(line) < 16 and not line.lstrip(_HEX_DIGITS):  # hex digits only
                 left = int(line, 16)
             else:  # chunk extensions or surrounding blanks; anything else is refused
-                size = line.split(b";", 1)[0].strip(b" \t")
-                if not _HEX.fullmatch(size):
+                size_text = line.split(b";", 1)[0].strip(b" \t")
+                if not _HEX.fullmatch(size_text):
                     raise BadResponse("invalid chunk size")
-                left = int(size, 16)
+                left = int(size_text, 16)
             if not left:
                 self._trailers = True
         self._chunk_left = left

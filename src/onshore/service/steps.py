@@ -320,8 +320,8 @@ class Steps:
         stream's line is written at its close (`opened`: its opening record; `timer`: its first chunk)."""
         trace.total_ms = (self.clock.monotonic() - started) * 1000
         try:
-            # Shielded: a request cancelled mid-way must still leave its record.
-            await asyncio.shield(self._audit.append(entry(trace)))
+            # A request cancelled while it waits still leaves its record: append() has queued it.
+            await self._audit.append(entry(trace))
         except AuditUnavailable:
             self._access_line(trace, opened, timer, failed=True)
             raise

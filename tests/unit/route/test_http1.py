@@ -19,6 +19,7 @@ from onshore.route.http1 import (
     ConnectFailed,
     Http1Client,
     UpstreamResponse,
+    _Connection,
     parse_target,
 )
 
@@ -484,3 +485,26 @@ def test_close_after_the_whole_stream_keeps_the_connection_and_mid_stream_drops_
             await client.close()
 
     run(go)
+
+
+def test_chunked_bodies_read_in_two_pieces_split_anywhere_come_out_whole() -> None:
+    """Whole chunks take the fast path, a chunk cut by the end of a read the careful one: every
+    split of one read into two gives the same bytes, and the end of the body is found."""
+    pieces = [b'data: {"a": 1}\n\n', b"x" * 17, b"data: [DONE]\n\n"]
+    raw = chunked(*pieces)
+    raw = raw.replace(b"0\r\n\r\n", b"0\r\nx-trailer: 1\r\n\r\n")  # the end, with a trailer
+    loop = asyncio.new_event_loop()
+    try:
+        for split in range(len(raw) + 1):
+            conn = _Connection(loop, "test")
+            response = UpstreamResponse(
+                Http1Client(1), conn, 200, {"transfer-encoding": "chunked"}, None, None, keep_alive=True
+            )
+            got = b""
+            for part in (raw[:split], raw[split:]):
+                conn.buffer += part
+                got += response._take_chunked(conn.buffer)
+            assert got == b"".join(pieces), split
+            assert response._done and not conn.buffer, split
+    finally:
+        loop.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from onshore.route.backends.usage import TokenTally, estimate_text
@@ -34,6 +34,20 @@ def test_estimate_is_the_same_rule_on_ascii_and_other_text(text: str) -> None:
     tally = TokenTally()
     tally.add(text)
     assert tally.tokens == -(-_slow_quarters(text) // 4) == estimate_text(text)
+
+
+@given(st.text(st.characters(codec=None, categories=None)))
+@example("\ud800a\udfff東ｶ한𠀋😀12")  # lone surrogates (a JSON escape can make one), every width
+def test_the_fast_rule_counts_any_string_as_the_per_character_rule_does(text: str) -> None:
+    assert estimate_text(text) == -(-_slow_quarters(text) // 4)
+
+
+@given(st.lists(st.text(), max_size=200))
+def test_a_stream_counted_in_batches_counts_as_its_pieces_one_by_one(pieces: list[str]) -> None:
+    tally = TokenTally()
+    for piece in pieces:
+        tally.add_delta({"content": piece, "refusal": None})
+    assert tally.tokens == -(-sum(_slow_quarters(p) for p in pieces) // 4)
 
 
 def test_ascii_digits_count_a_token_each() -> None:
