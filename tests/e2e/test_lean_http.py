@@ -239,6 +239,7 @@ def test_a_stream_leaves_event_by_event_in_chunks_and_the_connection_is_reused(
     events = [e for e in body.split(b"\n\n") if e.startswith(b"data: ")]
     assert events[-1] == b"data: [DONE]"
     assert len(chunks) >= 5  # written as they came, not one buffered answer
+    assert chunks[-1].startswith(b": onshore-receipt ") and chunks[-1].endswith(b"data: [DONE]\n\n")  # ends the body
     sock.sendall(request(w.public_key))
     assert reader.response()[0] == 200
 
@@ -271,6 +272,17 @@ def test_http_server_aiohttp_serves_the_same_answers_without_the_lean_path(aioht
     assert status == 200
     assert headers["content-type"] == "application/json"
     assert json.loads(body)["choices"][0]["message"]["content"] == "Hello from upstream"
+
+
+def test_http_server_aiohttp_ends_a_stream_with_its_receipt_and_keeps_the_connection(aiohttp_only: World) -> None:
+    with socket.create_connection(("127.0.0.1", aiohttp_only.gateway.port), timeout=10) as sock:
+        reader = Reader(sock)
+        sock.sendall(request(aiohttp_only.public_key, STREAM))
+        status, headers, _, chunks = reader.response()
+        assert status == 200 and headers["content-type"].startswith("text/event-stream")
+        assert chunks[-1].startswith(b": onshore-receipt ") and chunks[-1].endswith(b"data: [DONE]\n\n")
+        sock.sendall(request(aiohttp_only.public_key))
+        assert reader.response()[0] == 200
 
 
 @pytest.mark.parametrize("loop_kind", ["asyncio", "uvloop"])

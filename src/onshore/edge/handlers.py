@@ -66,9 +66,12 @@ async def _body_or_refusal(
 
 
 def _client_write(response: web.StreamResponse) -> Write:
-    async def write(data: bytes) -> None:
+    async def write(data: bytes, *, end: bool = False) -> None:
         try:
-            await response.write(data)
+            if end:
+                await response.write_eof(data)  # the data and the last chunk in one write
+            else:
+                await response.write(data)
         except _GONE:
             raise ClientGone from None
 

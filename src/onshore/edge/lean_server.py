@@ -364,11 +364,12 @@ class _StreamWriter:
     """A streamed answer: 200 and its headers, then each write as one HTTP/1.1 chunk. The head waits
     for the first chunk, so the two leave in one packet."""
 
-    __slots__ = ("connection", "head", "opened")
+    __slots__ = ("connection", "ended", "head", "opened")
 
     def __init__(self, connection: LeanConnection) -> None:
         self.connection = connection
         self.opened = False
+        self.ended = False
         self.head = b""
 
     async def open(self, headers: dict[str, str]) -> Write:
@@ -378,18 +379,25 @@ class _StreamWriter:
         self.opened = True
         return self.write
 
-    async def write(self, data: bytes) -> None:
+    async def write(self, data: bytes, *, end: bool = False) -> None:
         connection = self.connection
+        if self.ended:
+            raise RuntimeError("a write after the stream's last one")
         if connection.gone():
             raise ClientGone
-        if not data:
+        if end:  # the last chunk and the end of the body leave together
+            self.ended = True
+            connection.send(self.head + (b"%x\r\n%s\r\n" % (len(data), data) if data else b"") + _CHUNKED_END)
+        elif not data:
             return  # an empty chunk would end the stream
-        connection.send(b"%s%x\r\n%s\r\n" % (self.head, len(data), data))
+        else:
+            connection.send(b"%s%x\r\n%s\r\n" % (self.head, len(data), data))
         self.head = b""
         await connection.drained()
 
     def finish(self) -> None:
-        if self.opened:
+        if self.opened and not self.ended:
+            self.ended = True
             self.connection.send(self.head + _CHUNKED_END)
             self.head = b""
 

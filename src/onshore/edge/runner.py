@@ -10,6 +10,7 @@ from typing import Any
 
 from aiohttp import web
 
+from onshore.edge.collector import settle_after_start
 from onshore.edge.handlers import GATEWAY
 from onshore.edge.lean_server import LeanServer
 
@@ -31,6 +32,7 @@ async def _serve(app: web.Application, sockets: list[socket.socket]) -> None:
     try:
         for sock in sockets:
             await web.SockSite(runner, sock).start()
+        settle_after_start()  # start-up is over: its objects leave the garbage collector's work
         while True:
             await asyncio.sleep(3600)
     finally:

@@ -120,17 +120,17 @@ class ChatService:
             return None  # the client is gone: nothing more to send
         try:
             if not recorded:
-                await ended.write(encoder.error(_STREAM_UNRECORDED))
+                await ended.write(encoder.error(_STREAM_UNRECORDED), end=True)
             elif ended.tail:
-                await ended.write(ended.tail)
+                await ended.write(ended.tail, end=True)
             elif ended.outcome == "completed":
                 try:
                     await self._keep(trace, call)  # before the stream ends: a follow-up finds it
                 except Refusal as refusal:
-                    await ended.write(encoder.error(refusal))
+                    await ended.write(encoder.error(refusal), end=True)
                     return None
                 receipt = encoder.receipt(steps.final_receipt(trace, decision, opened, ended.digest))
-                await ended.write(receipt + encoder.done())  # one write: the receipt and the end together
+                await ended.write(receipt + encoder.done(), end=True)  # one write: the receipt and the end
         except ClientGone:
             pass
         return None

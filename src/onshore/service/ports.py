@@ -34,7 +34,13 @@ class ClientGone(Exception):
     """The client closed the connection: nothing more can be written to it."""
 
 
-Write = Callable[[bytes], Awaitable[None]]  # raises ClientGone
+class Write(Protocol):
+    """Send bytes of a streamed answer; raises ClientGone. `end`: these are the last, so the edge
+    ends the answer in the same write (one system call and one packet fewer per stream)."""
+
+    def __call__(self, data: bytes, *, end: bool = False) -> Awaitable[None]: ...
+
+
 OpenStream = Callable[[dict[str, str]], Awaitable[Write]]  # send the stream's headers; raises ClientGone
 
 
