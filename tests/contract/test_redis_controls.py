@@ -539,6 +539,32 @@ class CuttableProxy:
         await self._server.wait_closed()
 
 
+def test_a_failed_full_read_is_retried_sooner_than_the_refresh_period(prefix: str) -> None:
+    """One failed read must not leave only one more chance before the view goes stale: reads that
+    fail (here: nothing listens) are retried every 0.1 s instead of every 0.5 s."""
+
+    class Counting(BackendSwitchWatcher):
+        reads = 0
+
+        async def refresh(self) -> bool:
+            Counting.reads += 1
+            return await super().refresh()
+
+    async def main() -> None:
+        controls = RedisControls(CLOSED, prefix=prefix, timeout=0.05)
+        watcher = Counting(controls, fail_closed=True)
+        task = asyncio.create_task(watcher.run())
+        try:
+            await asyncio.sleep(1.0)
+        finally:
+            await _stop(task)
+            await controls.aclose()
+        assert not watcher.healthy
+        assert Counting.reads >= 5  # every 0.5 s would be 2 or 3 in this second
+
+    asyncio.run(main())
+
+
 @pytest.mark.redis
 @pytest.mark.parametrize("fail_closed", [True, False])
 def test_watcher_after_losing_redis(prefix: str, fail_closed: bool) -> None:

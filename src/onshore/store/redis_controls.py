@@ -378,8 +378,10 @@ class BackendSwitchWatcher:
     async def _refresh_loop(self) -> None:
         while True:
             _still_wanted()
-            await self.refresh()
-            await asyncio.sleep(self._refresh_every)
+            ok = await self.refresh()
+            # A failed read is retried sooner: one lost connection or a read that waited on a busy
+            # event loop must not leave only one more chance before the view goes stale (fail closed).
+            await asyncio.sleep(self._refresh_every if ok else min(self._refresh_every, _RETRY_SECONDS))
 
     async def _subscribe_loop(self) -> None:
         while True:
@@ -400,6 +402,9 @@ class BackendSwitchWatcher:
                 with contextlib.suppress(RedisError, OSError, TimeoutError):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
             await asyncio.sleep(self._refresh_every)
+
+
+_RETRY_SECONDS = 0.1  # after a failed full read: five tries within the default one-second staleness
 
 
 def _still_wanted() -> None:
